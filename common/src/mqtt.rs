@@ -1,0 +1,281 @@
+//! One MQTT connection per process part: options from settings, and the task that owns the socket.
+//!
+//! The driver task is the only thing that polls rumqttc's event loop. It turns
+//! what arrives into [`LinkEvent`]s on a bounded channel (a slow consumer slows
+//! the socket down instead of growing memory), and on any error it waits a
+//! capped, jittered backoff before polling again, because rumqttc reconnects
+//! immediately when polled. Subscriptions are the consumer's job on every
+//! [`LinkEvent::Connected`]: a broker restart forgets them.
+
+use std::fmt;
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+
+/// Capacity of rumqttc's request channel (publishes waiting for the socket).
+pub const REQUEST_CHANNEL_CAPACITY: usize = 256;
+/// Capacity of the channel from the socket task to its consumer.
+pub const EVENT_CHANNEL_CAPACITY: usize = 256;
+
+/// A password or other secret: never printed by `Debug` or `Display`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// How to reach a broker.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSettings {
+    /// `mqtt://host:port` (TCP, default port 1883).
+    pub url: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    /// Seconds between keep-alive pings; must be at least 1 (rumqttd refuses 0).
+    pub keep_alive_secs: u16,
+}
+
+impl Default for MqttSettings {
+    fn default() -> Self {
+        Self {
+            url: "mqtt://127.0.0.1:1883".to_owned(),
+            username: None,
+            password: None,
+            keep_alive_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MqttError {
+    #[error("broker url {url:?} is not valid: {why}")]
+    BadUrl { url: String, why: String },
+    #[error("keep_alive_secs must be at least 1 (brokers such as rumqttd refuse 0)")]
+    ZeroKeepAlive,
+    #[error("a password is set without a username")]
+    PasswordWithoutUser,
+}
+
+/// Where a broker URL points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub host: String,
+    pub port: u16,
+}
+
+impl MqttSettings {
+    /// Parses `url` (`mqtt://host[:port]` or `tcp://...`).
+    pub fn address(&self) -> Result<BrokerAddress, MqttError> {
+        let bad = |why: &str| MqttError::BadUrl {
+            url: self.url.clone(),
+            why: why.to_owned(),
+        };
+        let url = url::Url::parse(&self.url).map_err(|e| bad(&e.to_string()))?;
+        match url.scheme() {
+            "mqtt" | "tcp" => {}
+            other => {
+                return Err(bad(&format!(
+                    "scheme {other:?} is not supported; use mqtt://"
+                )));
+            }
+        }
+        let host = url.host_str().ok_or_else(|| bad("it has no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !url.path().is_empty() && url.path() != "/" {
+            return Err(bad("it must not have a path"));
+        }
+        Ok(BrokerAddress {
+            host,
+            port: url.port().unwrap_or(1883),
+        })
+    }
+
+    /// rumqttc options for a client called `client_id`, with Nagle off.
+    pub fn options(
+        &self,
+        client_id: &str,
+        will: Option<LastWill>,
+    ) -> Result<MqttOptions, MqttError> {
+        let address = self.address()?;
+        if self.keep_alive_secs == 0 {
+            return Err(MqttError::ZeroKeepAlive);
+        }
+        let mut options = MqttOptions::new(client_id, address.host, address.port);
+        options.set_keep_alive(Duration::from_secs(self.keep_alive_secs.into()));
+        options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
+        match (&self.username, &self.password) {
+            (Some(user), password) => {
+                options.set_credentials(
+                    user.clone(),
+                    password
+                        .as_ref()
+                        .map(|p| p.expose().to_owned())
+                        .unwrap_or_default(),
+                );
+            }
+            (None, Some(_)) => return Err(MqttError::PasswordWithoutUser),
+            (None, None) => {}
+        }
+        if let Some(will) = will {
+            options.set_last_will(will);
+        }
+        Ok(options)
+    }
+}
+
+/// Creates the client handle and its event loop, with TCP_NODELAY set: a
+/// button press is one small packet and must not wait for the peer's
+/// delayed ACK (Nagle costs ~40 ms per hop otherwise).
+pub fn client(options: MqttOptions) -> (AsyncClient, EventLoop) {
+    let (client, mut eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
+    let mut network = eventloop.network_options();
+    network.set_tcp_nodelay(true);
+    network.set_connection_timeout(5);
+    eventloop.set_network_options(network);
+    (client, eventloop)
+}
+
+/// What the socket task reports to its consumer.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A CONNACK arrived: (re)subscribe and (re)publish retained state now.
+    Connected {
+        session_present: bool,
+    },
+    Message(Publish),
+    /// The connection failed; the driver retries after `retry_in`.
+    Disconnected {
+        error: String,
+        retry_in: Duration,
+    },
+}
+
+/// Owns `eventloop` until `shutdown` is cancelled or the consumer goes away.
+pub async fn drive(
+    mut eventloop: EventLoop,
+    events: mpsc::Sender<LinkEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::default();
+    loop {
+        let polled = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            polled = eventloop.poll() => polled,
+        };
+        let event = match polled {
+            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                backoff.reset();
+                LinkEvent::Connected {
+                    session_present: ack.session_present,
+                }
+            }
+            Ok(Event::Incoming(Incoming::Publish(publish))) => LinkEvent::Message(publish),
+            Ok(_) => continue,
+            Err(error) => {
+                let retry_in = backoff.next_delay(&mut rand::rng());
+                let event = LinkEvent::Disconnected {
+                    error: error.to_string(),
+                    retry_in,
+                };
+                if events.send(event).await.is_err() {
+                    return;
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(retry_in) => {}
+                }
+                continue;
+            }
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A retained availability last will: the broker publishes `offline` for us.
+pub fn offline_will(topic: &str) -> LastWill {
+    LastWill::new(topic, "offline", QoS::AtLeastOnce, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(url: &str) -> MqttSettings {
+        MqttSettings {
+            url: url.to_owned(),
+            ..MqttSettings::default()
+        }
+    }
+
+    #[test]
+    fn parses_broker_urls() {
+        let addr = settings("mqtt://10.0.0.5").address().unwrap();
+        assert_eq!((addr.host.as_str(), addr.port), ("10.0.0.5", 1883));
+        let addr = settings("tcp://broker.hearth.svc:11883").address().unwrap();
+        assert_eq!(
+            (addr.host.as_str(), addr.port),
+            ("broker.hearth.svc", 11883)
+        );
+        let addr = settings("mqtt://[::1]:1884").address().unwrap();
+        assert_eq!((addr.host.as_str(), addr.port), ("::1", 1884));
+        for bad in ["127.0.0.1:1883", "http://x", "mqtt://", "mqtt://h/path"] {
+            assert!(settings(bad).address().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = MqttSettings {
+            username: Some("hub".into()),
+            password: Some(Secret::new("hunter2")),
+            ..MqttSettings::default()
+        };
+        assert!(!format!("{s:?}").contains("hunter2"));
+        let options = s.options("id", None).unwrap();
+        assert_eq!(
+            options.credentials().map(|l| l.password),
+            Some("hunter2".to_owned())
+        );
+    }
+
+    #[test]
+    fn refuses_zero_keep_alive_and_orphan_passwords() {
+        let s = MqttSettings {
+            keep_alive_secs: 0,
+            ..MqttSettings::default()
+        };
+        assert_eq!(s.options("id", None).err(), Some(MqttError::ZeroKeepAlive));
+        let s = MqttSettings {
+            password: Some(Secret::new("x")),
+            ..MqttSettings::default()
+        };
+        assert_eq!(
+            s.options("id", None).err(),
+            Some(MqttError::PasswordWithoutUser)
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! Tracing setup shared by every binary.
+
+use tracing_subscriber::EnvFilter;
+
+/// Default filter: our crates at info, the embedded broker's per-connection
+/// chatter at warn (it logs every accept at info).
+pub const DEFAULT_FILTER: &str = "info,rumqttd=warn,sqlx=warn";
+
+/// Starts logging to stderr. `HEARTH_LOG` (or `RUST_LOG`) overrides the filter.
+pub fn init() {
+    let filter = std::env::var("HEARTH_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new(DEFAULT_FILTER));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,15 @@
+//! Hearth's MQTT contract: typed topics, validated ids and payloads, shared by every part.
+//!
+//! Pure code only: no I/O, no async runtime. The hub, the node agent and the
+//! tests all speak through these types so that the contract lives in one place.
+
+pub mod id;
+pub mod payload;
+pub mod topic;
+
+pub use id::{Id, IdError};
+pub use payload::{
+    Availability, ButtonEvent, ChimePlay, Climate, Command, ErrorReport, OnOff, PayloadError,
+    PressAction,
+};
+pub use topic::{DiscoveryTopics, OutputKind, OutputRef, Topic, TopicError, Topics};

@@ -1,0 +1,351 @@
+//! The MQTT topic contract: every Hearth topic as a typed value, built and parsed both ways.
+//!
+//! `Topics` carries the configurable prefix (`hearth` by default) so a whole house
+//! can live under another root, and `Topic` names what a topic means. Parsing a
+//! topic that is not in the contract gives a `TopicError` that says why, so the
+//! hub can publish it on `hearth/hub/error` instead of guessing.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::id::{Id, IdError};
+
+/// The prefix every Hearth topic starts with unless configured otherwise.
+pub const DEFAULT_PREFIX: &str = "hearth";
+
+/// Kinds of node outputs a command can address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutputKind {
+    Light,
+    Switch,
+    Sequence,
+}
+
+impl OutputKind {
+    pub const ALL: [OutputKind; 3] = [Self::Light, Self::Switch, Self::Sequence];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Light => "light",
+            Self::Switch => "switch",
+            Self::Sequence => "sequence",
+        }
+    }
+}
+
+impl fmt::Display for OutputKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutputKind {
+    type Err = TopicError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| TopicError::UnknownKind(s.to_owned()))
+    }
+}
+
+/// A node output: which node, what kind, which name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OutputRef {
+    pub node: Id,
+    pub kind: OutputKind,
+    pub name: Id,
+}
+
+impl fmt::Display for OutputRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.node, self.kind, self.name)
+    }
+}
+
+/// Every topic of the contract, without its prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    ButtonSet(Id),
+    ButtonPress(Id),
+    ButtonState(Id),
+    ButtonEvent(Id),
+    ClockHhmm,
+    NodeAvailability(Id),
+    NodeClimate(Id),
+    NodeTemperature(Id),
+    NodeHumidity(Id),
+    NodeError(Id),
+    OutputSet(OutputRef),
+    OutputState(OutputRef),
+    ChimePlay { speaker: Id },
+    HubChimeSet(Id),
+    HubChimePlay(Id),
+    HubChime(Id),
+    HubAvailability,
+    HubError,
+}
+
+/// Why a topic string is not part of the contract.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopicError {
+    #[error("topic does not start with the prefix {0:?}")]
+    WrongPrefix(String),
+    #[error("topic is not part of the Hearth contract")]
+    Unknown,
+    #[error("unknown output kind {0:?}; expected light, switch or sequence")]
+    UnknownKind(String),
+    #[error("bad identifier in topic: {0}")]
+    BadId(#[from] IdError),
+    #[error("invalid topic prefix {prefix:?}: {why}")]
+    BadPrefix { prefix: String, why: &'static str },
+}
+
+/// Builds and parses topics under one prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Default for Topics {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl Topics {
+    /// A topic namespace under `prefix`, which may contain `/` but no wildcards,
+    /// no empty levels and no leading or trailing slash.
+    pub fn new(prefix: &str) -> Result<Self, TopicError> {
+        let why = if prefix.is_empty() {
+            Some("it is empty")
+        } else if prefix.contains(['+', '#', '\0']) {
+            Some("it contains a wildcard or NUL character")
+        } else if prefix.split('/').any(str::is_empty) {
+            Some("it has an empty level (leading, trailing or double '/')")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(TopicError::BadPrefix {
+                prefix: prefix.to_owned(),
+                why,
+            }),
+            None => Ok(Self {
+                prefix: prefix.to_owned(),
+            }),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The full topic string for `topic`.
+    pub fn build(&self, topic: &Topic) -> String {
+        let p = &self.prefix;
+        match topic {
+            Topic::ButtonSet(id) => format!("{p}/button/{id}/set"),
+            Topic::ButtonPress(id) => format!("{p}/button/{id}/press"),
+            Topic::ButtonState(id) => format!("{p}/button/{id}/state"),
+            Topic::ButtonEvent(id) => format!("{p}/button/{id}/event"),
+            Topic::ClockHhmm => format!("{p}/clock/hhmm"),
+            Topic::NodeAvailability(n) => format!("{p}/node/{n}/availability"),
+            Topic::NodeClimate(n) => format!("{p}/node/{n}/climate"),
+            Topic::NodeTemperature(n) => format!("{p}/node/{n}/climate/temperature"),
+            Topic::NodeHumidity(n) => format!("{p}/node/{n}/climate/humidity"),
+            Topic::NodeError(n) => format!("{p}/node/{n}/error"),
+            Topic::OutputSet(o) => format!("{p}/node/{o}/set"),
+            Topic::OutputState(o) => format!("{p}/node/{o}/state"),
+            Topic::ChimePlay { speaker } => format!("{p}/chime/{speaker}/play"),
+            Topic::HubChimeSet(id) => format!("{p}/hub/chimes/{id}/set"),
+            Topic::HubChimePlay(id) => format!("{p}/hub/chimes/{id}/play"),
+            Topic::HubChime(id) => format!("{p}/hub/chimes/{id}"),
+            Topic::HubAvailability => format!("{p}/hub/availability"),
+            Topic::HubError => format!("{p}/hub/error"),
+        }
+    }
+
+    /// A subscription filter under this prefix, e.g. `filter("button/+/set")`.
+    pub fn filter(&self, rest: &str) -> String {
+        format!("{}/{rest}", self.prefix)
+    }
+
+    /// Parses a full topic string into what it means.
+    pub fn parse(&self, topic: &str) -> Result<Topic, TopicError> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+            .ok_or_else(|| TopicError::WrongPrefix(self.prefix.clone()))?;
+        let levels: Vec<&str> = rest.split('/').collect();
+        let id = |s: &str| Id::new(s).map_err(TopicError::from);
+        let topic = match levels.as_slice() {
+            ["button", b, "set"] => Topic::ButtonSet(id(b)?),
+            ["button", b, "press"] => Topic::ButtonPress(id(b)?),
+            ["button", b, "state"] => Topic::ButtonState(id(b)?),
+            ["button", b, "event"] => Topic::ButtonEvent(id(b)?),
+            ["clock", "hhmm"] => Topic::ClockHhmm,
+            ["node", n, "availability"] => Topic::NodeAvailability(id(n)?),
+            ["node", n, "climate"] => Topic::NodeClimate(id(n)?),
+            ["node", n, "climate", "temperature"] => Topic::NodeTemperature(id(n)?),
+            ["node", n, "climate", "humidity"] => Topic::NodeHumidity(id(n)?),
+            ["node", n, "error"] => Topic::NodeError(id(n)?),
+            ["node", n, kind, name, verb @ ("set" | "state")] => {
+                let output = OutputRef {
+                    node: id(n)?,
+                    kind: kind.parse()?,
+                    name: id(name)?,
+                };
+                if *verb == "set" {
+                    Topic::OutputSet(output)
+                } else {
+                    Topic::OutputState(output)
+                }
+            }
+            ["chime", s, "play"] => Topic::ChimePlay { speaker: id(s)? },
+            ["hub", "chimes", c, "set"] => Topic::HubChimeSet(id(c)?),
+            ["hub", "chimes", c, "play"] => Topic::HubChimePlay(id(c)?),
+            ["hub", "chimes", c] => Topic::HubChime(id(c)?),
+            ["hub", "availability"] => Topic::HubAvailability,
+            ["hub", "error"] => Topic::HubError,
+            _ => return Err(TopicError::Unknown),
+        };
+        Ok(topic)
+    }
+}
+
+/// Home Assistant MQTT discovery topics: `<prefix>/<component>/<object_id>/config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryTopics {
+    prefix: String,
+}
+
+/// The default Home Assistant discovery prefix.
+pub const DEFAULT_DISCOVERY_PREFIX: &str = "homeassistant";
+
+impl Default for DiscoveryTopics {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_DISCOVERY_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl DiscoveryTopics {
+    pub fn new(prefix: &str) -> Result<Self, TopicError> {
+        Topics::new(prefix).map(|t| Self { prefix: t.prefix })
+    }
+
+    /// `<prefix>/<component>/<object_id>/config`; `component` is an HA platform
+    /// such as `sensor` or `light`.
+    pub fn config(&self, component: &str, object_id: &Id) -> String {
+        format!("{}/{component}/{object_id}/config", self.prefix)
+    }
+
+    /// Where Home Assistant publishes its birth (`online`) and will (`offline`).
+    pub fn status(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::new(s).unwrap()
+    }
+
+    #[test]
+    fn builds_the_documented_topics() {
+        let t = Topics::default();
+        let lamp = OutputRef {
+            node: id("pi-1"),
+            kind: OutputKind::Light,
+            name: id("lamp"),
+        };
+        let cases = [
+            (Topic::ButtonPress(id("desk")), "hearth/button/desk/press"),
+            (Topic::ButtonState(id("desk")), "hearth/button/desk/state"),
+            (Topic::ClockHhmm, "hearth/clock/hhmm"),
+            (
+                Topic::NodeTemperature(id("pi-1")),
+                "hearth/node/pi-1/climate/temperature",
+            ),
+            (
+                Topic::OutputSet(lamp.clone()),
+                "hearth/node/pi-1/light/lamp/set",
+            ),
+            (
+                Topic::OutputState(lamp),
+                "hearth/node/pi-1/light/lamp/state",
+            ),
+            (
+                Topic::ChimePlay {
+                    speaker: id("kitchen"),
+                },
+                "hearth/chime/kitchen/play",
+            ),
+            (Topic::HubChimeSet(id("tea")), "hearth/hub/chimes/tea/set"),
+            (Topic::HubChime(id("tea")), "hearth/hub/chimes/tea"),
+            (Topic::HubAvailability, "hearth/hub/availability"),
+        ];
+        for (topic, text) in cases {
+            assert_eq!(t.build(&topic), text);
+            assert_eq!(t.parse(text), Ok(topic));
+        }
+    }
+
+    #[test]
+    fn rejects_topics_outside_the_contract_with_a_reason() {
+        let t = Topics::default();
+        assert_eq!(
+            t.parse("other/button/desk/set"),
+            Err(TopicError::WrongPrefix("hearth".into()))
+        );
+        assert_eq!(
+            t.parse("hearthx/button/desk/set"),
+            Err(TopicError::WrongPrefix("hearth".into()))
+        );
+        assert_eq!(t.parse("hearth/button/desk"), Err(TopicError::Unknown));
+        assert_eq!(
+            t.parse("hearth/button/desk/set/extra"),
+            Err(TopicError::Unknown)
+        );
+        assert_eq!(
+            t.parse("hearth/node/pi/fan/x/set"),
+            Err(TopicError::UnknownKind("fan".into()))
+        );
+        assert!(matches!(
+            t.parse("hearth/button/Desk/set"),
+            Err(TopicError::BadId(IdError::BadChar { bad: 'D', .. }))
+        ));
+        assert!(matches!(
+            t.parse("hearth/button//set"),
+            Err(TopicError::BadId(IdError::Empty))
+        ));
+    }
+
+    #[test]
+    fn custom_prefixes_may_have_levels_but_no_wildcards() {
+        let t = Topics::new("home/hearth").unwrap();
+        assert_eq!(t.build(&Topic::HubError), "home/hearth/hub/error");
+        assert_eq!(t.parse("home/hearth/hub/error"), Ok(Topic::HubError));
+        assert_eq!(t.filter("button/+/set"), "home/hearth/button/+/set");
+        for bad in ["", "a/#", "+", "/a", "a/", "a//b"] {
+            assert!(Topics::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn discovery_topics() {
+        let d = DiscoveryTopics::default();
+        assert_eq!(
+            d.config("sensor", &id("hearth_pi-1_temperature")),
+            "homeassistant/sensor/hearth_pi-1_temperature/config"
+        );
+        assert_eq!(d.status(), "homeassistant/status");
+    }
+}
