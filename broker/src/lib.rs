@@ -1,1 +1,12 @@
-//! placeholder
+//! Hearth's embedded MQTT broker: rumqttd with safe defaults for a home network.
+//!
+//! `start(&config)` validates the config (no anonymous access from the LAN
+//! unless asked for), runs rumqttd on its own thread and returns once every
+//! listener accepts connections.
+
+pub mod auth;
+pub mod config;
+pub mod server;
+
+pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings};
+pub use server::{RunningBroker, StartError, start};

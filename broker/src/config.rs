@@ -1,0 +1,303 @@
+//! Broker settings: listeners, credentials, limits and router sizes, with safe defaults.
+//!
+//! The defaults give mosquitto 2's "local only" behaviour: one MQTT 3.1.1
+//! listener on 127.0.0.1:1883 that anyone on this machine may use without a
+//! password. Opening a listener to the LAN without credentials is refused
+//! unless the config says `allow_anonymous = true`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Default MQTT 3.1.1 listener: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:1883";
+
+/// A password as given in the config. Never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// TLS listener settings (MQTT over TLS, conventionally port 8883).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    pub listen: SocketAddr,
+    /// PEM certificate chain presented by the broker.
+    pub cert: PathBuf,
+    /// PEM private key of `cert`.
+    pub key: PathBuf,
+}
+
+/// Everything the embedded broker needs. Sizes default to what fits a 1 GB
+/// Raspberry Pi next to the hub and a database.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Run the broker inside the hub process (`hearth-hub` only).
+    pub embedded: bool,
+    /// MQTT 3.1.1 listener.
+    pub listen: SocketAddr,
+    /// Optional MQTT 5 listener (rumqttd needs a separate port for v5).
+    pub listen_v5: Option<SocketAddr>,
+    /// Optional MQTT-over-WebSocket listener (3.1.1).
+    pub listen_ws: Option<SocketAddr>,
+    /// Optional MQTT-over-TLS listener (3.1.1).
+    pub tls: Option<TlsSettings>,
+    /// `None`: anonymous clients only on loopback listeners. `Some(true)`:
+    /// anonymous everywhere there are no users. `Some(false)`: never.
+    pub allow_anonymous: Option<bool>,
+    /// username -> password. When not empty every client must log in.
+    pub users: BTreeMap<String, Password>,
+    /// Most simultaneous client connections.
+    pub max_connections: usize,
+    /// Largest PUBLISH payload accepted, in bytes; larger ones close the connection.
+    pub max_payload_size: usize,
+    /// Most unacknowledged QoS 1/2 messages per client.
+    pub max_inflight: usize,
+    /// How long a new TCP connection may take to send CONNECT, in milliseconds.
+    pub connect_timeout_ms: u16,
+    /// Bytes in one in-memory log segment per subscribed filter.
+    pub segment_size: usize,
+    /// Segments kept per filter; older messages are dropped for subscribers behind.
+    pub segment_count: usize,
+    /// Most packets queued for one client before the router stops sending to it.
+    pub max_outgoing_packets: u64,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            embedded: true,
+            listen: DEFAULT_LISTEN.parse().expect("constant address parses"),
+            listen_v5: None,
+            listen_ws: None,
+            tls: None,
+            allow_anonymous: None,
+            users: BTreeMap::new(),
+            max_connections: 1_000,
+            max_payload_size: 256 * 1024,
+            max_inflight: 100,
+            connect_timeout_ms: 5_000,
+            // 10 filters x 4 x 1 MiB bounds the logs at ~40 MiB; 4 MiB per
+            // filter still holds ~20k typical home messages for a slow subscriber.
+            segment_size: 1024 * 1024,
+            segment_count: 4,
+            max_outgoing_packets: 1_000,
+        }
+    }
+}
+
+/// Why a broker config cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "listener {listener} is reachable from the network but no users are configured, \
+         so anyone on the LAN could publish. Fix: add users under [broker.users] \
+         (e.g. HEARTH_BROKER__USERS__HUB=<password>), or listen on 127.0.0.1, or set \
+         allow_anonymous = true under [broker] if this network is trusted"
+    )]
+    AnonymousOnNetwork { listener: SocketAddr },
+    #[error("allow_anonymous = false but no users are configured: nobody could connect")]
+    NobodyCanConnect,
+    #[error("{key} must be at least {min}, got {got}")]
+    TooSmall {
+        key: &'static str,
+        min: usize,
+        got: usize,
+    },
+    #[error("segment_size ({segment}) must be larger than max_payload_size ({payload})")]
+    SegmentSmallerThanPayload { segment: usize, payload: usize },
+    #[error("two listeners use {0}")]
+    DuplicateListener(SocketAddr),
+    #[error("TLS {what} file {path} does not exist")]
+    MissingTlsFile { what: &'static str, path: PathBuf },
+    #[error("user name {0:?} is empty or contains ':' or whitespace")]
+    BadUserName(String),
+}
+
+/// One listener, as the broker will open it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    V4,
+    V5,
+    WebSocket,
+    Tls,
+}
+
+impl ListenerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::V4 => "mqtt",
+            Self::V5 => "mqtt5",
+            Self::WebSocket => "ws",
+            Self::Tls => "mqtts",
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Every configured listener with its kind.
+    pub fn listeners(&self) -> Vec<(ListenerKind, SocketAddr)> {
+        let mut all = vec![(ListenerKind::V4, self.listen)];
+        all.extend(self.listen_v5.map(|a| (ListenerKind::V5, a)));
+        all.extend(self.listen_ws.map(|a| (ListenerKind::WebSocket, a)));
+        all.extend(self.tls.as_ref().map(|t| (ListenerKind::Tls, t.listen)));
+        all
+    }
+
+    /// Whether clients may connect without logging in.
+    pub fn anonymous_allowed(&self) -> bool {
+        self.users.is_empty() && self.allow_anonymous != Some(false)
+    }
+
+    /// Checks the rules a config must follow before any socket is opened.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (key, min, got) in [
+            ("max_connections", 1, self.max_connections),
+            ("max_payload_size", 16, self.max_payload_size),
+            ("max_inflight", 1, self.max_inflight),
+            ("segment_size", 1024, self.segment_size),
+            ("segment_count", 1, self.segment_count),
+            ("max_outgoing_packets", 1, self.max_outgoing_packets as usize),
+        ] {
+            if got < min {
+                return Err(ConfigError::TooSmall { key, min, got });
+            }
+        }
+        if self.segment_size <= self.max_payload_size {
+            return Err(ConfigError::SegmentSmallerThanPayload {
+                segment: self.segment_size,
+                payload: self.max_payload_size,
+            });
+        }
+        let listeners = self.listeners();
+        for (i, (_, addr)) in listeners.iter().enumerate() {
+            if addr.port() != 0 && listeners[..i].iter().any(|(_, other)| other == addr) {
+                return Err(ConfigError::DuplicateListener(*addr));
+            }
+        }
+        if let Some(bad) = self
+            .users
+            .keys()
+            .find(|u| u.is_empty() || u.contains(':') || u.contains(char::is_whitespace))
+        {
+            return Err(ConfigError::BadUserName(bad.clone()));
+        }
+        if self.users.is_empty() {
+            match self.allow_anonymous {
+                Some(false) => return Err(ConfigError::NobodyCanConnect),
+                Some(true) => {}
+                None => {
+                    if let Some((_, addr)) =
+                        listeners.iter().find(|(_, addr)| !addr.ip().is_loopback())
+                    {
+                        return Err(ConfigError::AnonymousOnNetwork { listener: *addr });
+                    }
+                }
+            }
+        }
+        if let Some(tls) = &self.tls {
+            for (what, path) in [("certificate", &tls.cert), ("key", &tls.key)] {
+                if !path.exists() {
+                    return Err(ConfigError::MissingTlsFile {
+                        what,
+                        path: path.clone(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_loopback_and_anonymous() {
+        let config = BrokerConfig::default();
+        assert_eq!(config.validate(), Ok(()));
+        assert!(config.anonymous_allowed());
+        assert!(config.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn a_lan_listener_needs_users_or_an_explicit_opt_in() {
+        let mut config = BrokerConfig {
+            listen: "0.0.0.0:1883".parse().unwrap(),
+            ..BrokerConfig::default()
+        };
+        let err = config.validate().unwrap_err();
+        assert!(matches!(err, ConfigError::AnonymousOnNetwork { .. }));
+        assert!(err.to_string().contains("[broker.users]"), "{err}");
+
+        config.allow_anonymous = Some(true);
+        assert_eq!(config.validate(), Ok(()));
+
+        config.allow_anonymous = None;
+        config.users.insert("hub".into(), Password::new("pw"));
+        assert_eq!(config.validate(), Ok(()));
+        assert!(!config.anonymous_allowed());
+    }
+
+    #[test]
+    fn nonsense_limits_are_refused_by_name() {
+        let config = BrokerConfig {
+            max_connections: 0,
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "max_connections must be at least 1, got 0"
+        );
+        let config = BrokerConfig {
+            max_payload_size: 2 * 1024 * 1024,
+            ..BrokerConfig::default()
+        };
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::SegmentSmallerThanPayload { .. })
+        ));
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let mut config = BrokerConfig::default();
+        config.users.insert("hub".into(), Password::new("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn missing_tls_files_are_named() {
+        let config = BrokerConfig {
+            tls: Some(TlsSettings {
+                listen: "127.0.0.1:8883".parse().unwrap(),
+                cert: "/nope/cert.pem".into(),
+                key: "/nope/key.pem".into(),
+            }),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            config.validate().unwrap_err().to_string(),
+            "TLS certificate file /nope/cert.pem does not exist"
+        );
+    }
+}

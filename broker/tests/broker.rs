@@ -1,0 +1,238 @@
+//! The embedded broker against real clients over TCP: rumqttc and Debian's mosquitto_pub/sub.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use hearth_broker::{BrokerConfig, Password, StartError};
+use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
+use rumqttc::{LastWill, QoS};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivers_qos0_and_qos1_between_rumqttc_clients() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut sub = TestClient::connect(port, "sub").await;
+    sub.subscribe("t/qos", QoS::AtLeastOnce).await;
+    let publisher = TestClient::connect(port, "pub").await;
+    publisher.publish("t/qos", QoS::AtMostOnce, false, "zero").await;
+    publisher.publish("t/qos", QoS::AtLeastOnce, false, "one").await;
+    let first = sub.recv_on("t/qos", WAIT).await;
+    let second = sub.recv_on("t/qos", WAIT).await;
+    assert_eq!(&first.payload[..], b"zero");
+    assert_eq!(&second.payload[..], b"one");
+    assert_eq!(second.qos, QoS::AtLeastOnce);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_clients_work_with_qos_0_and_1() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let sub = Subscriber::start(port, "shell/#", &["-q", "1"]);
+    for qos in ["0", "1"] {
+        let out = mosquitto_pub(port, &["-t", "shell/hello", "-q", qos, "-m", &format!("qos{qos}")]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        sub.expect_line(&format!("shell/hello qos{qos}"), WAIT);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_messages_reach_late_subscribers() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let out = mosquitto_pub(port, &["-t", "hearth/button/desk/state", "-r", "-m", "ON"]);
+    assert!(out.status.success());
+    // A rumqttc subscriber that arrives later still gets it...
+    let mut late = TestClient::connect(port, "late").await;
+    late.subscribe("hearth/button/+/state", QoS::AtLeastOnce).await;
+    let retained = late.recv_on("hearth/button/desk/state", WAIT).await;
+    assert!(retained.retain);
+    assert_eq!(&retained.payload[..], b"ON");
+    // ...and so does mosquitto_sub.
+    let sub = Subscriber::start(port, "hearth/#", &[]);
+    sub.expect_line("hearth/button/desk/state ON", WAIT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_will_is_published_when_a_client_dies() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let sub = Subscriber::start(port, "hearth/node/+/availability", &[]);
+    let will = LastWill::new("hearth/node/pi-1/availability", "offline", QoS::AtLeastOnce, true);
+    let node = TestClient::connect_with_will(port, "pi-1", will).await;
+    node.publish("hearth/node/pi-1/availability", QoS::AtLeastOnce, true, "online")
+        .await;
+    sub.expect_line("hearth/node/pi-1/availability online", WAIT);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    node.kill();
+    sub.expect_line("hearth/node/pi-1/availability offline", WAIT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plus_and_hash_wildcards_match_as_mqtt_says() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut plus = TestClient::connect(port, "plus").await;
+    plus.subscribe("a/+/c", QoS::AtMostOnce).await;
+    let mut hash = TestClient::connect(port, "hash").await;
+    hash.subscribe("a/#", QoS::AtMostOnce).await;
+    for topic in ["a/b/c", "a/b/d", "a/x/c/d", "b/b/c"] {
+        let out = mosquitto_pub(port, &["-t", topic, "-m", topic]);
+        assert!(out.status.success());
+    }
+    let mut got_plus = Vec::new();
+    while let Some(p) = plus.recv(Duration::from_millis(500)).await {
+        got_plus.push(p.topic);
+    }
+    let mut got_hash = Vec::new();
+    while let Some(p) = hash.recv(Duration::from_millis(300)).await {
+        got_hash.push(p.topic);
+    }
+    assert_eq!(got_plus, ["a/b/c"]);
+    assert_eq!(got_hash, ["a/b/c", "a/b/d", "a/x/c/d"]);
+}
+
+fn with_users() -> BrokerConfig {
+    BrokerConfig {
+        users: BTreeMap::from([("hub".to_owned(), Password::new("s3cret"))]),
+        ..broker_config()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_are_checked() {
+    let broker = start_broker(&with_users());
+    let port = broker.mqtt_addr().port();
+    let login = |user: &str, pass: &str| {
+        let mut o = TestClient::options(port, &format!("c-{user}-{pass}"));
+        o.set_credentials(user, pass);
+        o
+    };
+    assert!(TestClient::try_connect(login("hub", "s3cret")).await.is_ok());
+    assert!(TestClient::try_connect(login("hub", "wrong")).await.is_err());
+    assert!(TestClient::try_connect(login("nobody", "s3cret")).await.is_err());
+    assert!(TestClient::try_connect(TestClient::options(port, "anon")).await.is_err());
+
+    // The shell experience: mosquitto_pub fails without the password.
+    let out = mosquitto_pub(port, &["-t", "x", "-m", "y"]);
+    assert!(!out.status.success(), "anonymous mosquitto_pub must fail");
+    let out = mosquitto_pub(port, &["-t", "x", "-m", "y", "-u", "hub", "-P", "s3cret"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_refused_when_the_config_says_so() {
+    let mut config = with_users();
+    config.allow_anonymous = Some(false);
+    let broker = start_broker(&config);
+    let port = broker.mqtt_addr().port();
+    let out = mosquitto_pub(port, &["-t", "x", "-m", "y"]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn a_lan_listener_without_users_does_not_start() {
+    let config = BrokerConfig {
+        listen: "0.0.0.0:0".parse().unwrap(),
+        ..BrokerConfig::default()
+    };
+    let err = hearth_broker::start(&config).unwrap_err();
+    assert!(matches!(err, StartError::Config(_)), "{err}");
+    assert!(err.to_string().contains("allow_anonymous = true"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_payloads_are_refused_and_others_still_served() {
+    let config = BrokerConfig {
+        max_payload_size: 1024,
+        ..broker_config()
+    };
+    let broker = start_broker(&config);
+    let port = broker.mqtt_addr().port();
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("big/#", QoS::AtLeastOnce).await;
+
+    let big = "x".repeat(4096);
+    let _ = mosquitto_pub(port, &["-t", "big/one", "-q", "1", "-m", &big]);
+    assert!(
+        watcher.recv(Duration::from_millis(500)).await.is_none(),
+        "an oversized message was delivered"
+    );
+    let out = mosquitto_pub(port, &["-t", "big/two", "-q", "1", "-m", "small"]);
+    assert!(out.status.success());
+    let ok = watcher.recv_on("big/two", WAIT).await;
+    assert_eq!(&ok.payload[..], b"small");
+    assert!(watcher.is_connected());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_clients_come_and_go_and_the_broker_still_serves() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("crowd/+", QoS::AtLeastOnce).await;
+
+    let mut tasks = Vec::new();
+    for i in 0..500 {
+        tasks.push(tokio::spawn(async move {
+            let c = TestClient::connect(port, &format!("crowd-{i}")).await;
+            c.subscribe(&format!("crowd/{i}/echo"), QoS::AtMostOnce).await;
+            c.publish(&format!("crowd/{i}"), QoS::AtLeastOnce, false, i.to_string())
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.client.disconnect().await.unwrap();
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 500 {
+        match watcher.recv(WAIT).await {
+            Some(p) => {
+                seen.insert(p.topic);
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 500, "every crowd client's message arrives");
+    let sub = Subscriber::start(port, "after/crowd", &[]);
+    assert!(mosquitto_pub(port, &["-t", "after/crowd", "-m", "still here"]).status.success());
+    sub.expect_line("after/crowd still here", WAIT);
+}
+
+#[test]
+fn a_port_in_use_fails_fast_and_names_the_port() {
+    let first = start_broker(&broker_config());
+    let taken = first.mqtt_addr();
+    let config = BrokerConfig {
+        listen: taken,
+        ..BrokerConfig::default()
+    };
+    let started = Instant::now();
+    let err = hearth_broker::start(&config).unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let msg = err.to_string();
+    assert!(msg.contains(&taken.to_string()), "{msg}");
+    assert!(msg.contains("in use"), "{msg}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extra_listeners_accept_mqtt5_and_websocket_connections() {
+    let config = BrokerConfig {
+        listen_v5: Some("127.0.0.1:0".parse().unwrap()),
+        listen_ws: Some("127.0.0.1:0".parse().unwrap()),
+        ..broker_config()
+    };
+    let broker = start_broker(&config);
+    let v5 = broker.addr(hearth_broker::ListenerKind::V5).unwrap();
+    let sub = Subscriber::start(broker.mqtt_addr().port(), "v5/#", &[]);
+    let out = mosquitto_pub(v5.port(), &["-V", "mqttv5", "-t", "v5/hello", "-m", "from v5"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    sub.expect_line("v5/hello from v5", WAIT);
+    let ws = broker.addr(hearth_broker::ListenerKind::WebSocket).unwrap();
+    assert!(std::net::TcpStream::connect(ws).is_ok());
+}

@@ -1,0 +1,92 @@
+//! The `hearth-broker` binary: config errors name the key, the process serves and stops on SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_testkit::{Subscriber, free_port, mosquitto_pub};
+
+fn broker() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_hearth-broker"))
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+fn check(text: &str) -> (bool, String) {
+    let f = config_file(text);
+    let out = broker()
+        .args(["--check-config", "--config"])
+        .arg(f.path())
+        .output()
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_errors_naming_the_key() {
+    let (ok, err) = check("[broker]\nlisten = \"127.0.0.1:1883\"\nmax_conections = 5\n");
+    assert!(!ok);
+    assert!(err.contains("max_conections"), "{err}");
+
+    let (ok, err) = check("[broker]\nmax_connections = \"many\"\n");
+    assert!(!ok);
+    assert!(err.contains("broker.max_connections"), "{err}");
+
+    let (ok, err) = check("[brocker]\n");
+    assert!(!ok);
+    assert!(err.contains("brocker"), "{err}");
+
+    let (ok, err) = check("[broker]\nlisten = \"0.0.0.0:1883\"\n");
+    assert!(!ok);
+    assert!(err.contains("allow_anonymous"), "{err}");
+
+    let (ok, err) = check("[broker]\nlisten = \"127.0.0.1:1883\"\n");
+    assert!(ok, "{err}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = config_file("[broker]\nlisten = \"0.0.0.0:1883\"\n");
+    let out = broker()
+        .args(["--check-config", "--config"])
+        .arg(f.path())
+        .env("HEARTH_BROKER__USERS__HUB", "pw-from-secret")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn serves_until_sigterm_then_exits_cleanly() {
+    let port = free_port();
+    let mut child = broker()
+        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "broker did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sub = Subscriber::start(port, "cli/#", &[]);
+    assert!(mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"]).status.success());
+    sub.expect_line("cli/x hi", Duration::from_secs(5));
+
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "broker ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
