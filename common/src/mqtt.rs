@@ -7,12 +7,13 @@
 //! immediately when polled. Subscriptions are the consumer's job on every
 //! [`LinkEvent::Connected`]: a broker restart forgets them.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::backoff::Backoff;
@@ -172,47 +173,102 @@ pub enum LinkEvent {
     },
 }
 
+/// Most events held for a slow consumer before QoS 0 messages are dropped.
+pub const PENDING_CAPACITY: usize = 1024;
+/// Hard cap on held events, QoS 1 included. With manual acks the broker's
+/// inflight window keeps QoS 1 far below it; with automatic acks a flood
+/// beyond it is dropped (and counted) rather than growing memory.
+pub const PENDING_HARD_CAP: usize = 4 * PENDING_CAPACITY;
+
 /// Owns `eventloop` until `shutdown` is cancelled or the consumer goes away.
+///
+/// Polling never waits for the consumer: if it did, a consumer blocked on
+/// a full request channel (a publish) would wait for a poll that waits for
+/// the consumer. Events queue in a small buffer instead, bounded as
+/// [`PENDING_CAPACITY`] and [`PENDING_HARD_CAP`] say. Returns how many
+/// messages were dropped for a slow consumer.
 pub async fn drive(
     mut eventloop: EventLoop,
     events: mpsc::Sender<LinkEvent>,
     shutdown: CancellationToken,
-) {
-    let mut backoff = Backoff::default();
-    loop {
-        let polled = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            polled = eventloop.poll() => polled,
+) -> u64 {
+    let pending = std::sync::Mutex::new(VecDeque::<LinkEvent>::new());
+    let ready = Notify::new();
+    let consumer_gone = CancellationToken::new();
+    let mut dropped = 0u64;
+    let push = |event: LinkEvent, dropped: &mut u64| {
+        let mut queue = pending.lock().unwrap_or_else(|p| p.into_inner());
+        let droppable = match &event {
+            LinkEvent::Message(p) if p.qos == QoS::AtMostOnce => queue.len() >= PENDING_CAPACITY,
+            _ => queue.len() >= PENDING_HARD_CAP,
         };
-        let event = match polled {
-            Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                backoff.reset();
-                LinkEvent::Connected {
-                    session_present: ack.session_present,
-                }
+        if droppable {
+            *dropped += 1;
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    dropped = *dropped,
+                    "consumer too slow: dropping MQTT messages"
+                );
             }
-            Ok(Event::Incoming(Incoming::Publish(publish))) => LinkEvent::Message(publish),
-            Ok(_) => continue,
-            Err(error) => {
-                let retry_in = backoff.next_delay(&mut rand::rng());
-                let event = LinkEvent::Disconnected {
-                    error: error.to_string(),
-                    retry_in,
-                };
-                if events.send(event).await.is_err() {
-                    return;
-                }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(retry_in) => {}
-                }
-                continue;
-            }
-        };
-        if events.send(event).await.is_err() {
-            return;
+        } else {
+            queue.push_back(event);
+            ready.notify_one();
         }
-    }
+    };
+    let poller = async {
+        let mut backoff = Backoff::default();
+        loop {
+            let polled = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = consumer_gone.cancelled() => return,
+                polled = eventloop.poll() => polled,
+            };
+            match polled {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    backoff.reset();
+                    let session_present = ack.session_present;
+                    push(LinkEvent::Connected { session_present }, &mut dropped);
+                }
+                Ok(Event::Incoming(Incoming::Publish(publish))) => {
+                    push(LinkEvent::Message(publish), &mut dropped)
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    let retry_in = backoff.next_delay(&mut rand::rng());
+                    let error = error.to_string();
+                    push(LinkEvent::Disconnected { error, retry_in }, &mut dropped);
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = consumer_gone.cancelled() => return,
+                        _ = tokio::time::sleep(retry_in) => {}
+                    }
+                }
+            }
+        }
+    };
+    let forwarder = async {
+        loop {
+            let next = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop_front();
+            match next {
+                Some(event) => {
+                    if events.send(event).await.is_err() {
+                        consumer_gone.cancel();
+                        return;
+                    }
+                }
+                None => tokio::select! {
+                    _ = ready.notified() => {}
+                    _ = shutdown.cancelled() => return,
+                    _ = consumer_gone.cancelled() => return,
+                },
+            }
+        }
+    };
+    tokio::join!(poller, forwarder);
+    dropped
 }
 
 /// A retained availability last will: the broker publishes `offline` for us.

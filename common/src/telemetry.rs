@@ -2,9 +2,11 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Default filter: our crates at info, the embedded broker's per-connection
-/// chatter at warn (it logs every accept at info).
-pub const DEFAULT_FILTER: &str = "info,rumqttd=warn,sqlx=warn";
+/// Default filter: our crates at info, the embedded broker silent: rumqttd
+/// logs every ordinary client disconnect at ERROR. Failures that matter
+/// (a port in use, a refused login) are reported by hearth-broker itself.
+/// `HEARTH_LOG=info,rumqttd=info` shows rumqttd's own view.
+pub const DEFAULT_FILTER: &str = "info,rumqttd=off,sqlx=warn";
 
 /// Starts logging to stderr. `HEARTH_LOG` (or `RUST_LOG`) overrides the filter.
 pub fn init() {

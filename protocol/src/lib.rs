@@ -10,6 +10,6 @@ pub mod topic;
 pub use id::{Id, IdError};
 pub use payload::{
     Availability, ButtonEvent, ChimePlay, Climate, Command, ErrorReport, OnOff, PayloadError,
-    PressAction,
+    Press, PressAction,
 };
 pub use topic::{DiscoveryTopics, OutputKind, OutputRef, Topic, TopicError, Topics};

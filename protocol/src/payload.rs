@@ -174,28 +174,9 @@ impl PressAction {
     pub const ALL: [PressAction; 3] = [Self::Single, Self::Double, Self::Long];
 
     /// Parses a press: empty means `single`; words in any case; or
-    /// `{"action":"double"}`.
+    /// `{"action":"double"}`. See [`Press::parse`] for the optional id.
     pub fn parse(payload: &[u8]) -> Result<Self, PayloadError> {
-        let text = text(payload)?;
-        if text.is_empty() {
-            return Ok(Self::Single);
-        }
-        if looks_like_json_object(text) {
-            #[derive(Deserialize)]
-            #[serde(deny_unknown_fields)]
-            struct Json {
-                #[serde(default)]
-                action: Option<String>,
-            }
-            let json: Json =
-                serde_json::from_str(text).map_err(|e| PayloadError::Json(e.to_string()))?;
-            return match json.action {
-                None => Ok(Self::Single),
-                Some(a) => Self::from_word(a.trim())
-                    .ok_or_else(|| PayloadError::unexpected(PRESS_EXPECTED, &a)),
-            };
-        }
-        Self::from_word(text).ok_or_else(|| PayloadError::unexpected(PRESS_EXPECTED, text))
+        Press::parse(payload).map(|p| p.action)
     }
 
     fn from_word(word: &str) -> Option<Self> {
@@ -216,6 +197,64 @@ impl PressAction {
 impl fmt::Display for PressAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Longest message id a press may carry.
+pub const MAX_MESSAGE_ID_LEN: usize = 128;
+
+/// A press as published on `hearth/button/<id>/press`.
+///
+/// A JSON press may carry an `id` unique to that press (`{"action":"single",
+/// "id":"desk-4711"}`): the hub then recognises a redelivery of the same press
+/// after a crash and counts it once. Presses without an id are at-least-once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Press {
+    pub action: PressAction,
+    pub id: Option<String>,
+}
+
+impl Press {
+    pub fn parse(payload: &[u8]) -> Result<Self, PayloadError> {
+        let text = text(payload)?;
+        if text.is_empty() {
+            return Ok(Self {
+                action: PressAction::Single,
+                id: None,
+            });
+        }
+        if !looks_like_json_object(text) {
+            let action = PressAction::from_word(text)
+                .ok_or_else(|| PayloadError::unexpected(PRESS_EXPECTED, text))?;
+            return Ok(Self { action, id: None });
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Json {
+            #[serde(default)]
+            action: Option<String>,
+            #[serde(default)]
+            id: Option<String>,
+        }
+        let json: Json =
+            serde_json::from_str(text).map_err(|e| PayloadError::Json(e.to_string()))?;
+        let action = match json.action {
+            None => PressAction::Single,
+            Some(a) => PressAction::from_word(a.trim())
+                .ok_or_else(|| PayloadError::unexpected(PRESS_EXPECTED, &a))?,
+        };
+        if let Some(id) = &json.id {
+            if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN || id.chars().any(char::is_control) {
+                return Err(PayloadError::unexpected(
+                    "an id of 1 to 128 printable characters",
+                    id,
+                ));
+            }
+        }
+        Ok(Self {
+            action,
+            id: json.id,
+        })
     }
 }
 
@@ -449,6 +488,21 @@ mod tests {
         );
         assert_eq!(PressAction::parse(b"{}"), Ok(PressAction::Single));
         assert!(PressAction::parse(b"triple").is_err());
+        assert!(PressAction::parse(br#"{"action":"single","colour":1}"#).is_err());
+    }
+
+    #[test]
+    fn presses_may_carry_an_id() {
+        assert_eq!(
+            Press::parse(br#"{"action":"double","id":"desk-1"}"#),
+            Ok(Press {
+                action: PressAction::Double,
+                id: Some("desk-1".into())
+            })
+        );
+        assert_eq!(Press::parse(b"long").map(|p| p.id), Ok(None));
+        assert!(Press::parse(br#"{"id":""}"#).is_err());
+        assert!(Press::parse(format!(r#"{{"id":"{}"}}"#, "x".repeat(129)).as_bytes()).is_err());
     }
 
     #[test]

@@ -1,0 +1,663 @@
+//! The hub's decisions as pure functions: a message in, state changes, writes and publishes out.
+//!
+//! Nothing here touches a socket or the database, so every decision the hub
+//! makes (what a press does, what TOGGLE means, which rules fire, what is an
+//! error) is unit-tested directly.
+
+use std::collections::{HashSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use hearth_protocol::{
+    Availability, ButtonEvent, Climate, Command, ErrorReport, Id, OnOff, OutputRef, Press, Topic,
+    Topics,
+};
+use rumqttc::QoS;
+
+use crate::house::{ButtonRecord, House, NodeRecord, OutputRecord};
+use crate::rules::{self, Action, Observed, Rule};
+use crate::store::Write;
+
+/// How many press ids are remembered to recognise redeliveries.
+pub const RECENT_IDS_CAPACITY: usize = 100_000;
+
+/// A message the hub sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+impl Outgoing {
+    pub fn retained(topic: String, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            topic,
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        }
+    }
+
+    pub fn event(topic: String, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            topic,
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        }
+    }
+}
+
+/// What kind of message came in, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    ButtonSet,
+    ButtonPress,
+    Availability,
+    Climate,
+    OutputState,
+    Other,
+    Invalid,
+    Duplicate,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 8] = [
+        Kind::ButtonSet,
+        Kind::ButtonPress,
+        Kind::Availability,
+        Kind::Climate,
+        Kind::OutputState,
+        Kind::Other,
+        Kind::Invalid,
+        Kind::Duplicate,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::ButtonSet => "button_set",
+            Kind::ButtonPress => "button_press",
+            Kind::Availability => "availability",
+            Kind::Climate => "climate",
+            Kind::OutputState => "output_state",
+            Kind::Other => "other",
+            Kind::Invalid => "invalid",
+            Kind::Duplicate => "duplicate",
+        }
+    }
+}
+
+/// Everything one message causes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub publish: Vec<Outgoing>,
+    pub writes: Vec<Write>,
+    /// Why the message was rejected, if it was.
+    pub error: Option<String>,
+    /// Names of the rules that fired.
+    pub fired: Vec<String>,
+    /// A confirmed output state change, for HTTP callers waiting on it.
+    pub confirmed: Option<(OutputRef, OnOff)>,
+    pub kind: Option<Kind>,
+}
+
+impl Outcome {
+    fn kind(kind: Kind) -> Self {
+        Self {
+            kind: Some(kind),
+            ..Self::default()
+        }
+    }
+}
+
+/// Press ids seen recently, oldest evicted first.
+#[derive(Debug, Default)]
+pub struct RecentIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+}
+
+impl RecentIds {
+    /// Records `id`; false if it was already there.
+    pub fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= RECENT_IDS_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.set.insert(id.to_owned());
+        self.order.push_back(id.to_owned());
+        true
+    }
+}
+
+/// The hub's fixed subscriptions (rules add their own filters).
+pub fn builtin_filters(topics: &Topics) -> Vec<String> {
+    [
+        "button/+/set",
+        "button/+/press",
+        "node/+/availability",
+        "node/+/climate",
+        "node/+/+/+/state",
+    ]
+    .into_iter()
+    .map(|f| topics.filter(f))
+    .collect()
+}
+
+/// The subscription set: built-in filters plus rule filters, without
+/// overlaps, because a broker delivers one copy per matching subscription
+/// and each copy would run the rules again.
+pub fn subscriptions(topics: &Topics, rules: &[Rule]) -> Vec<String> {
+    let mut wanted = builtin_filters(topics);
+    for rule in rules {
+        if let rules::Trigger::Message { filter, .. } = &rule.trigger {
+            wanted.push(filter.clone());
+        }
+    }
+    let mut kept: Vec<String> = Vec::new();
+    for (i, filter) in wanted.iter().enumerate() {
+        let covered = wanted.iter().enumerate().any(|(j, other)| {
+            j != i
+                && rules::filter_covers(other, filter)
+                && (!rules::filter_covers(filter, other) || j < i)
+        });
+        if !covered && !kept.contains(filter) {
+            kept.push(filter.clone());
+        }
+    }
+    kept
+}
+
+/// Decides what one incoming message does to `house`.
+#[derive(Debug)]
+pub struct Brain<'a> {
+    pub topics: &'a Topics,
+    pub rules: &'a [Rule],
+    builtin: Vec<String>,
+}
+
+impl<'a> Brain<'a> {
+    pub fn new(topics: &'a Topics, rules: &'a [Rule]) -> Self {
+        Self {
+            topics,
+            rules,
+            builtin: builtin_filters(topics),
+        }
+    }
+
+    pub fn handle(
+        &self,
+        house: &mut House,
+        recent: &mut RecentIds,
+        topic: &str,
+        payload: &[u8],
+        at: DateTime<Utc>,
+    ) -> Outcome {
+        let ours = self.builtin.iter().any(|f| rules::filter_matches(f, topic));
+        let parsed = match self.topics.parse(topic) {
+            Ok(parsed) => Some(parsed),
+            Err(e) if ours => return self.reject(topic, e.to_string()),
+            Err(_) => None,
+        };
+        let mut outcome = match &parsed {
+            Some(Topic::ButtonSet(id)) => match Command::parse(payload) {
+                Ok(command) => self.set_button(house, id, command, at),
+                Err(e) => return self.reject(topic, e.to_string()),
+            },
+            Some(Topic::ButtonPress(id)) => match Press::parse(payload) {
+                Ok(press) => {
+                    if let Some(press_id) = &press.id {
+                        let key = format!("{id}/{press_id}");
+                        if !recent.insert(&key) {
+                            return Outcome::kind(Kind::Duplicate);
+                        }
+                        let mut outcome = self.press(house, id, &press, topic, payload, at);
+                        outcome.writes.push(Write::MessageId { id: key, at });
+                        return outcome;
+                    }
+                    return self.press(house, id, &press, topic, payload, at);
+                }
+                Err(e) => return self.reject(topic, e.to_string()),
+            },
+            Some(Topic::NodeAvailability(node)) => match Availability::parse(payload) {
+                Ok(availability) => {
+                    let record = node_entry(house, node);
+                    record.availability = Some(availability);
+                    record.last_seen = Some(at);
+                    Outcome {
+                        writes: vec![Write::Node(record.clone())],
+                        ..Outcome::kind(Kind::Availability)
+                    }
+                }
+                Err(e) => return self.reject(topic, e.to_string()),
+            },
+            Some(Topic::NodeClimate(node)) => match Climate::parse(payload) {
+                Ok(climate) => {
+                    let record = node_entry(house, node);
+                    record.climate = Some(climate.clone());
+                    record.last_seen = Some(at);
+                    Outcome {
+                        writes: vec![
+                            Write::Node(record.clone()),
+                            Write::Reading {
+                                node: node.clone(),
+                                climate,
+                            },
+                        ],
+                        ..Outcome::kind(Kind::Climate)
+                    }
+                }
+                Err(e) => return self.reject(topic, e.to_string()),
+            },
+            Some(Topic::OutputState(output)) => match OnOff::parse(payload) {
+                Ok(state) => {
+                    let record = OutputRecord {
+                        output: output.clone(),
+                        state,
+                        changed_at: at,
+                    };
+                    house.outputs.insert(output.clone(), record.clone());
+                    Outcome {
+                        writes: vec![Write::Output(record)],
+                        confirmed: Some((output.clone(), state)),
+                        ..Outcome::kind(Kind::OutputState)
+                    }
+                }
+                Err(e) => return self.reject(topic, e.to_string()),
+            },
+            _ => Outcome::kind(Kind::Other),
+        };
+        self.run_rules(house, &mut outcome, topic, payload, None);
+        outcome
+    }
+
+    fn reject(&self, topic: &str, error: String) -> Outcome {
+        let report = ErrorReport {
+            topic: topic.to_owned(),
+            error: error.clone(),
+        };
+        Outcome {
+            publish: vec![Outgoing {
+                topic: self.topics.build(&Topic::HubError),
+                payload: serde_json::to_vec(&report).unwrap_or_default(),
+                qos: QoS::AtMostOnce,
+                retain: false,
+            }],
+            error: Some(error),
+            ..Outcome::kind(Kind::Invalid)
+        }
+    }
+
+    /// Applies `command` to button `id` (creating it), publishing the new state.
+    pub fn set_button(
+        &self,
+        house: &mut House,
+        id: &Id,
+        command: Command,
+        at: DateTime<Utc>,
+    ) -> Outcome {
+        let record = house
+            .buttons
+            .entry(id.clone())
+            .or_insert_with(|| ButtonRecord::new(id.clone(), at));
+        let state = record.state.apply(command);
+        if state != record.state {
+            record.state = state;
+            record.changed_at = at;
+        }
+        Outcome {
+            publish: vec![Outgoing::retained(
+                self.topics.build(&Topic::ButtonState(id.clone())),
+                state.as_str(),
+            )],
+            writes: vec![Write::Button(record.clone())],
+            ..Outcome::kind(Kind::ButtonSet)
+        }
+    }
+
+    fn press(
+        &self,
+        house: &mut House,
+        id: &Id,
+        press: &Press,
+        topic: &str,
+        payload: &[u8],
+        at: DateTime<Utc>,
+    ) -> Outcome {
+        let record = house
+            .buttons
+            .entry(id.clone())
+            .or_insert_with(|| ButtonRecord::new(id.clone(), at));
+        record.press_count += 1;
+        record.last_action = Some(press.action);
+        record.last_press_at = Some(at);
+        let event = ButtonEvent {
+            event_type: press.action,
+            at,
+        };
+        let mut outcome = Outcome {
+            writes: vec![Write::Button(record.clone())],
+            ..Outcome::kind(Kind::ButtonPress)
+        };
+        // Commands first: they are what a person waits for.
+        self.run_rules(
+            house,
+            &mut outcome,
+            topic,
+            payload,
+            Some((id, press.action)),
+        );
+        outcome.publish.push(Outgoing::event(
+            self.topics.build(&Topic::ButtonEvent(id.clone())),
+            serde_json::to_vec(&event).unwrap_or_default(),
+        ));
+        outcome
+    }
+
+    fn run_rules(
+        &self,
+        house: &House,
+        outcome: &mut Outcome,
+        topic: &str,
+        payload: &[u8],
+        press: Option<(&Id, hearth_protocol::PressAction)>,
+    ) {
+        let observed = Observed {
+            topic,
+            payload,
+            press,
+        };
+        for rule in rules::fired(self.rules, &observed) {
+            outcome.fired.push(rule.name.clone());
+            for action in &rule.actions {
+                outcome.publish.push(match action {
+                    Action::SetOutput { output, command } => {
+                        self.command_output(house, output, *command)
+                    }
+                    Action::Publish {
+                        topic,
+                        payload,
+                        retain,
+                    } => Outgoing {
+                        topic: topic.clone(),
+                        payload: payload.clone().into_bytes(),
+                        qos: QoS::AtLeastOnce,
+                        retain: *retain,
+                    },
+                });
+            }
+        }
+    }
+
+    /// The command for `output`, with TOGGLE resolved to ON or OFF from the
+    /// last confirmed state so devices that only take ON/OFF still toggle.
+    pub fn command_output(&self, house: &House, output: &OutputRef, command: Command) -> Outgoing {
+        let state = house.output_state(output).apply(command);
+        Outgoing::event(
+            self.topics.build(&Topic::OutputSet(output.clone())),
+            state.as_str(),
+        )
+    }
+
+    /// Every retained state the hub owns, to publish after (re)connecting.
+    pub fn retained_states(&self, house: &House) -> Vec<Outgoing> {
+        house
+            .buttons
+            .values()
+            .map(|b| {
+                Outgoing::retained(
+                    self.topics.build(&Topic::ButtonState(b.id.clone())),
+                    b.state.as_str(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn node_entry<'h>(house: &'h mut House, node: &Id) -> &'h mut NodeRecord {
+    house
+        .nodes
+        .entry(node.clone())
+        .or_insert_with(|| NodeRecord::new(node.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::RuleConfig;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-22T14:20:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn rules(text: &str) -> Vec<Rule> {
+        #[derive(serde::Deserialize)]
+        struct File {
+            rules: Vec<RuleConfig>,
+        }
+        let file: File = toml::from_str(text).unwrap();
+        file.rules
+            .into_iter()
+            .map(|r| r.validate().unwrap())
+            .collect()
+    }
+
+    struct World {
+        topics: Topics,
+        rules: Vec<Rule>,
+        house: House,
+        recent: RecentIds,
+    }
+
+    impl World {
+        fn new(rule_text: &str) -> Self {
+            Self {
+                topics: Topics::default(),
+                rules: rules(rule_text),
+                house: House::default(),
+                recent: RecentIds::default(),
+            }
+        }
+
+        fn send(&mut self, topic: &str, payload: &str) -> Outcome {
+            let brain = Brain::new(&self.topics, &self.rules);
+            brain.handle(
+                &mut self.house,
+                &mut self.recent,
+                topic,
+                payload.as_bytes(),
+                at(),
+            )
+        }
+    }
+
+    fn published(outcome: &Outcome) -> Vec<(String, String)> {
+        outcome
+            .publish
+            .iter()
+            .map(|o| {
+                (
+                    o.topic.clone(),
+                    String::from_utf8_lossy(&o.payload).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    const LAMP_RULE: &str = r#"
+        [[rules]]
+        name = "desk lamp"
+        when = { button = "desk", action = "single" }
+        then = [{ output = "pi-1/light/lamp", command = "TOGGLE" }]
+    "#;
+
+    #[test]
+    fn a_press_fires_the_rule_then_publishes_the_event() {
+        let mut w = World::new(LAMP_RULE);
+        let out = w.send("hearth/button/desk/press", "single");
+        assert_eq!(out.fired, ["desk lamp"]);
+        assert_eq!(
+            published(&out),
+            [
+                ("hearth/node/pi-1/light/lamp/set".into(), "ON".into()),
+                (
+                    "hearth/button/desk/event".into(),
+                    r#"{"event_type":"single","at":"2026-11-22T14:20:00.000Z"}"#.into()
+                ),
+            ]
+        );
+        let desk = &w.house.buttons[&Id::new("desk").unwrap()];
+        assert_eq!(desk.press_count, 1);
+        assert_eq!(out.writes, [Write::Button(desk.clone())]);
+        // A double press does not match the single-press rule.
+        let out = w.send("hearth/button/desk/press", r#"{"action":"double"}"#);
+        assert!(out.fired.is_empty());
+        assert_eq!(w.house.buttons[&Id::new("desk").unwrap()].press_count, 2);
+    }
+
+    #[test]
+    fn toggle_follows_the_confirmed_output_state() {
+        let mut w = World::new(LAMP_RULE);
+        w.send("hearth/node/pi-1/light/lamp/state", "ON");
+        let out = w.send("hearth/button/desk/press", "");
+        assert_eq!(
+            published(&out)[0],
+            ("hearth/node/pi-1/light/lamp/set".into(), "OFF".into())
+        );
+    }
+
+    #[test]
+    fn button_set_changes_state_and_publishes_it_retained() {
+        let mut w = World::new("");
+        let out = w.send("hearth/button/desk/set", "on");
+        assert_eq!(
+            out.publish,
+            [Outgoing::retained("hearth/button/desk/state".into(), "ON")]
+        );
+        let out = w.send("hearth/button/desk/set", r#"{"state":"TOGGLE"}"#);
+        assert_eq!(
+            published(&out),
+            [("hearth/button/desk/state".into(), "OFF".into())]
+        );
+        assert_eq!(w.house.buttons[&Id::new("desk").unwrap()].state, OnOff::Off);
+    }
+
+    #[test]
+    fn bad_input_is_reported_and_changes_nothing() {
+        let mut w = World::new(LAMP_RULE);
+        for (topic, payload, why) in [
+            (
+                "hearth/button/desk/set",
+                "maybe",
+                "expected ON, OFF, TOGGLE",
+            ),
+            ("hearth/button/Desk/press", "single", "'D'"),
+            (
+                "hearth/button/desk/press",
+                "triple",
+                "expected an empty payload",
+            ),
+            (
+                "hearth/node/pi-1/climate",
+                "{\"temperature\":",
+                "invalid JSON",
+            ),
+            ("hearth/node/pi-1/fan/x/state", "ON", "unknown output kind"),
+        ] {
+            let out = w.send(topic, payload);
+            let error = out.error.clone().unwrap_or_default();
+            assert!(error.contains(why), "{topic}: {error}");
+            assert_eq!(out.kind, Some(Kind::Invalid));
+            assert!(out.writes.is_empty());
+            let report: ErrorReport = serde_json::from_slice(&out.publish[0].payload).unwrap();
+            assert_eq!(report.topic, topic);
+            assert_eq!(out.publish[0].topic, "hearth/hub/error");
+        }
+        assert_eq!(w.house, House::default());
+    }
+
+    #[test]
+    fn presses_with_ids_count_once() {
+        let mut w = World::new("");
+        let first = w.send(
+            "hearth/button/desk/press",
+            r#"{"action":"single","id":"p1"}"#,
+        );
+        assert_eq!(first.kind, Some(Kind::ButtonPress));
+        let again = w.send(
+            "hearth/button/desk/press",
+            r#"{"action":"single","id":"p1"}"#,
+        );
+        assert_eq!(again.kind, Some(Kind::Duplicate));
+        assert!(again.publish.is_empty() && again.writes.is_empty());
+        w.send(
+            "hearth/button/desk/press",
+            r#"{"action":"single","id":"p2"}"#,
+        );
+        assert_eq!(w.house.buttons[&Id::new("desk").unwrap()].press_count, 2);
+    }
+
+    #[test]
+    fn climate_and_availability_update_nodes_and_history() {
+        let mut w = World::new("");
+        w.send("hearth/node/pi-1/availability", "online");
+        let out = w.send(
+            "hearth/node/pi-1/climate",
+            r#"{"temperature":21.5,"humidity":40.0,"at":"2026-11-22T14:19:30Z"}"#,
+        );
+        assert_eq!(out.writes.len(), 2);
+        let node = &w.house.nodes[&Id::new("pi-1").unwrap()];
+        assert_eq!(node.availability, Some(Availability::Online));
+        assert_eq!(node.climate.as_ref().map(|c| c.temperature), Some(21.5));
+    }
+
+    #[test]
+    fn topic_rules_fire_on_foreign_topics_without_errors() {
+        let mut w = World::new(
+            r#"[[rules]]
+               when = { topic = "zigbee2mqtt/remote/action", payload = "on" }
+               then = [{ publish = "hearth/node/pi-1/switch/fan/set", payload = "ON" }]"#,
+        );
+        let out = w.send("zigbee2mqtt/remote/action", "on");
+        assert_eq!(
+            published(&out),
+            [("hearth/node/pi-1/switch/fan/set".into(), "ON".into())]
+        );
+        assert!(out.error.is_none());
+        // Unknown topics under the prefix that are not ours are ignored, not errors.
+        assert!(w.send("hearth/something/else", "x").error.is_none());
+    }
+
+    #[test]
+    fn subscriptions_do_not_overlap() {
+        let topics = Topics::default();
+        let rs = rules(
+            r#"[[rules]]
+               when = { topic = "hearth/button/desk/press" }
+               then = [{ publish = "x" }]
+               [[rules]]
+               when = { topic = "zigbee2mqtt/#" }
+               then = [{ publish = "y" }]
+               [[rules]]
+               when = { topic = "zigbee2mqtt/+/action" }
+               then = [{ publish = "z" }]"#,
+        );
+        let subs = subscriptions(&topics, &rs);
+        assert!(!subs.contains(&"hearth/button/desk/press".to_owned()));
+        assert!(subs.contains(&"zigbee2mqtt/#".to_owned()));
+        assert!(!subs.contains(&"zigbee2mqtt/+/action".to_owned()));
+        let all = rules(
+            r#"[[rules]]
+               when = { topic = "hearth/#" }
+               then = [{ publish = "x" }]"#,
+        );
+        assert_eq!(subscriptions(&topics, &all), ["hearth/#"]);
+    }
+}

@@ -1,0 +1,270 @@
+//! The hub's settings file (`hearth.toml`): sections, defaults, and validation into typed values.
+//!
+//! Raw sections deserialize with `deny_unknown_fields` so a typo names its
+//! key; [`HubConfig::validate`] then turns strings into checked types (time
+//! zone, ids, rules) so the rest of the hub never sees an unchecked value.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use hearth_broker::BrokerConfig;
+use hearth_common::mqtt::MqttSettings;
+use hearth_protocol::{Id, OutputRef, Topics};
+use serde::Deserialize;
+
+use crate::rules::{Rule, RuleConfig, RuleError};
+
+/// Everything in `hearth.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    pub hub: HubSection,
+    pub broker: BrokerConfig,
+    pub mqtt: MqttSettings,
+    pub database: DatabaseSection,
+    pub http: HttpSection,
+    pub rules: Vec<RuleConfig>,
+    /// homeslice switch id -> node output (`"pi-1/switch/lamp"`).
+    pub switches: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubSection {
+    /// IANA time zone for the clock topic and HHMM answers.
+    pub timezone: String,
+    /// Root of every Hearth topic.
+    pub topic_prefix: String,
+    /// MQTT client id; keep it stable so the broker keeps the hub's session.
+    pub client_id: String,
+    /// How long `POST /api/v0/switches/...` waits for the agent to confirm.
+    pub switch_timeout_ms: u64,
+}
+
+impl Default for HubSection {
+    fn default() -> Self {
+        Self {
+            timezone: "UTC".to_owned(),
+            topic_prefix: hearth_protocol::topic::DEFAULT_PREFIX.to_owned(),
+            client_id: "hearth-hub".to_owned(),
+            switch_timeout_ms: 3_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    pub url: String,
+    /// Days of climate history kept; older readings are pruned hourly.
+    pub history_days: u32,
+    /// Most pooled connections.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/hearth.db".to_owned(),
+            history_days: 30,
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// HTTP API, health and metrics listener.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("constant address parses"),
+        }
+    }
+}
+
+/// Why a config cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "hub.timezone {0:?} is not an IANA time zone (e.g. \"Europe/Berlin\", \"America/Los_Angeles\", \"UTC\")"
+    )]
+    UnknownTimezone(String),
+    #[error("hub.topic_prefix: {0}")]
+    Prefix(#[from] hearth_protocol::TopicError),
+    #[error("hub.client_id must be 1 to 64 printable ASCII characters")]
+    ClientId,
+    #[error("database.url {0:?} must start with sqlite:// or postgres://")]
+    DatabaseUrl(String),
+    #[error("switches.{id}: {why}")]
+    Switch { id: String, why: String },
+    #[error("rules[{index}]: {source}")]
+    Rule { index: usize, source: RuleError },
+    #[error("broker: {0}")]
+    Broker(#[from] hearth_broker::ConfigError),
+    #[error("mqtt: {0}")]
+    Mqtt(#[from] hearth_common::mqtt::MqttError),
+}
+
+/// A validated config: what the hub runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timezone: Tz,
+    pub topics: Topics,
+    pub client_id: String,
+    pub switch_timeout: Duration,
+    pub broker: Option<BrokerConfig>,
+    pub mqtt: MqttSettings,
+    pub database: DatabaseSection,
+    pub http: HttpSection,
+    pub rules: Vec<Rule>,
+    pub switches: BTreeMap<Id, OutputRef>,
+}
+
+impl HubConfig {
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let timezone: Tz = self
+            .hub
+            .timezone
+            .parse()
+            .map_err(|_| ConfigError::UnknownTimezone(self.hub.timezone.clone()))?;
+        let topics = Topics::new(&self.hub.topic_prefix)?;
+        let id = &self.hub.client_id;
+        if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError::ClientId);
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            return Err(ConfigError::DatabaseUrl(url.clone()));
+        }
+        let broker = if self.broker.embedded {
+            self.broker.validate()?;
+            Some(self.broker)
+        } else {
+            None
+        };
+        let mqtt = match &broker {
+            // The default URL already points at the default embedded listener;
+            // follow the listener if it moved.
+            Some(b) if self.mqtt.url == MqttSettings::default().url => MqttSettings {
+                url: format!("mqtt://{}", loopback_of(b.listen)),
+                ..self.mqtt
+            },
+            _ => self.mqtt,
+        };
+        mqtt.options("check", None)?;
+        let rules = self
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                rule.validate()
+                    .map_err(|source| ConfigError::Rule { index, source })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let switches = self
+            .switches
+            .into_iter()
+            .map(|(id, target)| {
+                let bad = |why: String| ConfigError::Switch {
+                    id: id.clone(),
+                    why,
+                };
+                let key = Id::new(&id).map_err(|e| bad(e.to_string()))?;
+                let output = crate::rules::parse_output(&target).map_err(|e| bad(e.to_string()))?;
+                Ok((key, output))
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Settings {
+            timezone,
+            topics,
+            client_id: self.hub.client_id,
+            switch_timeout: Duration::from_millis(self.hub.switch_timeout_ms),
+            broker,
+            mqtt,
+            database: self.database,
+            http: self.http,
+            rules,
+            switches,
+        })
+    }
+}
+
+/// Where a local client reaches a listener bound to `addr`.
+fn loopback_of(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_to_the_all_in_one_setup() {
+        let settings = HubConfig::default().validate().unwrap();
+        assert_eq!(settings.timezone, chrono_tz::UTC);
+        assert!(settings.broker.is_some());
+        assert_eq!(settings.mqtt.url, "mqtt://127.0.0.1:1883");
+        assert_eq!(settings.database.url, "sqlite://data/hearth.db");
+        assert_eq!(settings.http.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn an_unknown_time_zone_is_named() {
+        let mut config = HubConfig::default();
+        config.hub.timezone = "Europe/Atlantis".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("Europe/Atlantis"), "{err}");
+    }
+
+    #[test]
+    fn the_client_follows_a_moved_embedded_listener() {
+        let mut config = HubConfig::default();
+        config.broker.listen = "0.0.0.0:11883".parse().unwrap();
+        config.broker.allow_anonymous = Some(true);
+        let settings = config.validate().unwrap();
+        assert_eq!(settings.mqtt.url, "mqtt://127.0.0.1:11883");
+    }
+
+    #[test]
+    fn switches_map_to_node_outputs() {
+        let mut config = HubConfig::default();
+        config
+            .switches
+            .insert("lamp".into(), "pi-1/switch/lamp".into());
+        let settings = config.validate().unwrap();
+        let out = &settings.switches[&Id::new("lamp").unwrap()];
+        assert_eq!(out.to_string(), "pi-1/switch/lamp");
+
+        let mut config = HubConfig::default();
+        config
+            .switches
+            .insert("lamp".into(), "pi-1/fan/lamp".into());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("switches.lamp:"), "{err}");
+    }
+
+    #[test]
+    fn database_urls_must_name_a_backend() {
+        let mut config = HubConfig::default();
+        config.database.url = "mysql://x".into();
+        assert!(matches!(
+            config.validate(),
+            Err(ConfigError::DatabaseUrl(_))
+        ));
+    }
+}

@@ -1,0 +1,114 @@
+//! The HTTP API: health and metrics, the homeslice-compatible `/api/v0`, and the JSON `/api/v1`.
+//!
+//! `app(shared)` builds the whole router without a socket, so tests can
+//! drive it directly; `serve` binds it with graceful shutdown.
+
+mod ops;
+mod v0;
+mod v1;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use hearth_protocol::{Command, OnOff, OutputRef};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::service::{ApiCall, Shared};
+
+/// Largest request body accepted; every API body is a few bytes of JSON.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The whole HTTP API.
+pub fn app(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .merge(ops::routes())
+        .merge(v0::routes())
+        .merge(v1::routes())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(shared)
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(error) = result {
+        tracing::error!(%error, "HTTP server failed");
+    }
+}
+
+/// Binds the HTTP listener, naming the address on failure.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, std::io::Error> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen for HTTP on {addr}: {e}; is something else on that port? Change [http] listen"),
+        )
+    })
+}
+
+/// Adds `path` and `path/` for the same handler: IoT firmware in the wild
+/// calls both.
+fn with_and_without_slash(
+    router: Router<Arc<Shared>>,
+    path: &str,
+    handler: axum::routing::MethodRouter<Arc<Shared>>,
+) -> Router<Arc<Shared>> {
+    router
+        .route(path, handler.clone())
+        .route(&format!("{path}/"), handler)
+}
+
+/// A one-line plain-text error.
+fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut line = message.into();
+    line.push('\n');
+    (status, line).into_response()
+}
+
+#[derive(Debug)]
+enum OutputError {
+    HubStopping,
+    Timeout(Duration),
+}
+
+/// Commands `output` and waits until its agent confirms the new state.
+async fn command_and_confirm(
+    shared: &Shared,
+    output: &OutputRef,
+    command: Command,
+) -> Result<OnOff, OutputError> {
+    // Subscribe before sending so a fast confirmation is not missed.
+    let mut confirmations = shared.confirmations.subscribe();
+    let (reply, sent) = tokio::sync::oneshot::channel();
+    shared
+        .api
+        .send(ApiCall::CommandOutput {
+            output: output.clone(),
+            command,
+            reply,
+        })
+        .await
+        .map_err(|_| OutputError::HubStopping)?;
+    let wanted = sent.await.map_err(|_| OutputError::HubStopping)?;
+    let timeout = shared.settings.switch_timeout;
+    let wait = async {
+        loop {
+            match confirmations.recv().await {
+                Ok((o, state)) if &o == output && state == wanted => return Ok(state),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return Err(OutputError::HubStopping),
+            }
+        }
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| OutputError::Timeout(timeout))?
+}

@@ -1,0 +1,45 @@
+//! Liveness, readiness and Prometheus metrics.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+
+use crate::service::Shared;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// Ready only while both the broker and the database are reachable.
+async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let mut problems = Vec::new();
+    if !shared.metrics.broker_connected.load(Relaxed) {
+        problems.push("broker disconnected");
+    }
+    if !shared.metrics.database_ok.load(Relaxed) {
+        problems.push("database unreachable");
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready\n".to_owned())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {}\n", problems.join(", ")),
+        )
+    }
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
+}

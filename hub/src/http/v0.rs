@@ -1,0 +1,154 @@
+//! `/api/v0`: byte-for-byte what homeslice's IoT buttons, clocks and switches expect.
+//!
+//! Bodies are plain text: `OK` (no newline) after a change, `ON\n` or `OFF\n`
+//! for a state, `ON:1420\n` for state plus local time, `1420` for the clock.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::Utc;
+use hearth_protocol::{Command, Id};
+
+use super::{OutputError, command_and_confirm, text_error, with_and_without_slash};
+use crate::clock;
+use crate::service::{ApiCall, Shared};
+
+pub fn routes() -> Router<Arc<Shared>> {
+    let mut r = Router::new();
+    r = with_and_without_slash(r, "/api/v0/buttons", get(list_buttons));
+    r = with_and_without_slash(r, "/api/v0/buttons/{id}", get(get_button));
+    r = with_and_without_slash(r, "/api/v0/buttons/{id}/{op}", post(set_button));
+    r = with_and_without_slash(r, "/api/v0/buttontimes/{id}", get(button_time));
+    r = with_and_without_slash(r, "/api/v0/clocktime", get(clocktime));
+    r = with_and_without_slash(r, "/api/v0/switches/{id}/{op}", post(switch));
+    r
+}
+
+fn plain(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn parse_id(raw: &str) -> Result<Id, Response> {
+    Id::new(raw).map_err(|e| text_error(StatusCode::BAD_REQUEST, format!("bad id: {e}")))
+}
+
+async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
+    let house = shared.house();
+    let list: Vec<serde_json::Value> = house
+        .buttons
+        .values()
+        .map(|b| serde_json::json!({ "id": b.id, "state": b.state }))
+        .collect();
+    axum::Json(list).into_response()
+}
+
+fn button_state(shared: &Shared, raw: &str) -> Result<&'static str, Response> {
+    let id = parse_id(raw)?;
+    shared
+        .house()
+        .buttons
+        .get(&id)
+        .map(|b| b.state.as_str())
+        .ok_or_else(|| text_error(StatusCode::NOT_FOUND, format!("unknown button {id}")))
+}
+
+async fn get_button(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match button_state(&shared, &id) {
+        Ok(state) => plain(format!("{state}\n")),
+        Err(response) => response,
+    }
+}
+
+async fn button_time(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match button_state(&shared, &id) {
+        Ok(state) => plain(format!(
+            "{state}:{}\n",
+            clock::hhmm(shared.settings.timezone, Utc::now())
+        )),
+        Err(response) => response,
+    }
+}
+
+async fn clocktime(State(shared): State<Arc<Shared>>) -> Response {
+    plain(clock::hhmm(shared.settings.timezone, Utc::now()))
+}
+
+async fn set_button(
+    State(shared): State<Arc<Shared>>,
+    Path((id, op)): Path<(String, String)>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let command = match op.as_str() {
+        "on" => Command::On,
+        "off" => Command::Off,
+        _ => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown operation {op:?}: use on or off"),
+            );
+        }
+    };
+    let (reply, state) = tokio::sync::oneshot::channel();
+    if shared
+        .api
+        .send(ApiCall::SetButton { id, command, reply })
+        .await
+        .is_err()
+    {
+        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    }
+    let Ok((_, durable)) = state.await else {
+        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    };
+    if durable.await.is_err() {
+        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    }
+    plain("OK".to_owned())
+}
+
+async fn switch(
+    State(shared): State<Arc<Shared>>,
+    Path((id, op)): Path<(String, String)>,
+) -> Response {
+    let id = match parse_id(&id) {
+        Ok(id) => id,
+        Err(response) => return response,
+    };
+    let command = match op.as_str() {
+        "on" => Command::On,
+        "off" => Command::Off,
+        "toggle" => Command::Toggle,
+        _ => {
+            return text_error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown operation {op:?}: use on, off or toggle"),
+            );
+        }
+    };
+    let Some(output) = shared.settings.switches.get(&id) else {
+        return text_error(
+            StatusCode::NOT_FOUND,
+            format!("unknown switch {id}: map it under [switches]"),
+        );
+    };
+    match command_and_confirm(&shared, output, command).await {
+        Ok(_) => plain("OK".to_owned()),
+        Err(OutputError::Timeout(waited)) => text_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "{output} did not confirm within {} ms; is its node agent online?",
+                waited.as_millis()
+            ),
+        ),
+        Err(OutputError::HubStopping) => {
+            text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping")
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `/api/v1`: JSON for buttons, nodes (with climate history) and node outputs.
+//!
+//! Errors are `{"error": "..."}` with a 4xx or 5xx status.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use hearth_protocol::{Command, Id, OutputKind, OutputRef};
+use serde::{Deserialize, Serialize};
+
+use super::{OutputError, command_and_confirm};
+use crate::service::{ApiCall, Shared};
+
+/// Longest history window a client may ask for.
+const MAX_HISTORY_HOURS: u32 = 24 * 31;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v1/buttons", get(list_buttons))
+        .route(
+            "/api/v1/buttons/{id}",
+            get(get_button).put(set_button).post(set_button),
+        )
+        .route("/api/v1/nodes", get(list_nodes))
+        .route("/api/v1/nodes/{id}", get(get_node))
+        .route("/api/v1/nodes/{id}/history", get(history))
+        .route("/api/v1/outputs", get(list_outputs))
+        .route(
+            "/api/v1/outputs/{node}/{kind}/{name}",
+            get(get_output).put(set_output).post(set_output),
+        )
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+fn id(raw: &str, what: &str) -> Result<Id, Response> {
+    Id::new(raw).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad {what} id: {e}")))
+}
+
+/// A state change request: `{"state":"ON"}` (or OFF, TOGGLE).
+fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Command, Response> {
+    let Json(value) = body.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let text = value.to_string();
+    Command::parse(text.as_bytes()).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.house().buttons.into_values().collect::<Vec<_>>()).into_response()
+}
+
+async fn get_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
+    let id = match id(&raw, "button") {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match shared.house().buttons.get(&id) {
+        Some(b) => Json(b).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("unknown button {id}")),
+    }
+}
+
+async fn set_button(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let (id, command) = match (id(&raw, "button"), command(body)) {
+        (Ok(id), Ok(command)) => (id, command),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if shared
+        .api
+        .send(ApiCall::SetButton {
+            id: id.clone(),
+            command,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    }
+    let Ok((_, durable)) = answer.await else {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    };
+    if durable.await.is_err() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    }
+    match shared.house().buttons.get(&id) {
+        Some(b) => Json(b).into_response(),
+        None => error(StatusCode::INTERNAL_SERVER_ERROR, "button vanished"),
+    }
+}
+
+async fn list_nodes(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.house().nodes.into_values().collect::<Vec<_>>()).into_response()
+}
+
+async fn get_node(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
+    let id = match id(&raw, "node") {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    match shared.house().nodes.get(&id) {
+        Some(n) => Json(n).into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("unknown node {id}")),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    hours: Option<u32>,
+}
+
+async fn history(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let id = match id(&raw, "node") {
+        Ok(id) => id,
+        Err(r) => return r,
+    };
+    let hours = match query {
+        Ok(Query(q)) => q.hours.unwrap_or(24),
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if hours == 0 || hours > MAX_HISTORY_HOURS {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("hours must be 1 to {MAX_HISTORY_HOURS}"),
+        );
+    }
+    let since = Utc::now() - chrono::Duration::hours(hours.into());
+    match shared.store.history(&id, since).await {
+        Ok(readings) => Json(readings).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct OutputView {
+    node: Id,
+    kind: &'static str,
+    name: Id,
+    state: hearth_protocol::OnOff,
+    changed_at: chrono::DateTime<Utc>,
+}
+
+async fn list_outputs(State(shared): State<Arc<Shared>>) -> Response {
+    let outputs: Vec<OutputView> = shared
+        .house()
+        .outputs
+        .into_values()
+        .map(|o| OutputView {
+            kind: o.output.kind.as_str(),
+            node: o.output.node,
+            name: o.output.name,
+            state: o.state,
+            changed_at: o.changed_at,
+        })
+        .collect();
+    Json(outputs).into_response()
+}
+
+fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Response> {
+    Ok(OutputRef {
+        node: id(node, "node")?,
+        kind: kind
+            .parse::<OutputKind>()
+            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?,
+        name: id(name, "output")?,
+    })
+}
+
+async fn get_output(
+    State(shared): State<Arc<Shared>>,
+    Path((node, kind, name)): Path<(String, String, String)>,
+) -> Response {
+    let output = match output(&node, &kind, &name) {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    match shared.house().outputs.get(&output) {
+        Some(o) => Json(serde_json::json!({ "output": output.to_string(), "state": o.state, "changed_at": o.changed_at }))
+            .into_response(),
+        None => error(StatusCode::NOT_FOUND, format!("no state known for {output}")),
+    }
+}
+
+async fn set_output(
+    State(shared): State<Arc<Shared>>,
+    Path((node, kind, name)): Path<(String, String, String)>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Response {
+    let (output, command) = match (output(&node, &kind, &name), command(body)) {
+        (Ok(o), Ok(c)) => (o, c),
+        (Err(r), _) | (_, Err(r)) => return r,
+    };
+    match command_and_confirm(&shared, &output, command).await {
+        Ok(state) => Json(serde_json::json!({ "output": output.to_string(), "state": state }))
+            .into_response(),
+        Err(OutputError::Timeout(waited)) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            format!(
+                "{output} did not confirm within {} ms; is its node agent online?",
+                waited.as_millis()
+            ),
+        ),
+        Err(OutputError::HubStopping) => error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"),
+    }
+}

@@ -1,0 +1,170 @@
+//! The write pipeline: batches message effects into one transaction, then acknowledges the messages.
+//!
+//! A QoS 1 message is acknowledged to the broker only after its effect is
+//! committed, so a crash before the commit leaves the message with the broker
+//! for redelivery. Jobs arrive in message order and are acknowledged in the
+//! same order, which rumqttd insists on. While the database is down the batch
+//! is retried with backoff and the bounded queue in front of it fills up,
+//! which stops the hub from reading more messages: the broker holds them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+use hearth_common::backoff::Backoff;
+use rumqttc::{AsyncClient, Publish};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::{ErrorReason, Metrics};
+use crate::store::{Store, Write};
+
+/// Message effects waiting for the database.
+pub const WRITE_QUEUE_CAPACITY: usize = 1024;
+/// Most jobs committed in one transaction.
+pub const MAX_BATCH_JOBS: usize = 512;
+
+/// The effect of one message (or one API call) and who to tell once it is durable.
+#[derive(Debug, Default)]
+pub struct WriteJob {
+    pub writes: Vec<Write>,
+    /// The message to acknowledge after the commit.
+    pub ack: Option<Publish>,
+    /// Signalled after the commit.
+    pub done: Option<oneshot::Sender<()>>,
+}
+
+/// Key under which later writes to the same row replace earlier ones.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum RowKey {
+    Button(String),
+    Output(String),
+    Node(String),
+}
+
+fn row_key(write: &Write) -> Option<RowKey> {
+    match write {
+        Write::Button(b) => Some(RowKey::Button(b.id.to_string())),
+        Write::Output(o) => Some(RowKey::Output(o.output.to_string())),
+        Write::Node(n) => Some(RowKey::Node(n.id.to_string())),
+        Write::Reading { .. } | Write::MessageId { .. } => None,
+    }
+}
+
+/// Keeps the last write of each row (every write carries the whole row) and
+/// every history insert, in order.
+pub fn coalesce(writes: impl IntoIterator<Item = Write>) -> Vec<Write> {
+    let mut out: Vec<Write> = Vec::new();
+    let mut index: HashMap<RowKey, usize> = HashMap::new();
+    for write in writes {
+        match row_key(&write) {
+            Some(key) => match index.get(&key) {
+                Some(&i) => out[i] = write,
+                None => {
+                    index.insert(key, out.len());
+                    out.push(write);
+                }
+            },
+            None => out.push(write),
+        }
+    }
+    out
+}
+
+/// Runs until every sender is gone and the queue is drained.
+pub async fn run_writer(
+    store: Store,
+    client: AsyncClient,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    metrics: Arc<Metrics>,
+) {
+    let mut backoff = Backoff::default();
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH_JOBS {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        metrics.write_queue_depth.store(jobs.len(), Relaxed);
+        let raw: Vec<Write> = batch.iter_mut().flat_map(|j| j.writes.drain(..)).collect();
+        let raw_len = raw.len();
+        let writes = coalesce(raw);
+        metrics
+            .writes_coalesced
+            .fetch_add((raw_len - writes.len()) as u64, Relaxed);
+        loop {
+            let started = Instant::now();
+            match store.apply(&writes).await {
+                Ok(()) => {
+                    if !writes.is_empty() {
+                        metrics.observe_write(started.elapsed());
+                    }
+                    metrics.database_ok.store(true, Relaxed);
+                    backoff.reset();
+                    break;
+                }
+                Err(error) => {
+                    metrics.error(ErrorReason::DatabaseWrite);
+                    metrics.database_ok.store(false, Relaxed);
+                    let retry_in = backoff.next_delay(&mut rand::rng());
+                    tracing::warn!(%error, rows = writes.len(), ?retry_in, "database write failed; retrying");
+                    tokio::time::sleep(retry_in).await;
+                }
+            }
+        }
+        for job in batch {
+            if let Some(publish) = job.ack {
+                if let Err(error) = client.ack(&publish).await {
+                    tracing::debug!(%error, "ack not sent (connection closing)");
+                }
+            }
+            if let Some(done) = job.done {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::house::ButtonRecord;
+    use chrono::Utc;
+    use hearth_protocol::{Climate, Id};
+
+    #[test]
+    fn later_row_writes_replace_earlier_ones_and_history_is_kept() {
+        let desk = Id::new("desk").unwrap();
+        let mut first = ButtonRecord::new(desk.clone(), Utc::now());
+        first.press_count = 1;
+        let mut second = first.clone();
+        second.press_count = 2;
+        let hall = ButtonRecord::new(Id::new("hall").unwrap(), Utc::now());
+        let reading = |t| Write::Reading {
+            node: Id::new("pi").unwrap(),
+            climate: Climate {
+                temperature: t,
+                humidity: 40.0,
+                at: Utc::now(),
+            },
+        };
+        let out = coalesce([
+            Write::Button(first),
+            reading(20.0),
+            Write::Button(hall.clone()),
+            Write::Button(second.clone()),
+            reading(21.0),
+        ]);
+        assert_eq!(
+            out,
+            [
+                Write::Button(second),
+                reading(20.0),
+                Write::Button(hall),
+                reading(21.0)
+            ]
+        );
+    }
+}

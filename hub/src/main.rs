@@ -1,0 +1,89 @@
+//! `hearth-hub`: the hub, and with the default config the embedded broker too.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use hearth_hub::HubConfig;
+
+/// Hearth's home automation hub.
+///
+/// With no config file it runs everything in one process: the MQTT broker on
+/// 127.0.0.1:1883 (local clients only), the HTTP API on 127.0.0.1:8080 and a
+/// SQLite database under ./data. Settings come from the TOML file (see
+/// hub/hearth.example.toml), then HEARTH_<SECTION>__<KEY> environment
+/// variables. Stop it with SIGTERM or Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// TOML config file (every key is documented in hub/hearth.example.toml).
+    #[arg(long, short, env = "HEARTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Run the MQTT broker inside this process (the default unless the
+    /// config says `[broker] embedded = false`).
+    #[arg(long, conflicts_with = "external_broker")]
+    embedded_broker: bool,
+    /// Use the broker at [mqtt] url instead of starting one.
+    #[arg(long)]
+    external_broker: bool,
+    /// Check the config (file + environment) and exit.
+    #[arg(long)]
+    check_config: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    hearth_common::telemetry::init();
+    let mut config: HubConfig = hearth_common::settings::load(cli.config.as_deref())?;
+    if cli.embedded_broker {
+        config.broker.embedded = true;
+    }
+    if cli.external_broker {
+        config.broker.embedded = false;
+    }
+    let settings = config.validate().context("invalid config")?;
+    if cli.check_config {
+        println!(
+            "config OK: {} rule(s), {} switch(es), time zone {}, database {}",
+            settings.rules.len(),
+            settings.switches.len(),
+            settings.timezone,
+            hearth_hub::store::redact_url(&settings.database.url),
+        );
+        return Ok(());
+    }
+    let shutdown = hearth_common::shutdown::on_signal();
+    let hub = hearth_hub::start(settings).await?;
+    print_banner(&hub);
+    shutdown.cancelled().await;
+    hub.stop().await;
+    eprintln!("hearth-hub: stopped");
+    Ok(())
+}
+
+fn print_banner(hub: &hearth_hub::Hub) {
+    let settings = &hub.shared.settings;
+    eprintln!("hearth-hub is running");
+    if let Some(broker) = hub.broker() {
+        for (kind, addr) in broker.listeners() {
+            eprintln!("  MQTT broker ({}):  {addr}", kind.name());
+        }
+    } else {
+        eprintln!("  MQTT broker:        {} (external)", hub.mqtt_url);
+    }
+    eprintln!(
+        "  HTTP API:           http://{}/  (/healthz, /readyz, /metrics, /api/v1)",
+        hub.http_addr
+    );
+    eprintln!(
+        "  database:           {}",
+        hearth_hub::store::redact_url(&settings.database.url)
+    );
+    eprintln!("  time zone:          {}", settings.timezone);
+    eprintln!("  try:   mosquitto_sub -h 127.0.0.1 -t 'hearth/#' -v");
+    eprintln!("  LAN:   to open the broker to other devices, add users and listen on 0.0.0.0:");
+    eprintln!("         HEARTH_BROKER__LISTEN=0.0.0.0:1883 HEARTH_BROKER__USERS__HOME=<password>");
+    eprintln!("         (see docs/broker.md; anonymous LAN access needs allow_anonymous = true)");
+    eprintln!("  stop:  Ctrl-C (or SIGTERM)");
+}

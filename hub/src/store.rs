@@ -1,0 +1,426 @@
+//! Persistence through sqlx: SQLite (WAL, the embedded default) or Postgres, chosen by URL.
+//!
+//! Both backends run the same SQL through sqlx's `Any` driver; timestamps are
+//! BIGINT milliseconds because `Any` has no chrono types. Each backend has its
+//! own migration set under `migrations/`, embedded at compile time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
+
+use crate::config::DatabaseSection;
+use crate::house::{ButtonRecord, House, NodeRecord, OutputRecord};
+
+/// How long a connection attempt (or a pool checkout) may take.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create the database directory {dir}: {source}")]
+    CreateDir { dir: String, source: std::io::Error },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("row in {table} holds an invalid value: {why}")]
+    Corrupt { table: &'static str, why: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One change to persist. Writes to the same row within a batch coalesce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Button(ButtonRecord),
+    Output(OutputRecord),
+    Node(NodeRecord),
+    Reading {
+        node: Id,
+        climate: Climate,
+    },
+    /// A message id seen, so a redelivery is recognised.
+    MessageId {
+        id: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// A stored climate reading.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Reading {
+    pub at: DateTime<Utc>,
+    pub temperature: f64,
+    pub humidity: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn millis(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}
+
+/// Returns the URL with `mode=rwc` so SQLite creates a missing file, and
+/// creates the file's directory.
+fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
+                dir: dir.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("{url}?mode=rwc")
+    } else {
+        format!("{url}&mode=rwc")
+    })
+}
+
+/// The URL with any password replaced, for error messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Connects, applies migrations and returns the store.
+    pub async fn connect(db: &DatabaseSection) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if db.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite => prepare_sqlite_url(&db.url)?,
+            Backend::Postgres => db.url.clone(),
+        };
+        let connect_err = |source| StoreError::Connect {
+            url: redact_url(&db.url),
+            source,
+        };
+        let options: AnyConnectOptions = url.parse().map_err(connect_err)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(db.max_connections.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL lets HTTP reads run while the writer commits;
+                        // NORMAL sync is durable across process crashes.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        let migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        migrator.run(&pool).await?;
+        Ok(Self { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Applies `writes` in one transaction: all or nothing.
+    pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            match write {
+                Write::Button(b) => {
+                    sqlx::query(
+                        "INSERT INTO buttons (id, state, changed_at, last_action, last_press_at, press_count) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+                         changed_at = excluded.changed_at, last_action = excluded.last_action, \
+                         last_press_at = excluded.last_press_at, press_count = excluded.press_count",
+                    )
+                    .bind(b.id.as_str())
+                    .bind(b.state.as_str())
+                    .bind(millis(b.changed_at))
+                    .bind(b.last_action.map(|a| a.as_str()))
+                    .bind(b.last_press_at.map(millis))
+                    .bind(b.press_count)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Output(o) => {
+                    sqlx::query(
+                        "INSERT INTO outputs (node, kind, name, state, changed_at) VALUES ($1, $2, $3, $4, $5) \
+                         ON CONFLICT (node, kind, name) DO UPDATE SET state = excluded.state, \
+                         changed_at = excluded.changed_at",
+                    )
+                    .bind(o.output.node.as_str())
+                    .bind(o.output.kind.as_str())
+                    .bind(o.output.name.as_str())
+                    .bind(o.state.as_str())
+                    .bind(millis(o.changed_at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Node(n) => {
+                    sqlx::query(
+                        "INSERT INTO nodes (id, availability, last_seen, temperature, humidity, climate_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (id) DO UPDATE SET availability = excluded.availability, \
+                         last_seen = excluded.last_seen, temperature = excluded.temperature, \
+                         humidity = excluded.humidity, climate_at = excluded.climate_at",
+                    )
+                    .bind(n.id.as_str())
+                    .bind(n.availability.map(|a| a.as_str()))
+                    .bind(n.last_seen.map(millis))
+                    .bind(n.climate.as_ref().map(|c| c.temperature))
+                    .bind(n.climate.as_ref().map(|c| c.humidity))
+                    .bind(n.climate.as_ref().map(|c| millis(c.at)))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::Reading { node, climate } => {
+                    sqlx::query(
+                        "INSERT INTO sensor_readings (node, at, temperature, humidity) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (node, at) DO NOTHING",
+                    )
+                    .bind(node.as_str())
+                    .bind(millis(climate.at))
+                    .bind(climate.temperature)
+                    .bind(climate.humidity)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Write::MessageId { id, at } => {
+                    sqlx::query(
+                        "INSERT INTO processed_messages (id, at) VALUES ($1, $2) \
+                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                    )
+                    .bind(id.as_str())
+                    .bind(millis(*at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Reads everything the hub keeps in memory.
+    pub async fn load(&self) -> Result<House, StoreError> {
+        let mut house = House::default();
+        let corrupt = |table, why: String| StoreError::Corrupt { table, why };
+        for row in sqlx::query(
+            "SELECT id, state, changed_at, last_action, last_press_at, press_count FROM buttons",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let id: String = row.try_get("id")?;
+            let id = Id::new(&id).map_err(|e| corrupt("buttons", e.to_string()))?;
+            let state: String = row.try_get("state")?;
+            let last_action: Option<String> = row.try_get("last_action")?;
+            let record = ButtonRecord {
+                id: id.clone(),
+                state: OnOff::parse(state.as_bytes())
+                    .map_err(|e| corrupt("buttons", e.to_string()))?,
+                changed_at: from_millis(row.try_get("changed_at")?),
+                last_action: last_action
+                    .map(|a| PressAction::parse(a.as_bytes()))
+                    .transpose()
+                    .map_err(|e| corrupt("buttons", e.to_string()))?,
+                last_press_at: row
+                    .try_get::<Option<i64>, _>("last_press_at")?
+                    .map(from_millis),
+                press_count: row.try_get("press_count")?,
+            };
+            house.buttons.insert(id, record);
+        }
+        for row in sqlx::query("SELECT node, kind, name, state, changed_at FROM outputs")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let text = |col: &str| row.try_get::<String, _>(col);
+            let output = OutputRef {
+                node: Id::new(&text("node")?).map_err(|e| corrupt("outputs", e.to_string()))?,
+                kind: text("kind")?
+                    .parse::<OutputKind>()
+                    .map_err(|e| corrupt("outputs", e.to_string()))?,
+                name: Id::new(&text("name")?).map_err(|e| corrupt("outputs", e.to_string()))?,
+            };
+            let state = OnOff::parse(text("state")?.as_bytes())
+                .map_err(|e| corrupt("outputs", e.to_string()))?;
+            let record = OutputRecord {
+                output: output.clone(),
+                state,
+                changed_at: from_millis(row.try_get("changed_at")?),
+            };
+            house.outputs.insert(output, record);
+        }
+        for row in sqlx::query(
+            "SELECT id, availability, last_seen, temperature, humidity, climate_at FROM nodes",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            let id: String = row.try_get("id")?;
+            let id = Id::new(&id).map_err(|e| corrupt("nodes", e.to_string()))?;
+            let availability: Option<String> = row.try_get("availability")?;
+            let climate = match (
+                row.try_get::<Option<f64>, _>("temperature")?,
+                row.try_get::<Option<f64>, _>("humidity")?,
+                row.try_get::<Option<i64>, _>("climate_at")?,
+            ) {
+                (Some(temperature), Some(humidity), Some(at)) => Some(Climate {
+                    temperature,
+                    humidity,
+                    at: from_millis(at),
+                }),
+                _ => None,
+            };
+            let record = NodeRecord {
+                id: id.clone(),
+                availability: availability
+                    .map(|a| Availability::parse(a.as_bytes()))
+                    .transpose()
+                    .map_err(|e| corrupt("nodes", e.to_string()))?,
+                last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(from_millis),
+                climate,
+            };
+            house.nodes.insert(id, record);
+        }
+        Ok(house)
+    }
+
+    /// Message ids seen since `since`, for redelivery detection after a restart.
+    pub async fn message_ids_since(&self, since: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM processed_messages WHERE at >= $1")
+            .bind(millis(since))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Climate history of `node` since `since`, oldest first.
+    pub async fn history(
+        &self,
+        node: &Id,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Reading>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, temperature, humidity FROM sensor_readings WHERE node = $1 AND at >= $2 ORDER BY at",
+        )
+        .bind(node.as_str())
+        .bind(millis(since))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Reading {
+                    at: from_millis(r.try_get("at")?),
+                    temperature: r.try_get("temperature")?,
+                    humidity: r.try_get("humidity")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes readings and message ids older than their retention.
+    pub async fn prune(
+        &self,
+        readings_before: DateTime<Utc>,
+        ids_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let readings = sqlx::query("DELETE FROM sensor_readings WHERE at < $1")
+            .bind(millis(readings_before))
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        sqlx::query("DELETE FROM processed_messages WHERE at < $1")
+            .bind(millis(ids_before))
+            .execute(&self.pool)
+            .await?;
+        Ok(readings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/dir/h.db", dir.path().display());
+        assert_eq!(prepare_sqlite_url(&url).unwrap(), format!("{url}?mode=rwc"));
+        assert!(dir.path().join("sub/dir").is_dir());
+        assert_eq!(
+            prepare_sqlite_url("sqlite::memory:").unwrap(),
+            "sqlite::memory:?mode=rwc"
+        );
+        assert_eq!(
+            prepare_sqlite_url("sqlite://x.db?mode=ro").unwrap(),
+            "sqlite://x.db?mode=ro"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(
+            redact_url("postgres://hearth:hunter2@db:5432/hearth"),
+            "postgres://hearth:***@db:5432/hearth"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/hearth.db"),
+            "sqlite://data/hearth.db"
+        );
+    }
+}
