@@ -62,3 +62,25 @@ impl AnyBroker {
         format!("mqtt://127.0.0.1:{}", self.port())
     }
 }
+
+/// Path of a workspace binary (`hearth-broker`, `hearth-hub`, `hearth-node-agent`),
+/// built first if needed. Tests of one crate use this to run another crate's
+/// binary as a real separate process.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives in the workspace");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let status = std::process::Command::new(cargo)
+        .current_dir(workspace)
+        .args(["build", "--quiet", "--bin", name])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build --bin {name} failed");
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| workspace.join("target"));
+    target.join("debug").join(name)
+}

@@ -45,7 +45,15 @@ impl Subscriber {
     pub fn start(port: u16, filter: &str, extra: &[&str]) -> Self {
         require_tool("mosquitto_sub");
         let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-v", "-t", filter])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-v",
+                "-t",
+                filter,
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -115,9 +123,21 @@ pub struct MosquittoBroker {
 
 impl MosquittoBroker {
     pub fn start() -> Self {
+        Self::start_on(free_port())
+    }
+
+    /// Kills this broker (as a crash would) and starts a fresh one on the same port:
+    /// sessions and retained messages are gone.
+    pub fn restart(mut self) -> Self {
+        let port = self.port;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        Self::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Self {
         require_tool("mosquitto");
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
@@ -133,7 +153,10 @@ impl MosquittoBroker {
             .expect("spawn mosquitto");
         let deadline = Instant::now() + Duration::from_secs(5);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mosquitto did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         Self {

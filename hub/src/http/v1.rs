@@ -47,7 +47,7 @@ fn id(raw: &str, what: &str) -> Result<Id, Response> {
 
 /// A state change request: `{"state":"ON"}` (or OFF, TOGGLE).
 fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Command, Response> {
-    let Json(value) = body.map_err(|e| error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Json(value) = body.map_err(|e| error(e.status(), e.body_text()))?;
     let text = value.to_string();
     Command::parse(text.as_bytes()).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
 }

@@ -1,0 +1,298 @@
+//! The hub over MQTT: rules, events, retained state, restarts, bad input. Each scenario runs
+//! against the embedded broker and against Debian's mosquitto (the hub as an external client).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestDb, WAIT, call, spawn_hub, spawn_hub_on, wait_ready};
+use hearth_hub::Hub;
+use hearth_testkit::{MosquittoBroker, Subscriber, TestClient, mosquitto_pub};
+use rumqttc::QoS;
+
+const LAMP_RULE: &str = r#"
+[[rules]]
+name = "desk toggles the lamp"
+when = { button = "desk", action = "single" }
+then = [{ output = "pi-1/light/lamp", command = "TOGGLE" }]
+"#;
+
+/// A hub plus the broker it talks to.
+struct Setup {
+    hub: Hub,
+    port: u16,
+    _mosquitto: Option<MosquittoBroker>,
+}
+
+async fn setup(db: &TestDb, mosquitto: bool, extra: &str) -> Setup {
+    if mosquitto {
+        let broker = MosquittoBroker::start();
+        let hub = spawn_hub_on(db, &format!("mqtt://127.0.0.1:{}", broker.port()), extra).await;
+        wait_ready(&hub).await;
+        Setup {
+            port: broker.port(),
+            hub,
+            _mosquitto: Some(broker),
+        }
+    } else {
+        let hub = spawn_hub(db, extra).await;
+        wait_ready(&hub).await;
+        Setup {
+            port: common::mqtt_port(&hub),
+            hub,
+            _mosquitto: None,
+        }
+    }
+}
+
+macro_rules! on_both_brokers {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn embedded() {
+                ($body)(false).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mosquitto() {
+                ($body)(true).await
+            }
+        }
+    };
+}
+
+on_both_brokers!(
+    a_press_sends_the_rule_command_and_the_event,
+    async |mosquitto: bool| {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let s = setup(&db, mosquitto, LAMP_RULE).await;
+        let sub = Subscriber::start(s.port, "hearth/#", &["-q", "1"]);
+        sub.expect_line("hearth/hub/availability online", WAIT);
+
+        let pressed = Instant::now();
+        assert!(
+            mosquitto_pub(
+                s.port,
+                &["-t", "hearth/button/desk/press", "-q", "1", "-m", "single"]
+            )
+            .status
+            .success()
+        );
+        let before = sub.expect_line("hearth/node/pi-1/light/lamp/set ON", WAIT);
+        assert!(pressed.elapsed() < WAIT);
+        assert!(before.iter().all(|l| !l.contains("lamp/set")), "{before:?}");
+        let event = sub.next_line(WAIT).unwrap();
+        assert!(
+            event.starts_with("hearth/button/desk/event {\"event_type\":\"single\",\"at\":\""),
+            "{event}"
+        );
+
+        // A double press does not match the single-press rule: only the event.
+        mosquitto_pub(
+            s.port,
+            &[
+                "-t",
+                "hearth/button/desk/press",
+                "-m",
+                "{\"action\":\"double\"}",
+            ],
+        );
+        let lines = sub.collect_for(Duration::from_millis(500));
+        assert!(lines.iter().all(|l| !l.contains("lamp/set")), "{lines:?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("hearth/button/desk/event")
+                    && l.contains("\"event_type\":\"double\"")),
+            "{lines:?}"
+        );
+        s.hub.stop().await;
+    }
+);
+
+on_both_brokers!(
+    states_are_retained_and_bad_input_is_reported,
+    async |mosquitto: bool| {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let s = setup(&db, mosquitto, "").await;
+        assert!(
+            mosquitto_pub(
+                s.port,
+                &["-t", "hearth/button/desk/set", "-q", "1", "-m", "ON"]
+            )
+            .status
+            .success()
+        );
+        let errors = Subscriber::start(s.port, "hearth/hub/error", &[]);
+        // A late subscriber sees the retained state.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let late = Subscriber::start(s.port, "hearth/button/desk/state", &[]);
+        late.expect_line("hearth/button/desk/state ON", WAIT);
+
+        mosquitto_pub(s.port, &["-t", "hearth/button/desk/set", "-m", "sideways"]);
+        let line = errors.next_line(WAIT).unwrap();
+        assert!(
+            line.starts_with(
+                "hearth/hub/error {\"topic\":\"hearth/button/desk/set\",\"error\":\"expected ON"
+            ),
+            "{line}"
+        );
+        let (_, _, body) = call(
+            "GET",
+            &format!("http://{}/api/v0/buttons/desk", s.hub.http_addr),
+            None,
+        )
+        .await;
+        assert_eq!(body, "ON\n", "bad input changed nothing");
+        s.hub.stop().await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_survives_a_restart_of_hub_and_broker_together() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let first = spawn_hub(&db, "").await;
+    wait_ready(&first).await;
+    let port = common::mqtt_port(&first);
+    mosquitto_pub(
+        port,
+        &["-t", "hearth/button/desk/set", "-q", "1", "-m", "ON"],
+    );
+    mosquitto_pub(port, &["-t", "hearth/button/desk/press", "-q", "1", "-n"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.stop().await;
+
+    // A new process: a new embedded broker with no retained messages at all.
+    let second = spawn_hub(&db, "").await;
+    wait_ready(&second).await;
+    let sub = Subscriber::start(common::mqtt_port(&second), "hearth/button/+/state", &[]);
+    sub.expect_line("hearth/button/desk/state ON", WAIT);
+    let house = second.shared.house();
+    assert_eq!(
+        house.buttons.values().next().map(|b| b.press_count),
+        Some(1)
+    );
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retained_state_returns_within_two_seconds_after_a_broker_restart() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let broker = MosquittoBroker::start();
+    let port = broker.port();
+    let hub = spawn_hub_on(&db, &format!("mqtt://127.0.0.1:{port}"), "").await;
+    wait_ready(&hub).await;
+    mosquitto_pub(
+        port,
+        &["-t", "hearth/button/desk/set", "-q", "1", "-m", "ON"],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let restarted = broker.restart();
+    let back = Instant::now();
+    let sub = Subscriber::start(port, "hearth/button/desk/state", &[]);
+    sub.expect_line(
+        "hearth/button/desk/state ON",
+        Duration::from_secs(2) + Duration::from_millis(300),
+    );
+    eprintln!(
+        "retained state back {:?} after the broker restarted",
+        back.elapsed()
+    );
+    // And the hub obeys new commands on the new broker.
+    mosquitto_pub(
+        port,
+        &["-t", "hearth/button/desk/set", "-q", "1", "-m", "OFF"],
+    );
+    sub.expect_line("hearth/button/desk/state OFF", WAIT);
+    hub.stop().await;
+    drop(restarted);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_random_messages_never_stop_the_hub() {
+    use rand::{Rng, SeedableRng};
+    let db = TestDb::new(Backend::Sqlite).await;
+    let s = setup(&db, false, LAMP_RULE).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x4ea7);
+    let fuzzer = TestClient::connect(s.port, "fuzzer").await;
+    let levels = [
+        "button",
+        "node",
+        "desk",
+        "press",
+        "set",
+        "state",
+        "climate",
+        "light",
+        "+x",
+        "",
+        "Desk",
+        "availability",
+        "hub",
+        "chimes",
+    ];
+    let real = [
+        "hearth/button/desk/set",
+        "hearth/button/desk/press",
+        "hearth/node/pi-1/climate",
+        "hearth/node/pi-1/availability",
+        "hearth/node/pi-1/light/red/state",
+    ];
+    for i in 0..10_000 {
+        let mut topic = String::from("hearth");
+        if i % 2 == 0 {
+            topic = real[rng.random_range(0..real.len())].to_owned();
+        } else {
+            for _ in 0..rng.random_range(1..6) {
+                topic.push('/');
+                topic.push_str(levels[rng.random_range(0..levels.len())]);
+            }
+        }
+        let len = rng.random_range(0..64);
+        let payload: Vec<u8> = match i % 3 {
+            0 => (0..len).map(|_| rng.random()).collect(),
+            1 => [
+                "ON",
+                "{\"state\":",
+                "{\"action\":\"triple\"}",
+                "",
+                "TOGGLE",
+                "{\"temperature\":1e999}",
+            ][rng.random_range(0..6)]
+            .into(),
+            _ => (0..len).map(|_| rng.random_range(b' '..b'~')).collect(),
+        };
+        let topic = topic.replace("+x", "x").replace("//", "/");
+        let qos = if i % 4 < 2 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        fuzzer
+            .client
+            .publish(topic, qos, false, payload)
+            .await
+            .unwrap();
+    }
+    // Still answering HTTP, and still acting on a real press.
+    let base = format!("http://{}", s.hub.http_addr);
+    assert_eq!(call("GET", &format!("{base}/healthz"), None).await.0, 200);
+    let sub = Subscriber::start(s.port, "hearth/node/pi-1/light/lamp/set", &[]);
+    mosquitto_pub(
+        s.port,
+        &["-t", "hearth/button/desk/press", "-q", "1", "-m", "single"],
+    );
+    sub.next_line(Duration::from_secs(20))
+        .expect("the hub still acts on presses");
+    let (_, _, metrics) = call("GET", &format!("{base}/metrics"), None).await;
+    let invalid: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hearth_errors_total{reason=\"invalid_message\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(invalid > 1_000, "rejections are counted: {invalid}");
+    s.hub.stop().await;
+}
