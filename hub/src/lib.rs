@@ -31,6 +31,9 @@ use crate::metrics::Metrics;
 use crate::service::{API_QUEUE_CAPACITY, CONFIRMATION_CAPACITY, Shared};
 use crate::store::Store;
 
+/// Unacknowledged QoS 1 publishes the hub may have in flight.
+pub const HUB_OUTGOING_INFLIGHT: u16 = 4096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
     #[error("embedded broker: {0}")]
@@ -107,6 +110,13 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     // while the hub restarts, and we acknowledge only after committing.
     options.set_clean_session(false);
     options.set_manual_acks(true);
+    // Acks wait in rumqttc's request queue behind our own publishes, and
+    // rumqttc stops reading that queue while its outgoing window is full.
+    // rumqttd in turn stops acking our publishes while its window towards us
+    // is full of messages we have not acked yet. A window far larger than
+    // what one broker window of messages can make us publish breaks that
+    // cycle (seen after a kill -9 with 100 messages waiting).
+    options.set_inflight(HUB_OUTGOING_INFLIGHT);
     let (client, eventloop) = mqtt::client(options);
 
     let metrics = Arc::new(Metrics::default());

@@ -134,6 +134,8 @@ pub async fn run_core(
                 Some(LinkEvent::Connected { session_present }) => {
                     shared.metrics.broker_connected.store(true, Relaxed);
                     tracing::info!(session_present, "connected to the broker");
+                    // Even with a session present: a broker that restarted and
+                    // happened to keep nothing must not leave the hub deaf.
                     let subscribe = filters.iter().map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
                     if let Err(error) = client.subscribe_many(subscribe).await {
                         tracing::error!(%error, "cannot subscribe");
