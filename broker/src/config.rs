@@ -175,7 +175,11 @@ impl BrokerConfig {
             ("max_inflight", 1, self.max_inflight),
             ("segment_size", 1024, self.segment_size),
             ("segment_count", 1, self.segment_count),
-            ("max_outgoing_packets", 1, self.max_outgoing_packets as usize),
+            (
+                "max_outgoing_packets",
+                1,
+                self.max_outgoing_packets as usize,
+            ),
         ] {
             if got < min {
                 return Err(ConfigError::TooSmall { key, min, got });

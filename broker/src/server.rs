@@ -32,8 +32,13 @@ pub enum StartError {
         kind: &'static str,
         source: io::Error,
     },
-    #[error("the broker stopped while starting; its {kind} listener {addr} never accepted a connection")]
-    Exited { addr: SocketAddr, kind: &'static str },
+    #[error(
+        "the broker stopped while starting; its {kind} listener {addr} never accepted a connection"
+    )]
+    Exited {
+        addr: SocketAddr,
+        kind: &'static str,
+    },
     #[error("the broker's {kind} listener {addr} did not accept connections within {waited:?}")]
     NotReady {
         addr: SocketAddr,
@@ -163,7 +168,10 @@ fn wait_until_accepting(
     }
 }
 
-fn rumqttd_config(config: &BrokerConfig, listeners: &[(ListenerKind, SocketAddr)]) -> rumqttd::Config {
+fn rumqttd_config(
+    config: &BrokerConfig,
+    listeners: &[(ListenerKind, SocketAddr)],
+) -> rumqttd::Config {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
         max_payload_size: config.max_payload_size,

@@ -18,8 +18,12 @@ async fn delivers_qos0_and_qos1_between_rumqttc_clients() {
     let mut sub = TestClient::connect(port, "sub").await;
     sub.subscribe("t/qos", QoS::AtLeastOnce).await;
     let publisher = TestClient::connect(port, "pub").await;
-    publisher.publish("t/qos", QoS::AtMostOnce, false, "zero").await;
-    publisher.publish("t/qos", QoS::AtLeastOnce, false, "one").await;
+    publisher
+        .publish("t/qos", QoS::AtMostOnce, false, "zero")
+        .await;
+    publisher
+        .publish("t/qos", QoS::AtLeastOnce, false, "one")
+        .await;
     let first = sub.recv_on("t/qos", WAIT).await;
     let second = sub.recv_on("t/qos", WAIT).await;
     assert_eq!(&first.payload[..], b"zero");
@@ -33,8 +37,15 @@ async fn mosquitto_clients_work_with_qos_0_and_1() {
     let port = broker.mqtt_addr().port();
     let sub = Subscriber::start(port, "shell/#", &["-q", "1"]);
     for qos in ["0", "1"] {
-        let out = mosquitto_pub(port, &["-t", "shell/hello", "-q", qos, "-m", &format!("qos{qos}")]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = mosquitto_pub(
+            port,
+            &["-t", "shell/hello", "-q", qos, "-m", &format!("qos{qos}")],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         sub.expect_line(&format!("shell/hello qos{qos}"), WAIT);
     }
 }
@@ -47,7 +58,8 @@ async fn retained_messages_reach_late_subscribers() {
     assert!(out.status.success());
     // A rumqttc subscriber that arrives later still gets it...
     let mut late = TestClient::connect(port, "late").await;
-    late.subscribe("hearth/button/+/state", QoS::AtLeastOnce).await;
+    late.subscribe("hearth/button/+/state", QoS::AtLeastOnce)
+        .await;
     let retained = late.recv_on("hearth/button/desk/state", WAIT).await;
     assert!(retained.retain);
     assert_eq!(&retained.payload[..], b"ON");
@@ -61,10 +73,20 @@ async fn last_will_is_published_when_a_client_dies() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
     let sub = Subscriber::start(port, "hearth/node/+/availability", &[]);
-    let will = LastWill::new("hearth/node/pi-1/availability", "offline", QoS::AtLeastOnce, true);
+    let will = LastWill::new(
+        "hearth/node/pi-1/availability",
+        "offline",
+        QoS::AtLeastOnce,
+        true,
+    );
     let node = TestClient::connect_with_will(port, "pi-1", will).await;
-    node.publish("hearth/node/pi-1/availability", QoS::AtLeastOnce, true, "online")
-        .await;
+    node.publish(
+        "hearth/node/pi-1/availability",
+        QoS::AtLeastOnce,
+        true,
+        "online",
+    )
+    .await;
     sub.expect_line("hearth/node/pi-1/availability online", WAIT);
     tokio::time::sleep(Duration::from_millis(200)).await;
     node.kill();
@@ -111,16 +133,36 @@ async fn credentials_are_checked() {
         o.set_credentials(user, pass);
         o
     };
-    assert!(TestClient::try_connect(login("hub", "s3cret")).await.is_ok());
-    assert!(TestClient::try_connect(login("hub", "wrong")).await.is_err());
-    assert!(TestClient::try_connect(login("nobody", "s3cret")).await.is_err());
-    assert!(TestClient::try_connect(TestClient::options(port, "anon")).await.is_err());
+    assert!(
+        TestClient::try_connect(login("hub", "s3cret"))
+            .await
+            .is_ok()
+    );
+    assert!(
+        TestClient::try_connect(login("hub", "wrong"))
+            .await
+            .is_err()
+    );
+    assert!(
+        TestClient::try_connect(login("nobody", "s3cret"))
+            .await
+            .is_err()
+    );
+    assert!(
+        TestClient::try_connect(TestClient::options(port, "anon"))
+            .await
+            .is_err()
+    );
 
     // The shell experience: mosquitto_pub fails without the password.
     let out = mosquitto_pub(port, &["-t", "x", "-m", "y"]);
     assert!(!out.status.success(), "anonymous mosquitto_pub must fail");
     let out = mosquitto_pub(port, &["-t", "x", "-m", "y", "-u", "hub", "-P", "s3cret"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,9 +221,15 @@ async fn five_hundred_clients_come_and_go_and_the_broker_still_serves() {
     for i in 0..500 {
         tasks.push(tokio::spawn(async move {
             let c = TestClient::connect(port, &format!("crowd-{i}")).await;
-            c.subscribe(&format!("crowd/{i}/echo"), QoS::AtMostOnce).await;
-            c.publish(&format!("crowd/{i}"), QoS::AtLeastOnce, false, i.to_string())
+            c.subscribe(&format!("crowd/{i}/echo"), QoS::AtMostOnce)
                 .await;
+            c.publish(
+                &format!("crowd/{i}"),
+                QoS::AtLeastOnce,
+                false,
+                i.to_string(),
+            )
+            .await;
             tokio::time::sleep(Duration::from_millis(200)).await;
             c.client.disconnect().await.unwrap();
         }));
@@ -200,7 +248,11 @@ async fn five_hundred_clients_come_and_go_and_the_broker_still_serves() {
     }
     assert_eq!(seen.len(), 500, "every crowd client's message arrives");
     let sub = Subscriber::start(port, "after/crowd", &[]);
-    assert!(mosquitto_pub(port, &["-t", "after/crowd", "-m", "still here"]).status.success());
+    assert!(
+        mosquitto_pub(port, &["-t", "after/crowd", "-m", "still here"])
+            .status
+            .success()
+    );
     sub.expect_line("after/crowd still here", WAIT);
 }
 
@@ -230,8 +282,15 @@ async fn extra_listeners_accept_mqtt5_and_websocket_connections() {
     let broker = start_broker(&config);
     let v5 = broker.addr(hearth_broker::ListenerKind::V5).unwrap();
     let sub = Subscriber::start(broker.mqtt_addr().port(), "v5/#", &[]);
-    let out = mosquitto_pub(v5.port(), &["-V", "mqttv5", "-t", "v5/hello", "-m", "from v5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = mosquitto_pub(
+        v5.port(),
+        &["-V", "mqttv5", "-t", "v5/hello", "-m", "from v5"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     sub.expect_line("v5/hello from v5", WAIT);
     let ws = broker.addr(hearth_broker::ListenerKind::WebSocket).unwrap();
     assert!(std::net::TcpStream::connect(ws).is_ok());

@@ -25,7 +25,10 @@ fn check(text: &str) -> (bool, String) {
         .arg(f.path())
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -59,7 +62,11 @@ fn environment_overrides_the_file() {
         .env("HEARTH_BROKER__USERS__HUB", "pw-from-secret")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -76,10 +83,17 @@ fn serves_until_sigterm_then_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let sub = Subscriber::start(port, "cli/#", &[]);
-    assert!(mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"]).status.success());
+    assert!(
+        mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"])
+            .status
+            .success()
+    );
     sub.expect_line("cli/x hi", Duration::from_secs(5));
 
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -89,4 +103,10 @@ fn serves_until_sigterm_then_exits_cleanly() {
         assert!(Instant::now() < deadline, "broker ignored SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let (ok, err) = check(include_str!("../broker.example.toml"));
+    assert!(ok, "{err}");
 }

@@ -123,7 +123,13 @@ impl MqttSettings {
         if self.keep_alive_secs == 0 {
             return Err(MqttError::ZeroKeepAlive);
         }
-        let mut options = MqttOptions::new(client_id, address.host, address.port);
+        // rumqttc resolves "{host}:{port}", so an IPv6 literal needs its brackets back.
+        let host = if address.host.contains(':') {
+            format!("[{}]", address.host)
+        } else {
+            address.host
+        };
+        let mut options = MqttOptions::new(client_id, host, address.port);
         options.set_keep_alive(Duration::from_secs(self.keep_alive_secs.into()));
         options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
         match (&self.username, &self.password) {

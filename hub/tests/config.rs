@@ -1,0 +1,71 @@
+//! The hub's config as a user meets it: the example file, typos, bad values, via the real binary.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::process::Command;
+
+fn check(text: &str) -> (bool, String) {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+        .args(["--check-config", "--config"])
+        .arg(f.path())
+        .env_remove("HEARTH_CONFIG")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    let example = include_str!("../hearth.example.toml");
+    let (ok, out) = check(example);
+    assert!(ok, "{out}");
+    assert!(out.contains("3 rule(s), 1 switch(es)"), "{out}");
+}
+
+#[test]
+fn mistakes_are_named() {
+    for (text, named) in [
+        ("[hub]\ntimezone = \"Europe/Atlantis\"\n", "Europe/Atlantis"),
+        ("[hub]\ntimezon = \"UTC\"\n", "timezon"),
+        ("[http]\nlisten = \"localhost\"\n", "http.listen"),
+        (
+            "[[rules]]\nwhen = { button = \"desk\" }\nthen = [{ output = \"pi-1/lamp\", command = \"ON\" }]\n",
+            "rules[0]: then[0].output",
+        ),
+        (
+            "[[rules]]\nwhen = { topic = \"a/#/b\" }\nthen = [{ publish = \"x\" }]\n",
+            "rules[0]: when.topic",
+        ),
+        ("[database]\nurl = \"mysql://db\"\n", "mysql://db"),
+        ("[broker]\nlisten = \"0.0.0.0:1883\"\n", "allow_anonymous"),
+        ("[switches]\nlamp = \"pi-1/switch\"\n", "switches.lamp"),
+    ] {
+        let (ok, out) = check(text);
+        assert!(!ok, "{text} was accepted");
+        assert!(out.contains(named), "{text}: {out}");
+    }
+}
+
+#[test]
+fn an_unknown_time_zone_stops_startup() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+        .env("HEARTH_HUB__TIMEZONE", "Mars/Olympus_Mons")
+        .env("HEARTH_HTTP__LISTEN", "127.0.0.1:0")
+        .env("HEARTH_BROKER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"Mars/Olympus_Mons\" is not an IANA time zone"),
+        "{err}"
+    );
+}
