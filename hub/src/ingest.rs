@@ -115,10 +115,10 @@ pub async fn run_writer(
             }
         }
         for job in batch {
-            if let Some(publish) = job.ack {
-                if let Err(error) = client.ack(&publish).await {
-                    tracing::debug!(%error, "ack not sent (connection closing)");
-                }
+            if let Some(publish) = job.ack
+                && let Err(error) = client.ack(&publish).await
+            {
+                tracing::debug!(%error, "ack not sent (connection closing)");
             }
             if let Some(done) = job.done {
                 let _ = done.send(());

@@ -60,10 +60,10 @@ fn start_hub(db: &TestDb, mqtt_port: u16, http_port: u16) -> Process {
 async fn wait_ready(http_port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http_port}/readyz")).await {
-            if r.status() == 200 {
-                return;
-            }
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{http_port}/readyz")).await
+            && r.status() == 200
+        {
+            return;
         }
         assert!(Instant::now() < deadline, "hub never became ready");
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -243,13 +243,13 @@ impl Press {
             Some(a) => PressAction::from_word(a.trim())
                 .ok_or_else(|| PayloadError::unexpected(PRESS_EXPECTED, &a))?,
         };
-        if let Some(id) = &json.id {
-            if id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN || id.chars().any(char::is_control) {
-                return Err(PayloadError::unexpected(
-                    "an id of 1 to 128 printable characters",
-                    id,
-                ));
-            }
+        if let Some(id) = &json.id
+            && (id.is_empty() || id.len() > MAX_MESSAGE_ID_LEN || id.chars().any(char::is_control))
+        {
+            return Err(PayloadError::unexpected(
+                "an id of 1 to 128 printable characters",
+                id,
+            ));
         }
         Ok(Self {
             action,

@@ -66,11 +66,76 @@ fn with_and_without_slash(
         .route(&format!("{path}/"), handler)
 }
 
-/// A one-line plain-text error.
-fn text_error(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut line = message.into();
-    line.push('\n');
-    (status, line).into_response()
+/// A refused request: a status and a one-line reason, rendered as plain
+/// text for `/api/v0` devices and as `{"error": "..."}` for `/api/v1`.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    message: String,
+    json: bool,
+}
+
+impl Refusal {
+    fn text(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            json: false,
+        }
+    }
+
+    fn json(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            json: true,
+            ..Self::text(status, message)
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        if self.json {
+            let body = serde_json::json!({ "error": self.message });
+            (self.status, axum::Json(body)).into_response()
+        } else {
+            (self.status, format!("{}\n", self.message)).into_response()
+        }
+    }
+}
+
+impl OutputError {
+    fn describe(&self, output: &OutputRef) -> (StatusCode, String) {
+        match self {
+            Self::Timeout(waited) => (
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "{output} did not confirm within {} ms; is its node agent online?",
+                    waited.as_millis()
+                ),
+            ),
+            Self::HubStopping => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "hub is stopping".to_owned(),
+            ),
+        }
+    }
+}
+
+/// Sets a button through the core task and waits until the change is durable.
+async fn set_button_durably(
+    shared: &Shared,
+    id: hearth_protocol::Id,
+    command: Command,
+) -> Result<OnOff, OutputError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    shared
+        .api
+        .send(ApiCall::SetButton { id, command, reply })
+        .await
+        .map_err(|_| OutputError::HubStopping)?;
+    let (state, durable) = answer.await.map_err(|_| OutputError::HubStopping)?;
+    durable.await.map_err(|_| OutputError::HubStopping)?;
+    Ok(state)
 }
 
 #[derive(Debug)]

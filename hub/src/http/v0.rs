@@ -13,9 +13,11 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use hearth_protocol::{Command, Id};
 
-use super::{OutputError, command_and_confirm, text_error, with_and_without_slash};
+use super::{Refusal, command_and_confirm, set_button_durably, with_and_without_slash};
 use crate::clock;
-use crate::service::{ApiCall, Shared};
+use crate::service::Shared;
+
+type Answer = Result<Response, Refusal>;
 
 pub fn routes() -> Router<Arc<Shared>> {
     let mut r = Router::new();
@@ -32,8 +34,8 @@ fn plain(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn parse_id(raw: &str) -> Result<Id, Response> {
-    Id::new(raw).map_err(|e| text_error(StatusCode::BAD_REQUEST, format!("bad id: {e}")))
+fn parse_id(raw: &str) -> Result<Id, Refusal> {
+    Id::new(raw).map_err(|e| Refusal::text(StatusCode::BAD_REQUEST, format!("bad id: {e}")))
 }
 
 async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
@@ -46,31 +48,24 @@ async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(list).into_response()
 }
 
-fn button_state(shared: &Shared, raw: &str) -> Result<&'static str, Response> {
+fn button_state(shared: &Shared, raw: &str) -> Result<&'static str, Refusal> {
     let id = parse_id(raw)?;
     shared
         .house()
         .buttons
         .get(&id)
         .map(|b| b.state.as_str())
-        .ok_or_else(|| text_error(StatusCode::NOT_FOUND, format!("unknown button {id}")))
+        .ok_or_else(|| Refusal::text(StatusCode::NOT_FOUND, format!("unknown button {id}")))
 }
 
-async fn get_button(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match button_state(&shared, &id) {
-        Ok(state) => plain(format!("{state}\n")),
-        Err(response) => response,
-    }
+async fn get_button(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    Ok(plain(format!("{}\n", button_state(&shared, &id)?)))
 }
 
-async fn button_time(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
-    match button_state(&shared, &id) {
-        Ok(state) => plain(format!(
-            "{state}:{}\n",
-            clock::hhmm(shared.settings.timezone, Utc::now())
-        )),
-        Err(response) => response,
-    }
+async fn button_time(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+    let state = button_state(&shared, &id)?;
+    let now = clock::hhmm(shared.settings.timezone, Utc::now());
+    Ok(plain(format!("{state}:{now}\n")))
 }
 
 async fn clocktime(State(shared): State<Arc<Shared>>) -> Response {
@@ -80,75 +75,51 @@ async fn clocktime(State(shared): State<Arc<Shared>>) -> Response {
 async fn set_button(
     State(shared): State<Arc<Shared>>,
     Path((id, op)): Path<(String, String)>,
-) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let id = parse_id(&id)?;
     let command = match op.as_str() {
         "on" => Command::On,
         "off" => Command::Off,
         _ => {
-            return text_error(
+            return Err(Refusal::text(
                 StatusCode::BAD_REQUEST,
                 format!("unknown operation {op:?}: use on or off"),
-            );
+            ));
         }
     };
-    let (reply, state) = tokio::sync::oneshot::channel();
-    if shared
-        .api
-        .send(ApiCall::SetButton { id, command, reply })
+    set_button_durably(&shared, id, command)
         .await
-        .is_err()
-    {
-        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    }
-    let Ok((_, durable)) = state.await else {
-        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    };
-    if durable.await.is_err() {
-        return text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    }
-    plain("OK".to_owned())
+        .map_err(|_| Refusal::text(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"))?;
+    Ok(plain("OK".to_owned()))
 }
 
 async fn switch(
     State(shared): State<Arc<Shared>>,
     Path((id, op)): Path<(String, String)>,
-) -> Response {
-    let id = match parse_id(&id) {
-        Ok(id) => id,
-        Err(response) => return response,
-    };
+) -> Answer {
+    let id = parse_id(&id)?;
     let command = match op.as_str() {
         "on" => Command::On,
         "off" => Command::Off,
         "toggle" => Command::Toggle,
         _ => {
-            return text_error(
+            return Err(Refusal::text(
                 StatusCode::BAD_REQUEST,
                 format!("unknown operation {op:?}: use on, off or toggle"),
-            );
+            ));
         }
     };
     let Some(output) = shared.settings.switches.get(&id) else {
-        return text_error(
+        return Err(Refusal::text(
             StatusCode::NOT_FOUND,
             format!("unknown switch {id}: map it under [switches]"),
-        );
+        ));
     };
-    match command_and_confirm(&shared, output, command).await {
-        Ok(_) => plain("OK".to_owned()),
-        Err(OutputError::Timeout(waited)) => text_error(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "{output} did not confirm within {} ms; is its node agent online?",
-                waited.as_millis()
-            ),
-        ),
-        Err(OutputError::HubStopping) => {
-            text_error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping")
-        }
-    }
+    command_and_confirm(&shared, output, command)
+        .await
+        .map_err(|e| {
+            let (status, message) = e.describe(output);
+            Refusal::text(status, message)
+        })?;
+    Ok(plain("OK".to_owned()))
 }

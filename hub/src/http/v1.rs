@@ -14,8 +14,8 @@ use chrono::Utc;
 use hearth_protocol::{Command, Id, OutputKind, OutputRef};
 use serde::{Deserialize, Serialize};
 
-use super::{OutputError, command_and_confirm};
-use crate::service::{ApiCall, Shared};
+use super::{Refusal, command_and_confirm, set_button_durably};
+use crate::service::Shared;
 
 /// Longest history window a client may ask for.
 const MAX_HISTORY_HOURS: u32 = 24 * 31;
@@ -37,33 +37,32 @@ pub fn routes() -> Router<Arc<Shared>> {
         )
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
-}
+type Answer = Result<Response, Refusal>;
 
-fn id(raw: &str, what: &str) -> Result<Id, Response> {
-    Id::new(raw).map_err(|e| error(StatusCode::BAD_REQUEST, format!("bad {what} id: {e}")))
+fn id(raw: &str, what: &str) -> Result<Id, Refusal> {
+    Id::new(raw).map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, format!("bad {what} id: {e}")))
 }
 
 /// A state change request: `{"state":"ON"}` (or OFF, TOGGLE).
-fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Command, Response> {
-    let Json(value) = body.map_err(|e| error(e.status(), e.body_text()))?;
+fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Command, Refusal> {
+    let Json(value) = body.map_err(|e| Refusal::json(e.status(), e.body_text()))?;
     let text = value.to_string();
-    Command::parse(text.as_bytes()).map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))
+    Command::parse(text.as_bytes())
+        .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.house().buttons.into_values().collect::<Vec<_>>()).into_response()
 }
 
-async fn get_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
-    let id = match id(&raw, "button") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn get_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = id(&raw, "button")?;
     match shared.house().buttons.get(&id) {
-        Some(b) => Json(b).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("unknown button {id}")),
+        Some(b) => Ok(Json(b).into_response()),
+        None => Err(Refusal::json(
+            StatusCode::NOT_FOUND,
+            format!("unknown button {id}"),
+        )),
     }
 }
 
@@ -71,33 +70,18 @@ async fn set_button(
     State(shared): State<Arc<Shared>>,
     Path(raw): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
-) -> Response {
-    let (id, command) = match (id(&raw, "button"), command(body)) {
-        (Ok(id), Ok(command)) => (id, command),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    if shared
-        .api
-        .send(ApiCall::SetButton {
-            id: id.clone(),
-            command,
-            reply,
-        })
+) -> Answer {
+    let id = id(&raw, "button")?;
+    let command = command(body)?;
+    set_button_durably(&shared, id.clone(), command)
         .await
-        .is_err()
-    {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    }
-    let Ok((_, durable)) = answer.await else {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    };
-    if durable.await.is_err() {
-        return error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
-    }
+        .map_err(|_| Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"))?;
     match shared.house().buttons.get(&id) {
-        Some(b) => Json(b).into_response(),
-        None => error(StatusCode::INTERNAL_SERVER_ERROR, "button vanished"),
+        Some(b) => Ok(Json(b).into_response()),
+        None => Err(Refusal::json(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "button vanished",
+        )),
     }
 }
 
@@ -105,14 +89,14 @@ async fn list_nodes(State(shared): State<Arc<Shared>>) -> Response {
     Json(shared.house().nodes.into_values().collect::<Vec<_>>()).into_response()
 }
 
-async fn get_node(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Response {
-    let id = match id(&raw, "node") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+async fn get_node(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = id(&raw, "node")?;
     match shared.house().nodes.get(&id) {
-        Some(n) => Json(n).into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("unknown node {id}")),
+        Some(n) => Ok(Json(n).into_response()),
+        None => Err(Refusal::json(
+            StatusCode::NOT_FOUND,
+            format!("unknown node {id}"),
+        )),
     }
 }
 
@@ -126,26 +110,23 @@ async fn history(
     State(shared): State<Arc<Shared>>,
     Path(raw): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let id = match id(&raw, "node") {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
-    let hours = match query {
-        Ok(Query(q)) => q.hours.unwrap_or(24),
-        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
-    };
+) -> Answer {
+    let id = id(&raw, "node")?;
+    let Query(query) = query.map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let hours = query.hours.unwrap_or(24);
     if hours == 0 || hours > MAX_HISTORY_HOURS {
-        return error(
+        return Err(Refusal::json(
             StatusCode::BAD_REQUEST,
             format!("hours must be 1 to {MAX_HISTORY_HOURS}"),
-        );
+        ));
     }
     let since = Utc::now() - chrono::Duration::hours(hours.into());
-    match shared.store.history(&id, since).await {
-        Ok(readings) => Json(readings).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
-    }
+    let readings = shared
+        .store
+        .history(&id, since)
+        .await
+        .map_err(|e| Refusal::json(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(Json(readings).into_response())
 }
 
 #[derive(Debug, Serialize)]
@@ -173,12 +154,12 @@ async fn list_outputs(State(shared): State<Arc<Shared>>) -> Response {
     Json(outputs).into_response()
 }
 
-fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Response> {
+fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Refusal> {
     Ok(OutputRef {
         node: id(node, "node")?,
         kind: kind
             .parse::<OutputKind>()
-            .map_err(|e| error(StatusCode::BAD_REQUEST, e.to_string()))?,
+            .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, e.to_string()))?,
         name: id(name, "output")?,
     })
 }
@@ -186,15 +167,19 @@ fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Response> {
 async fn get_output(
     State(shared): State<Arc<Shared>>,
     Path((node, kind, name)): Path<(String, String, String)>,
-) -> Response {
-    let output = match output(&node, &kind, &name) {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let output = output(&node, &kind, &name)?;
     match shared.house().outputs.get(&output) {
-        Some(o) => Json(serde_json::json!({ "output": output.to_string(), "state": o.state, "changed_at": o.changed_at }))
-            .into_response(),
-        None => error(StatusCode::NOT_FOUND, format!("no state known for {output}")),
+        Some(o) => Ok(Json(serde_json::json!({
+            "output": output.to_string(),
+            "state": o.state,
+            "changed_at": o.changed_at,
+        }))
+        .into_response()),
+        None => Err(Refusal::json(
+            StatusCode::NOT_FOUND,
+            format!("no state known for {output}"),
+        )),
     }
 }
 
@@ -202,21 +187,14 @@ async fn set_output(
     State(shared): State<Arc<Shared>>,
     Path((node, kind, name)): Path<(String, String, String)>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
-) -> Response {
-    let (output, command) = match (output(&node, &kind, &name), command(body)) {
-        (Ok(o), Ok(c)) => (o, c),
-        (Err(r), _) | (_, Err(r)) => return r,
-    };
-    match command_and_confirm(&shared, &output, command).await {
-        Ok(state) => Json(serde_json::json!({ "output": output.to_string(), "state": state }))
-            .into_response(),
-        Err(OutputError::Timeout(waited)) => error(
-            StatusCode::GATEWAY_TIMEOUT,
-            format!(
-                "{output} did not confirm within {} ms; is its node agent online?",
-                waited.as_millis()
-            ),
-        ),
-        Err(OutputError::HubStopping) => error(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"),
-    }
+) -> Answer {
+    let output = output(&node, &kind, &name)?;
+    let command = command(body)?;
+    let state = command_and_confirm(&shared, &output, command)
+        .await
+        .map_err(|e| {
+            let (status, message) = e.describe(&output);
+            Refusal::json(status, message)
+        })?;
+    Ok(Json(serde_json::json!({ "output": output.to_string(), "state": state })).into_response())
 }

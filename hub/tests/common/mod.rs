@@ -116,12 +116,12 @@ pub async fn wait_ready(hub: &Hub) {
     let url = format!("http://{}/readyz", hub.http_addr);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Ok(r) = reqwest::get(&url).await {
-            if r.status() == 200 {
-                // Subscriptions go out right after CONNACK; give them a moment.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                return;
-            }
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status() == 200
+        {
+            // Subscriptions go out right after CONNACK; give them a moment.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
