@@ -1,0 +1,376 @@
+//! The agent's state and its reactions: link events, commands, sequence ticks, readings, plays, shutdown.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use hearth_common::mqtt::LinkEvent;
+use hearth_protocol::{
+    Availability, Climate, ErrorReport, Id, OnOff, OutputKind, OutputRef, Topic, Topics,
+};
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+
+use super::SHUTDOWN_FLUSH_TIMEOUT;
+use crate::board::{Board, Changes};
+use crate::climate::ClimateEvent;
+use crate::config::{NodeConfig, SpeakerOutput};
+use crate::gpio::{self, OutputPins, PinSpec};
+use crate::route::{Request, Router};
+use crate::speaker::{Outcome, Speaker, SpeakerError};
+use crate::status::{self, Counters};
+
+pub(super) struct Agent {
+    node: Id,
+    topics: Topics,
+    router: Router,
+    client: AsyncClient,
+    pins: Arc<dyn OutputPins>,
+    pub(super) board: Board,
+    speaker: Option<Speaker>,
+    buzzer: Option<PinSpec>,
+    /// Where play requests come from, for errors about finished plays.
+    play_topic: Option<String>,
+    counters: Counters,
+    simulated: bool,
+    started: Instant,
+    started_at: DateTime<Utc>,
+    last_climate: Option<Climate>,
+    connected: bool,
+}
+
+impl Agent {
+    pub(super) fn new(
+        config: &NodeConfig,
+        client: AsyncClient,
+        pins: Arc<dyn OutputPins>,
+        speaker: Option<Speaker>,
+    ) -> Self {
+        let buzzer = match &config.speaker {
+            Some(s) => match &s.output {
+                SpeakerOutput::Buzzer { pin, .. } => Some(*pin),
+                SpeakerOutput::Player { .. } => None,
+            },
+            None => None,
+        };
+        Self {
+            node: config.node.clone(),
+            topics: config.topics.clone(),
+            router: Router::new(
+                config.topics.clone(),
+                config.node.clone(),
+                config.speaker.as_ref().map(|s| s.name.clone()),
+            ),
+            client,
+            pins,
+            board: Board::new(config.outputs.clone(), config.sequences.clone()),
+            speaker,
+            buzzer,
+            play_topic: config.speaker.as_ref().map(|s| {
+                config.topics.build(&Topic::ChimePlay {
+                    speaker: s.name.clone(),
+                })
+            }),
+            counters: Counters::default(),
+            simulated: config.simulate,
+            started: Instant::now(),
+            started_at: Utc::now(),
+            last_climate: None,
+            connected: false,
+        }
+    }
+
+    fn topic(&self, topic: Topic) -> String {
+        self.topics.build(&topic)
+    }
+
+    fn state_topic(&self, kind: OutputKind, name: &Id) -> String {
+        self.topic(Topic::OutputState(OutputRef {
+            node: self.node.clone(),
+            kind,
+            name: name.clone(),
+        }))
+    }
+
+    async fn publish(&self, topic: String, payload: impl Into<Vec<u8>>, retain: bool) {
+        if !self.connected {
+            return;
+        }
+        if let Err(error) = self
+            .client
+            .publish(&topic, QoS::AtLeastOnce, retain, payload.into())
+            .await
+        {
+            tracing::warn!(%topic, %error, "publish failed");
+        }
+    }
+
+    /// Every pin to its safe level, whatever the board thinks it is.
+    pub(super) fn drive_all_off(&self) {
+        let pins = self
+            .board
+            .outputs()
+            .map(|(def, _)| def.pin)
+            .chain(self.buzzer);
+        for pin in pins {
+            if let Err(error) = gpio::drive(&*self.pins, pin, OnOff::Off) {
+                tracing::error!(pin = pin.pin, %error, "cannot switch output off");
+            }
+        }
+    }
+
+    pub(super) async fn on_link(&mut self, event: LinkEvent) {
+        match event {
+            LinkEvent::Connected { session_present } => {
+                self.connected = true;
+                tracing::info!(session_present, "connected to broker");
+                self.announce().await;
+            }
+            LinkEvent::Message(publish) => self.on_message(&publish.topic, &publish.payload).await,
+            LinkEvent::Disconnected { error, retry_in } => {
+                if self.connected {
+                    tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
+                } else {
+                    tracing::debug!(%error, ?retry_in, "broker still unreachable");
+                }
+                self.connected = false;
+            }
+        }
+    }
+
+    /// Subscriptions and every retained message, sent on each ConnAck.
+    /// Home Assistant discovery (a later issue) joins here: this is the one
+    /// place where everything the broker should remember is (re)sent.
+    async fn announce(&self) {
+        for filter in self.router.subscriptions() {
+            if let Err(error) = self.client.subscribe(&filter, QoS::AtLeastOnce).await {
+                tracing::warn!(%filter, %error, "subscribe failed");
+            }
+        }
+        let availability = self.topic(Topic::NodeAvailability(self.node.clone()));
+        self.publish(availability, Availability::Online.as_str(), true)
+            .await;
+        for (def, state) in self.board.outputs() {
+            self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
+                .await;
+        }
+        for (def, state) in self.board.sequences() {
+            self.publish(
+                self.state_topic(OutputKind::Sequence, &def.name),
+                state.as_str(),
+                true,
+            )
+            .await;
+        }
+        if let Some(climate) = &self.last_climate {
+            self.publish_climate(climate).await;
+        }
+        self.publish_status().await;
+    }
+
+    async fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        match self.router.route(topic, payload) {
+            Ok(Request::Output {
+                kind,
+                name,
+                command,
+            }) => match self.board.find(kind, name.as_str()) {
+                Ok(target) => {
+                    self.counters.commands.accepted += 1;
+                    tracing::debug!(%kind, %name, %command, "command");
+                    let changes = self.board.command(target, command, Instant::now());
+                    self.apply(changes).await;
+                }
+                Err(error) => {
+                    self.counters.commands.rejected += 1;
+                    self.report(topic, &error.to_string()).await;
+                }
+            },
+            Ok(Request::Play(play)) => {
+                let result = match &self.speaker {
+                    Some(speaker) => speaker.submit(&play),
+                    None => Err(SpeakerError::Stopped),
+                };
+                if let Err(error) = result {
+                    match error {
+                        SpeakerError::Busy { .. } => self.counters.speaker.dropped += 1,
+                        _ => self.counters.speaker.rejected += 1,
+                    }
+                    self.report(topic, &error.to_string()).await;
+                    self.publish_status().await;
+                }
+            }
+            Err(rejection) => {
+                self.counters.commands.rejected += 1;
+                self.report(topic, &rejection.to_string()).await;
+            }
+        }
+    }
+
+    /// Logs a rejected message and answers on the node's error topic.
+    async fn report(&self, topic: &str, error: &str) {
+        tracing::warn!(%topic, %error, "rejected");
+        let report = ErrorReport {
+            topic: topic.to_owned(),
+            error: error.to_owned(),
+        };
+        let payload = serde_json::to_vec(&report).unwrap_or_default();
+        self.publish(
+            self.topic(Topic::NodeError(self.node.clone())),
+            payload,
+            false,
+        )
+        .await;
+    }
+
+    /// Drives the pins that changed, then publishes their states.
+    async fn apply(&self, changes: Changes) {
+        for (index, state) in changes.outputs {
+            let Some(def) = self.board.output(index) else {
+                continue;
+            };
+            if let Err(error) = gpio::drive(&*self.pins, def.pin, state) {
+                tracing::error!(output = %def.name, %error, "cannot drive output");
+                self.report(&self.state_topic(def.kind, &def.name), &error.to_string())
+                    .await;
+                continue;
+            }
+            tracing::debug!(output = %def.name, %state, "output");
+            self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
+                .await;
+        }
+        for (index, state) in changes.sequences {
+            if let Some(def) = self.board.sequence(index) {
+                tracing::info!(sequence = %def.name, %state, "sequence");
+                self.publish(
+                    self.state_topic(OutputKind::Sequence, &def.name),
+                    state.as_str(),
+                    true,
+                )
+                .await;
+            }
+        }
+    }
+
+    pub(super) async fn on_tick(&mut self) {
+        let changes = self.board.tick(Instant::now());
+        self.apply(changes).await;
+    }
+
+    pub(super) async fn on_climate(&mut self, event: ClimateEvent) {
+        match event {
+            ClimateEvent::Reading(climate) => {
+                self.counters.climate.reads_ok += 1;
+                tracing::debug!(
+                    temperature = climate.temperature,
+                    humidity = climate.humidity,
+                    "climate"
+                );
+                self.publish_climate(&climate).await;
+                self.last_climate = Some(climate);
+                self.publish_status().await;
+            }
+            ClimateEvent::Failed { attempt, error } => {
+                tracing::warn!(attempt, reason = %error.reason(), %error, "sensor read failed");
+                self.counters
+                    .climate_failed(error.reason(), error.to_string());
+            }
+            ClimateEvent::GaveUp { attempts } => {
+                self.counters.climate.gave_up += 1;
+                tracing::error!(attempts, "no valid sensor reading this interval");
+                self.publish_status().await;
+            }
+        }
+    }
+
+    async fn publish_climate(&self, climate: &Climate) {
+        let node = &self.node;
+        let json = serde_json::to_vec(climate).unwrap_or_default();
+        self.publish(self.topic(Topic::NodeClimate(node.clone())), json, true)
+            .await;
+        let temperature = format!("{:.1}", climate.temperature);
+        self.publish(
+            self.topic(Topic::NodeTemperature(node.clone())),
+            temperature,
+            true,
+        )
+        .await;
+        let humidity = format!("{:.1}", climate.humidity);
+        self.publish(
+            self.topic(Topic::NodeHumidity(node.clone())),
+            humidity,
+            true,
+        )
+        .await;
+    }
+
+    pub(super) async fn on_played(&mut self, outcome: Outcome) {
+        match outcome.result {
+            Ok(()) => {
+                self.counters.speaker.played += 1;
+                tracing::info!(sound = %outcome.sound, "played");
+            }
+            Err(error) => {
+                self.counters.speaker.failed += 1;
+                let topic = self.play_topic.clone().unwrap_or_default();
+                self.report(&topic, &format!("playing {:?}: {error}", outcome.sound))
+                    .await;
+            }
+        }
+        // Plays are rare, so their counters can be current without chatter.
+        self.publish_status().await;
+    }
+
+    pub(super) async fn publish_status(&self) {
+        let payload = status::payload(
+            &self.node,
+            self.simulated,
+            self.started_at,
+            self.started.elapsed(),
+            &self.counters,
+        );
+        self.publish(status::topic(&self.topics, &self.node), payload, true)
+            .await;
+    }
+
+    /// Safe state first, then tell the broker, then leave.
+    pub(super) async fn shut_down(&mut self, link_rx: &mut mpsc::Receiver<LinkEvent>) {
+        self.board.all_off();
+        self.drive_all_off();
+        tracing::info!("every output is off");
+        if !self.connected {
+            return;
+        }
+        let flush = async {
+            for (def, state) in self.board.outputs() {
+                self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
+                    .await;
+            }
+            for (def, state) in self.board.sequences() {
+                self.publish(
+                    self.state_topic(OutputKind::Sequence, &def.name),
+                    state.as_str(),
+                    true,
+                )
+                .await;
+            }
+            let availability = self.topic(Topic::NodeAvailability(self.node.clone()));
+            self.publish(availability, Availability::Offline.as_str(), true)
+                .await;
+            if let Err(error) = self.client.disconnect().await {
+                tracing::warn!(%error, "disconnect failed");
+                return;
+            }
+            // The broker closing the socket means everything queued before
+            // the DISCONNECT has been written.
+            while let Some(event) = link_rx.recv().await {
+                if matches!(event, LinkEvent::Disconnected { .. }) {
+                    break;
+                }
+            }
+        };
+        if timeout(SHUTDOWN_FLUSH_TIMEOUT, flush).await.is_err() {
+            tracing::warn!("broker did not confirm the final publishes in time");
+        }
+    }
+}

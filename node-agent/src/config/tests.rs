@@ -1,0 +1,155 @@
+//! Config tests: the example file, the demo Pi, and errors that name their key.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::Path;
+
+use hearth_common::settings::load_with_env;
+
+use super::*;
+use crate::node_id::{HostIdentity, IdSource};
+
+fn host() -> HostIdentity {
+    HostIdentity {
+        node_name: None,
+        hostname: Some("Test-Pi".into()),
+    }
+}
+
+fn parse(text: &str, env: &[(&str, &str)]) -> Result<NodeConfig, ConfigError> {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+    let raw: NodeFile = load_with_env(Some(f.path()), env)?;
+    raw.validate(&host(), false)
+}
+
+fn error_text(text: &str) -> String {
+    parse(text, &[]).unwrap_err().to_string()
+}
+
+const LIGHTS: &str = r#"
+[[outputs]]
+name = "red"
+kind = "light"
+pin = 17
+[[outputs]]
+name = "green"
+kind = "light"
+pin = 22
+"#;
+
+#[test]
+fn the_example_file_is_valid_and_documents_the_demo() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("node.example.toml");
+    let raw: NodeFile = load_with_env(Some(&path), Vec::new()).unwrap();
+    let config = raw.validate(&host(), false).unwrap();
+    assert_eq!(config.node.as_str(), "pi-1");
+    let names: Vec<&str> = config.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["red", "yellow", "green"]);
+    assert_eq!(config.sequences[0].steps.len(), 4);
+    assert!(config.sensor.is_some() && config.speaker.is_some());
+}
+
+#[test]
+fn the_demo_pi_is_valid() {
+    let config = NodeFile::default()
+        .or_demo_hardware()
+        .validate(&host(), true)
+        .unwrap();
+    assert_eq!(config.node.as_str(), "test-pi");
+    assert_eq!(config.node_source, IdSource::Hostname);
+    let pins: Vec<u8> = config.outputs.iter().map(|o| o.pin.pin).collect();
+    assert_eq!(pins, [17, 27, 22]);
+    let traffic = &config.sequences[0];
+    assert_eq!(traffic.name.as_str(), "traffic");
+    let ms: Vec<u128> = traffic
+        .steps
+        .iter()
+        .map(|s| s.duration.as_millis())
+        .collect();
+    assert_eq!(ms, [2000, 1000, 2000, 2000]);
+    let sensor = config.sensor.as_ref().unwrap();
+    assert_eq!((sensor.pin, sensor.interval.as_secs()), (4, 30));
+    assert_eq!(config.mqtt.url, "mqtt://127.0.0.1:1883");
+    let summary = config.to_string();
+    assert!(
+        summary.contains("sequence traffic (7.0 s cycle: red 2000ms, yellow 1000ms"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn sensor_interval_below_two_seconds_is_refused() {
+    let err = error_text("[sensor]\ninterval_secs = 1\n");
+    assert!(
+        err.starts_with("sensor.interval_secs: 1 s is too fast"),
+        "{err}"
+    );
+    let err = parse("[sensor]\n", &[("HEARTH_SENSOR__INTERVAL_SECS", "0")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("sensor.interval_secs"), "{err}");
+    assert!(parse("[sensor]\ninterval_secs = 2\n", &[]).is_ok());
+}
+
+#[test]
+fn pins_names_and_steps_are_checked_with_the_key() {
+    let twice = format!("{LIGHTS}[[outputs]]\nname = \"blue\"\nkind = \"switch\"\npin = 17\n");
+    assert_eq!(
+        error_text(&twice),
+        "outputs[2].pin: BCM pin 17 is already used by outputs[0].pin"
+    );
+    let sensor_clash = format!("{LIGHTS}[sensor]\npin = 22\n");
+    assert_eq!(
+        error_text(&sensor_clash),
+        "sensor.pin: BCM pin 22 is already used by outputs[1].pin"
+    );
+    let err = error_text("[[outputs]]\nname = \"Red\"\nkind = \"light\"\npin = 17\n");
+    assert!(
+        err.starts_with("outputs[0].name: identifier \"Red\""),
+        "{err}"
+    );
+    let err = error_text("[[outputs]]\nname = \"red\"\nkind = \"light\"\npin = 40\n");
+    assert!(err.starts_with("outputs[0].pin: BCM pin 40"), "{err}");
+    let bad_step = format!(
+        "{LIGHTS}[[sequences]]\nname = \"s\"\nsteps = [{{ on = [\"red\"], duration_ms = 100 }}, {{ on = [\"blue\"], duration_ms = 100 }}]\n"
+    );
+    assert_eq!(
+        error_text(&bad_step),
+        "sequences[0].steps[1].on: no output named \"blue\" (outputs: red, green)"
+    );
+    let fast = format!(
+        "{LIGHTS}[[sequences]]\nname = \"s\"\nsteps = [{{ on = [\"red\"], duration_ms = 1 }}]\n"
+    );
+    assert!(error_text(&fast).starts_with("sequences[0].steps[0].duration_ms"));
+}
+
+#[test]
+fn unknown_keys_and_bad_kinds_are_errors() {
+    let err = error_text("[sensor]\nintervall_secs = 30\n");
+    assert!(err.contains("intervall_secs"), "{err}");
+    let err = error_text("[[outputs]]\nname = \"fan\"\nkind = \"fan\"\npin = 5\n");
+    assert!(err.contains("fan"), "{err}");
+    let err = error_text("[mqtt]\nurl = \"http://x\"\n");
+    assert!(err.starts_with("mqtt.url"), "{err}");
+    let err = error_text("[node]\ntopic_prefix = \"a/#\"\n");
+    assert!(err.starts_with("node.topic_prefix"), "{err}");
+}
+
+#[test]
+fn speaker_needs_exactly_one_way_to_make_sound() {
+    let err = error_text("[speaker]\nname = \"kitchen\"\n");
+    assert!(err.starts_with("speaker: set a player"), "{err}");
+    let both = "[speaker]\nname = \"kitchen\"\nplayer = [\"aplay\", \"{sound}\"]\n[speaker.buzzer]\npin = 18\n";
+    assert!(error_text(both).contains("not both"));
+    let no_sound = "[speaker]\nname = \"kitchen\"\nplayer = [\"aplay\"]\n";
+    assert!(error_text(no_sound).starts_with("speaker.player"));
+    let buzzer = "[speaker]\nname = \"kitchen\"\n[speaker.buzzer]\npin = 18\nactive_low = true\n";
+    let config = parse(buzzer, &[]).unwrap();
+    let pins = config.output_pins();
+    assert_eq!(pins.len(), 1);
+    assert_eq!(pins[0].1, "kitchen-buzzer");
+    assert!(pins[0].0.active_low);
+}

@@ -1,0 +1,298 @@
+//! Validation: the raw file into a `NodeConfig`, every error naming its key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use hearth_common::mqtt::MqttError;
+use hearth_protocol::{Id, OutputKind, Topics};
+
+use super::{
+    ConfigError, NodeConfig, NodeFile, OutputDef, OutputKindSetting, SensorConfig, SensorSection,
+    SequenceDef, SequenceSection, SpeakerConfig, SpeakerOutput, SpeakerSection, Step,
+};
+use crate::gpio::PinSpec;
+use crate::node_id::{self, HostIdentity};
+use crate::speaker::sound::SOUND as SOUND_PLACEHOLDER;
+
+/// The DHT needs this long between reads; faster polling only yields errors.
+pub const MIN_SENSOR_INTERVAL_SECS: u64 = 2;
+pub const MAX_ATTEMPTS_LIMIT: u32 = 15;
+/// Highest BCM number on the 40-pin header.
+pub const MAX_BCM_PIN: u8 = 27;
+pub const STEP_MS_RANGE: (u64, u64) = (20, 86_400_000);
+pub const MAX_SEQUENCE_STEPS: usize = 64;
+pub const PLAYER_TIMEOUT_SECS_RANGE: (u64, u64) = (1, 3600);
+pub const BUZZER_STEP_MS_RANGE: (u64, u64) = (10, 5000);
+pub const MAX_BUZZER_PATTERN_STEPS: usize = 64;
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+fn id(key: &str, raw: &str) -> Result<Id> {
+    Id::new(raw).map_err(|e| ConfigError::invalid(key, e))
+}
+
+fn in_range(key: &str, value: u64, (min, max): (u64, u64), unit: &str) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{value} {unit} is outside {min}..={max} {unit}"),
+        ))
+    }
+}
+
+/// Remembers which key claimed each BCM pin.
+#[derive(Default)]
+struct PinClaims(BTreeMap<u8, String>);
+
+impl PinClaims {
+    fn claim(&mut self, key: &str, pin: u8) -> Result<()> {
+        if pin > MAX_BCM_PIN {
+            return Err(ConfigError::invalid(
+                key,
+                format!("BCM pin {pin} is not on the 40-pin header (0..={MAX_BCM_PIN})"),
+            ));
+        }
+        if let Some(owner) = self.0.insert(pin, key.to_owned()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("BCM pin {pin} is already used by {owner}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl NodeFile {
+    /// Checks everything and resolves the node id.
+    pub fn validate(self, host: &HostIdentity, simulate: bool) -> Result<NodeConfig> {
+        let (node, node_source) = node_id::resolve(self.node.id.as_deref(), host)
+            .map_err(|e| ConfigError::invalid("node.id", e))?;
+        let topics = Topics::new(&self.node.topic_prefix)
+            .map_err(|e| ConfigError::invalid("node.topic_prefix", e))?;
+        self.mqtt.options("hearth-node-check", None).map_err(|e| {
+            let key = match e {
+                MqttError::BadUrl { .. } => "mqtt.url",
+                MqttError::ZeroKeepAlive => "mqtt.keep_alive_secs",
+                MqttError::PasswordWithoutUser => "mqtt.username",
+            };
+            ConfigError::invalid(key, e)
+        })?;
+        let mut pins = PinClaims::default();
+        let outputs = outputs(&self.outputs, &mut pins)?;
+        let sequences = self
+            .sequences
+            .iter()
+            .enumerate()
+            .map(|(i, s)| sequence(i, s, &outputs))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, s) in sequences.iter().enumerate() {
+            if sequences[..i].iter().any(|o| o.name == s.name) {
+                return Err(ConfigError::invalid(
+                    format!("sequences[{i}].name"),
+                    format!("sequence {} is declared twice", s.name),
+                ));
+            }
+        }
+        let sensor = self
+            .sensor
+            .as_ref()
+            .map(|s| sensor(s, &mut pins))
+            .transpose()?;
+        let speaker = self
+            .speaker
+            .as_ref()
+            .map(|s| speaker(s, &mut pins))
+            .transpose()?;
+        Ok(NodeConfig {
+            node,
+            node_source,
+            topics,
+            mqtt: self.mqtt,
+            outputs,
+            sequences,
+            sensor,
+            speaker,
+            simulate,
+        })
+    }
+}
+
+fn outputs(raw: &[super::OutputSection], pins: &mut PinClaims) -> Result<Vec<OutputDef>> {
+    let mut outputs: Vec<OutputDef> = Vec::with_capacity(raw.len());
+    for (i, o) in raw.iter().enumerate() {
+        let name = id(&format!("outputs[{i}].name"), &o.name)?;
+        if outputs.iter().any(|d| d.name == name) {
+            return Err(ConfigError::invalid(
+                format!("outputs[{i}].name"),
+                format!("output {name} is declared twice"),
+            ));
+        }
+        pins.claim(&format!("outputs[{i}].pin"), o.pin)?;
+        outputs.push(OutputDef {
+            name,
+            kind: match o.kind {
+                OutputKindSetting::Light => OutputKind::Light,
+                OutputKindSetting::Switch => OutputKind::Switch,
+            },
+            pin: PinSpec {
+                pin: o.pin,
+                active_low: o.active_low,
+            },
+        });
+    }
+    Ok(outputs)
+}
+
+fn sequence(i: usize, raw: &SequenceSection, outputs: &[OutputDef]) -> Result<SequenceDef> {
+    let name = id(&format!("sequences[{i}].name"), &raw.name)?;
+    let steps_key = format!("sequences[{i}].steps");
+    if raw.steps.is_empty() || raw.steps.len() > MAX_SEQUENCE_STEPS {
+        return Err(ConfigError::invalid(
+            steps_key,
+            format!(
+                "needs 1..={MAX_SEQUENCE_STEPS} steps, has {}",
+                raw.steps.len()
+            ),
+        ));
+    }
+    let mut steps = Vec::with_capacity(raw.steps.len());
+    for (j, step) in raw.steps.iter().enumerate() {
+        in_range(
+            &format!("{steps_key}[{j}].duration_ms"),
+            step.duration_ms,
+            STEP_MS_RANGE,
+            "ms",
+        )?;
+        let mut on = Vec::with_capacity(step.on.len());
+        for name in &step.on {
+            let index = outputs
+                .iter()
+                .position(|o| o.name.as_str() == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = outputs.iter().map(|o| o.name.as_str()).collect();
+                    ConfigError::invalid(
+                        format!("{steps_key}[{j}].on"),
+                        format!("no output named {name:?} (outputs: {})", known.join(", ")),
+                    )
+                })?;
+            if !on.contains(&index) {
+                on.push(index);
+            }
+        }
+        steps.push(Step {
+            on,
+            duration: Duration::from_millis(step.duration_ms),
+        });
+    }
+    Ok(SequenceDef { name, steps })
+}
+
+fn sensor(raw: &SensorSection, pins: &mut PinClaims) -> Result<SensorConfig> {
+    if raw.interval_secs < MIN_SENSOR_INTERVAL_SECS {
+        return Err(ConfigError::invalid(
+            "sensor.interval_secs",
+            format!(
+                "{} s is too fast: a DHT needs at least {MIN_SENSOR_INTERVAL_SECS} s between reads",
+                raw.interval_secs
+            ),
+        ));
+    }
+    in_range(
+        "sensor.max_attempts",
+        raw.max_attempts.into(),
+        (1, MAX_ATTEMPTS_LIMIT.into()),
+        "attempts",
+    )?;
+    // The IIO driver owns its pin too (dtoverlay=dht11,gpiopin=N).
+    pins.claim("sensor.pin", raw.pin)?;
+    Ok(SensorConfig {
+        model: raw.model,
+        backend: raw.backend,
+        pin: raw.pin,
+        interval: Duration::from_secs(raw.interval_secs),
+        max_attempts: raw.max_attempts,
+        iio_root: raw.iio_root.clone(),
+    })
+}
+
+fn speaker(raw: &SpeakerSection, pins: &mut PinClaims) -> Result<SpeakerConfig> {
+    let name = id("speaker.name", &raw.name)?;
+    if raw.default_volume > 100 {
+        return Err(ConfigError::invalid(
+            "speaker.default_volume",
+            format!("{} is not a volume from 0 to 100", raw.default_volume),
+        ));
+    }
+    let output = match (raw.player.is_empty(), &raw.buzzer) {
+        (false, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "speaker",
+                "set either player or [speaker.buzzer], not both",
+            ));
+        }
+        (true, None) => {
+            return Err(ConfigError::invalid(
+                "speaker",
+                "set a player command (e.g. [\"aplay\", \"-q\", \"{sound}\"]) or a [speaker.buzzer]",
+            ));
+        }
+        (false, None) => {
+            if raw.player[0].trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    "speaker.player",
+                    "the first element must be the program to run",
+                ));
+            }
+            if !raw.player.iter().any(|a| a.contains(SOUND_PLACEHOLDER)) {
+                return Err(ConfigError::invalid(
+                    "speaker.player",
+                    format!(
+                        "no argument contains {SOUND_PLACEHOLDER}, so the sound would never be played"
+                    ),
+                ));
+            }
+            in_range(
+                "speaker.timeout_secs",
+                raw.timeout_secs,
+                PLAYER_TIMEOUT_SECS_RANGE,
+                "s",
+            )?;
+            SpeakerOutput::Player {
+                argv: raw.player.clone(),
+                sounds_dir: raw.sounds_dir.clone(),
+                timeout: Duration::from_secs(raw.timeout_secs),
+            }
+        }
+        (true, Some(buzzer)) => {
+            pins.claim("speaker.buzzer.pin", buzzer.pin)?;
+            let key = "speaker.buzzer.pattern_ms";
+            if buzzer.pattern_ms.is_empty() || buzzer.pattern_ms.len() > MAX_BUZZER_PATTERN_STEPS {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!("needs 1..={MAX_BUZZER_PATTERN_STEPS} durations"),
+                ));
+            }
+            for (i, &ms) in buzzer.pattern_ms.iter().enumerate() {
+                in_range(&format!("{key}[{i}]"), ms, BUZZER_STEP_MS_RANGE, "ms")?;
+            }
+            SpeakerOutput::Buzzer {
+                pin: PinSpec {
+                    pin: buzzer.pin,
+                    active_low: buzzer.active_low,
+                },
+                pattern: buzzer
+                    .pattern_ms
+                    .iter()
+                    .map(|&ms| Duration::from_millis(ms))
+                    .collect(),
+            }
+        }
+    };
+    Ok(SpeakerConfig {
+        name,
+        output,
+        default_volume: raw.default_volume,
+    })
+}

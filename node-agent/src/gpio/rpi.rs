@@ -1,0 +1,111 @@
+//! Real output pins through rppal: each pin is claimed at its safe level and stays driven after exit.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+
+use rppal::gpio::{Gpio, OutputPin};
+
+use super::{GpioError, Level, OutputPins, PinSpec};
+
+/// Opens the Pi's GPIO peripheral with an error that names the cause.
+pub fn open_gpio() -> Result<Gpio, GpioError> {
+    Gpio::new().map_err(|e| from_rppal(e, None))
+}
+
+/// Translates rppal's errors into ones that tell a person what to do.
+pub fn from_rppal(error: rppal::gpio::Error, pin: Option<u8>) -> GpioError {
+    use rppal::gpio::Error as E;
+    match (error, pin) {
+        (E::UnknownModel, _) => GpioError::NotAPi {
+            detail: E::UnknownModel.to_string(),
+        },
+        (E::PermissionDenied(path), _) => GpioError::PermissionDenied { path },
+        (E::PinUsed(pin), _) => GpioError::PinUsed { pin },
+        (E::PinNotAvailable(pin), _) => GpioError::NoSuchPin { pin },
+        (other, Some(pin)) => GpioError::Other {
+            detail: format!("BCM pin {pin}: {other}"),
+        },
+        (other, None) => GpioError::Other {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Output pins on a real Raspberry Pi.
+#[derive(Debug)]
+pub struct RppalPins {
+    pins: Mutex<BTreeMap<u8, OutputPin>>,
+}
+
+impl RppalPins {
+    /// Claims every pin in `specs` as an output at its safe (off) level.
+    pub fn open(specs: &[PinSpec]) -> Result<Self, GpioError> {
+        let gpio = open_gpio()?;
+        let mut pins = BTreeMap::new();
+        for spec in specs {
+            let pin = gpio
+                .get(spec.pin)
+                .map_err(|e| from_rppal(e, Some(spec.pin)))?;
+            let mut output = match spec.safe_level() {
+                Level::Low => pin.into_output_low(),
+                Level::High => pin.into_output_high(),
+            };
+            // rppal would turn the pin back into a floating input on drop, and
+            // an active-low board reads a floating input as "on"; keep the
+            // safe level driven after we exit (preStop relies on it).
+            output.set_reset_on_drop(false);
+            pins.insert(spec.pin, output);
+        }
+        Ok(Self {
+            pins: Mutex::new(pins),
+        })
+    }
+}
+
+impl OutputPins for RppalPins {
+    fn set(&self, pin: u8, level: Level) -> Result<(), GpioError> {
+        let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
+        let output = pins.get_mut(&pin).ok_or(GpioError::NotAnOutput { pin })?;
+        match level {
+            Level::Low => output.set_low(),
+            Level::High => output.set_high(),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_cause_and_the_fix() {
+        let err = from_rppal(rppal::gpio::Error::UnknownModel, None);
+        assert_eq!(
+            err.to_string(),
+            "not a Raspberry Pi (rppal: Unknown Raspberry Pi model); use --simulate to run without GPIO"
+        );
+        let err = from_rppal(
+            rppal::gpio::Error::PermissionDenied("/dev/gpiomem".into()),
+            Some(17),
+        );
+        assert!(err.to_string().contains("/dev/gpiomem"), "{err}");
+        assert!(err.to_string().contains("`gpio` group"), "{err}");
+    }
+
+    #[test]
+    fn off_a_pi_opening_fails_clearly() {
+        // This test machine is not a Pi; on a Pi it would claim pin 17.
+        if let Err(err) = RppalPins::open(&[PinSpec {
+            pin: 17,
+            active_low: false,
+        }]) {
+            let text = err.to_string();
+            assert!(
+                text.contains("not a Raspberry Pi") || text.contains("permission denied"),
+                "{text}"
+            );
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Incoming messages, pure: what the agent subscribes to, and topic + payload to a request or a rejection.
+
+use hearth_protocol::{
+    ChimePlay, Command, Id, OutputKind, PayloadError, Topic, TopicError, Topics,
+};
+
+/// What an accepted message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Output {
+        kind: OutputKind,
+        name: Id,
+        command: Command,
+    },
+    Play(ChimePlay),
+}
+
+/// Why a message was refused; published on the node's error topic.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("{0}")]
+    Topic(#[from] TopicError),
+    #[error("bad payload for {target}: {error}")]
+    Payload { target: String, error: PayloadError },
+    #[error("this node does not handle this topic")]
+    NotOurs,
+}
+
+/// Routes messages for one node (and its speaker, if any).
+#[derive(Debug, Clone)]
+pub struct Router {
+    topics: Topics,
+    node: Id,
+    speaker: Option<Id>,
+}
+
+impl Router {
+    pub fn new(topics: Topics, node: Id, speaker: Option<Id>) -> Self {
+        Self {
+            topics,
+            node,
+            speaker,
+        }
+    }
+
+    /// Filters to (re)subscribe on every connect. The output filter takes
+    /// any kind, so a typo such as `lihgt` gets an error instead of silence.
+    pub fn subscriptions(&self) -> Vec<String> {
+        let mut filters = vec![self.topics.filter(&format!("node/{}/+/+/set", self.node))];
+        if let Some(speaker) = &self.speaker {
+            filters.push(self.topics.build(&Topic::ChimePlay {
+                speaker: speaker.clone(),
+            }));
+        }
+        filters
+    }
+
+    pub fn route(&self, topic: &str, payload: &[u8]) -> Result<Request, Rejection> {
+        match self.topics.parse(topic)? {
+            Topic::OutputSet(output) if output.node == self.node => {
+                let command = Command::parse(payload).map_err(|error| Rejection::Payload {
+                    target: format!("{} {}", output.kind, output.name),
+                    error,
+                })?;
+                Ok(Request::Output {
+                    kind: output.kind,
+                    name: output.name,
+                    command,
+                })
+            }
+            Topic::ChimePlay { speaker } if Some(&speaker) == self.speaker.as_ref() => {
+                ChimePlay::parse(payload)
+                    .map(Request::Play)
+                    .map_err(|error| Rejection::Payload {
+                        target: format!("speaker {speaker}"),
+                        error,
+                    })
+            }
+            _ => Err(Rejection::NotOurs),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn router() -> Router {
+        Router::new(
+            Topics::default(),
+            Id::new("pi-1").unwrap(),
+            Some(Id::new("kitchen").unwrap()),
+        )
+    }
+
+    #[test]
+    fn subscribes_to_its_outputs_and_speaker() {
+        assert_eq!(
+            router().subscriptions(),
+            ["hearth/node/pi-1/+/+/set", "hearth/chime/kitchen/play"]
+        );
+        let quiet = Router::new(Topics::default(), Id::new("pi-2").unwrap(), None);
+        assert_eq!(quiet.subscriptions(), ["hearth/node/pi-2/+/+/set"]);
+    }
+
+    #[test]
+    fn commands_and_plays_are_routed() {
+        let r = router();
+        assert_eq!(
+            r.route("hearth/node/pi-1/light/red/set", b" toggle "),
+            Ok(Request::Output {
+                kind: OutputKind::Light,
+                name: Id::new("red").unwrap(),
+                command: Command::Toggle
+            })
+        );
+        assert_eq!(
+            r.route(
+                "hearth/node/pi-1/sequence/traffic/set",
+                br#"{"state":"OFF"}"#
+            ),
+            Ok(Request::Output {
+                kind: OutputKind::Sequence,
+                name: Id::new("traffic").unwrap(),
+                command: Command::Off
+            })
+        );
+        let play = r
+            .route("hearth/chime/kitchen/play", br#"{"sound":"bell.wav"}"#)
+            .unwrap();
+        assert!(matches!(play, Request::Play(p) if p.sound == "bell.wav"));
+    }
+
+    #[test]
+    fn rejections_say_why() {
+        let r = router();
+        let err = r
+            .route("hearth/node/pi-1/light/red/set", b"maybe")
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            r#"bad payload for light red: expected ON, OFF, TOGGLE or {"state":"ON"}, got "maybe""#
+        );
+        let err = r
+            .route("hearth/node/pi-1/lihgt/red/set", b"ON")
+            .unwrap_err();
+        assert!(err.to_string().contains("\"lihgt\""), "{err}");
+        let err = r
+            .route("hearth/node/pi-1/light/Red/set", b"ON")
+            .unwrap_err();
+        assert!(err.to_string().contains("'R'"), "{err}");
+        assert_eq!(
+            r.route("hearth/node/pi-2/light/red/set", b"ON"),
+            Err(Rejection::NotOurs)
+        );
+        let err = r.route("hearth/chime/kitchen/play", b"bell").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("bad payload for speaker kitchen"),
+            "{err}"
+        );
+    }
+}

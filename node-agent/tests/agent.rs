@@ -1,0 +1,261 @@
+//! The agent in simulate mode against the real embedded broker: commands from
+//! `mosquitto_pub`, states seen by `mosquitto_sub`, pins checked on the simulation.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{InProcessAgent, WAIT, line, node_toml, sensor_section, topic, wait_online, write};
+use hearth_node_agent::gpio::Level;
+use hearth_protocol::{Climate, ErrorReport};
+use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
+
+fn publish(port: u16, rest: &str, payload: &str) {
+    let out = mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
+    assert!(out.status.success(), "mosquitto_pub: {out:?}");
+}
+
+fn error_line(rest: &str, error: &str) -> String {
+    let report = ErrorReport {
+        topic: topic(rest),
+        error: error.to_owned(),
+    };
+    line("error", &serde_json::to_string(&report).unwrap())
+}
+
+fn states(lines: &[String]) -> Vec<&str> {
+    lines
+        .iter()
+        .map(|l| l.strip_prefix("hearth/node/pi-1/").unwrap_or(l))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_switch_pins_and_publish_retained_states() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
+    wait_online(port);
+    assert_eq!(agent.level(17), Some(Level::Low), "every output starts off");
+    assert_eq!(agent.level(5), Some(Level::High), "active-low off is high");
+
+    let sub = Subscriber::start(port, &topic("#"), &["-R"]);
+    publish(port, "light/red/set", "ON");
+    sub.expect_line(&line("light/red/state", "ON"), WAIT);
+    assert_eq!(agent.level(17), Some(Level::High));
+
+    publish(port, "light/red/set", "TOGGLE");
+    sub.expect_line(&line("light/red/state", "OFF"), WAIT);
+    assert_eq!(agent.level(17), Some(Level::Low));
+
+    publish(port, "switch/lamp/set", r#"{"state":"ON"}"#);
+    sub.expect_line(&line("switch/lamp/state", "ON"), WAIT);
+    assert_eq!(agent.level(5), Some(Level::Low), "active low: on is low");
+
+    // Unknown outputs and payloads: a clear error, nothing changes.
+    let before = agent.pins.transitions().len();
+    publish(port, "light/blue/set", "ON");
+    sub.expect_line(
+        &error_line(
+            "light/blue/set",
+            "no light named \"blue\" on this node; its lights are: red, yellow, green",
+        ),
+        WAIT,
+    );
+    publish(port, "light/red/set", "maybe");
+    sub.expect_line(
+        &error_line(
+            "light/red/set",
+            r#"bad payload for light red: expected ON, OFF, TOGGLE or {"state":"ON"}, got "maybe""#,
+        ),
+        WAIT,
+    );
+    publish(port, "lihgt/red/set", "ON");
+    let seen = sub.collect_for(Duration::from_millis(500));
+    assert!(
+        seen.iter()
+            .any(|l| l.starts_with(&topic("error")) && l.contains("lihgt")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|l| l.contains("/state ")),
+        "no state changed: {seen:?}"
+    );
+    assert_eq!(agent.pins.transitions().len(), before, "no pin touched");
+
+    // A late subscriber gets the current states from the broker.
+    let late = Subscriber::start(port, &topic("+/+/state"), &[]);
+    let retained = late.collect_for(Duration::from_millis(500));
+    for want in [
+        line("light/red/state", "OFF"),
+        line("switch/lamp/state", "ON"),
+        line("sequence/traffic/state", "OFF"),
+    ] {
+        assert!(retained.contains(&want), "{want} not in {retained:?}");
+    }
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_step_in_order_and_yield_to_direct_commands() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
+    wait_online(port);
+    let sub = Subscriber::start(port, &topic("+/+/state"), &["-R"]);
+    publish(port, "switch/lamp/set", "ON");
+    sub.expect_line(&line("switch/lamp/state", "ON"), WAIT);
+    let started = Instant::now();
+    publish(port, "sequence/traffic/set", "ON");
+    // Two cycles of 1 s; the first nine changes are one cycle and a step.
+    let lines = sub.collect_for(Duration::from_millis(1500));
+    assert_eq!(
+        states(&lines)[..10],
+        [
+            "light/red/state ON",
+            "sequence/traffic/state ON",
+            "light/red/state OFF",
+            "light/yellow/state ON",
+            "light/yellow/state OFF",
+            "light/green/state ON",
+            "light/green/state OFF",
+            "light/yellow/state ON",
+            "light/yellow/state OFF",
+            "light/red/state ON",
+        ],
+        "{lines:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1000));
+
+    // Stopping turns the sequence's outputs off and leaves the lamp alone.
+    publish(port, "sequence/traffic/set", "OFF");
+    sub.expect_line(&line("sequence/traffic/state", "OFF"), WAIT);
+    let after = sub.collect_for(Duration::from_millis(700));
+    assert!(after.is_empty(), "nothing steps after the stop: {after:?}");
+    for pin in [17, 27, 22] {
+        assert_eq!(agent.level(pin), Some(Level::Low), "BCM {pin}");
+    }
+    assert_eq!(agent.level(5), Some(Level::Low), "lamp still on");
+
+    // A direct command to one of its outputs stops a running sequence.
+    publish(port, "sequence/traffic/set", "TOGGLE");
+    sub.expect_line(&line("sequence/traffic/state", "ON"), WAIT);
+    publish(port, "light/green/set", "ON");
+    let seen = sub.expect_line(&line("sequence/traffic/state", "OFF"), WAIT);
+    assert!(seen.contains(&line("light/green/state", "ON")), "{seen:?}");
+    let after = sub.collect_for(Duration::from_millis(700));
+    assert!(after.is_empty(), "no more steps: {after:?}");
+    assert_eq!(
+        [agent.level(17), agent.level(27), agent.level(22)],
+        [Some(Level::Low), Some(Level::Low), Some(Level::High)]
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn climate_readings_are_published_retained_and_counted() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = node_toml(port, &sensor_section());
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &config));
+    let sub = Subscriber::start(port, &topic("#"), &[]);
+    // Two readings at least: the first at start, the next 2 s later. (Not
+    // expect_line: retained messages may arrive before `online`.)
+    let lines = sub.collect_for(Duration::from_millis(3000));
+    assert!(lines.contains(&line("availability", "online")), "{lines:?}");
+    let values = |rest: &str| -> Vec<&str> {
+        let prefix = format!("{} ", topic(rest));
+        lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    };
+    let temperatures = values("climate/temperature");
+    assert!(temperatures.len() >= 2, "{lines:?}");
+    for t in &temperatures {
+        let t: f64 = t.parse().unwrap();
+        assert!((0.0..=50.0).contains(&t), "{t}");
+    }
+    let climate = Climate::parse(values("climate").last().unwrap().as_bytes()).unwrap();
+    assert!((20.0..=90.0).contains(&climate.humidity), "{climate:?}");
+    assert_eq!(
+        values("climate/humidity").last(),
+        Some(&format!("{:.1}", climate.humidity).as_str())
+    );
+    let status: serde_json::Value = serde_json::from_str(values("status").last().unwrap()).unwrap();
+    assert!(
+        status["climate"]["reads_ok"].as_u64().unwrap() >= 2,
+        "{status}"
+    );
+    assert_eq!(status["simulated"], true);
+    assert_eq!(status["climate"]["failures"]["checksum"], 0);
+
+    let late = Subscriber::start(port, &topic("climate/+"), &[]);
+    let retained = late.collect_for(Duration::from_millis(500));
+    assert!(
+        retained
+            .iter()
+            .any(|l| l.starts_with(&topic("climate/humidity "))),
+        "{retained:?}"
+    );
+    agent.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_speaker_plays_files_with_the_player_and_refuses_paths() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let sounds = dir.path().join("sounds");
+    std::fs::create_dir(&sounds).unwrap();
+    std::fs::write(sounds.join("bell.wav"), b"RIFF bell").unwrap();
+    let played = dir.path().join("played");
+    let speaker = format!(
+        "[speaker]\nname = \"kitchen\"\nplayer = [\"cp\", \"{{sound}}\", \"{}\"]\nsounds_dir = \"{}\"\ntimeout_secs = 5\n",
+        played.display(),
+        sounds.display()
+    );
+    let config = node_toml(port, &speaker);
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &config));
+    wait_online(port);
+    let errors = Subscriber::start(port, &topic("error"), &[]);
+
+    let play = "hearth/chime/kitchen/play";
+    let out = mosquitto_pub(
+        port,
+        &["-t", play, "-m", r#"{"sound":"bell.wav","volume":40}"#],
+    );
+    assert!(out.status.success());
+    let deadline = Instant::now() + WAIT;
+    while !played.exists() {
+        assert!(Instant::now() < deadline, "the player never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(std::fs::read(&played).unwrap(), b"RIFF bell");
+
+    for (sound, why) in [
+        ("../node.toml", "not allowed"),
+        ("/etc/passwd", "not allowed"),
+        (".hidden", "not allowed"),
+        ("gong.wav", "is not a file in"),
+    ] {
+        let payload = serde_json::json!({ "sound": sound }).to_string();
+        mosquitto_pub(port, &["-t", play, "-m", &payload]);
+        let line = errors.next_line(WAIT).unwrap();
+        assert!(line.starts_with(&topic("error ")), "{line}");
+        let report: ErrorReport = serde_json::from_str(line.split_once(' ').unwrap().1).unwrap();
+        assert_eq!(report.topic, play);
+        assert!(report.error.contains(why), "{sound}: {report:?}");
+    }
+    let status = Subscriber::start(port, &topic("status"), &[]);
+    let last = status.next_line(WAIT).unwrap();
+    let json: serde_json::Value = serde_json::from_str(last.split_once(' ').unwrap().1).unwrap();
+    assert_eq!(json["speaker"]["rejected"], 4, "{json}");
+    agent.stop().await;
+}

@@ -1,0 +1,219 @@
+//! The real `hearth-node-agent` binary: flags, `--check-config`, `--all-off`, and SIGTERM.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{WAIT, line, node_toml, topic, wait_online, write};
+use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hearth-node-agent");
+
+fn agent() -> Command {
+    let mut cmd = Command::new(BIN);
+    // The tests' own environment must not leak into the agent's settings.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HEARTH_") || key == "NODE_NAME" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("HEARTH_LOG", "warn");
+    cmd
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    (
+        status.success(),
+        String::from_utf8_lossy(&stdout).into_owned(),
+        String::from_utf8_lossy(&stderr).into_owned(),
+    )
+}
+
+/// Log lines without terminal colours (the shared tracing setup colours stderr).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|c| c.is_ascii_alphabetic());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn example() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/node.example.toml"))
+}
+
+#[test]
+fn help_documents_every_flag() {
+    let (ok, help, _) = run(agent().arg("--help"));
+    assert!(ok);
+    for flag in [
+        "--config",
+        "HEARTH_CONFIG",
+        "--simulate",
+        "--check-config",
+        "--all-off",
+        "--help",
+        "--version",
+        "NODE_NAME",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+#[test]
+fn check_config_prints_a_summary_or_names_the_bad_key() {
+    let (ok, out, err) = run(agent().args(["--check-config", "--config"]).arg(example()));
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("config OK: node pi-1 (from config)"),
+        "{out}"
+    );
+    assert!(out.contains("sequence traffic"), "{out}");
+    let (ok, out, err) = run(agent()
+        .arg("--check-config")
+        .env("HEARTH_CONFIG", example()));
+    assert!(ok && out.contains("speaker  kitchen"), "{out}{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.toml", "[sensor]\ninterval_secs = 1\n");
+    let (ok, _, err) = run(agent().args(["--check-config", "--config"]).arg(&bad));
+    assert!(!ok);
+    assert!(
+        err.contains("sensor.interval_secs: 1 s is too fast"),
+        "{err}"
+    );
+    assert!(!err.contains("backtrace"), "{err}");
+
+    let (ok, _, err) = run(agent()
+        .args(["--check-config", "--config"])
+        .arg(example())
+        .env("HEARTH_MQTT__URL", "http://broker"));
+    assert!(!ok);
+    assert!(err.contains("mqtt.url"), "{err}");
+
+    let (ok, _, err) = run(agent().arg("--check-config"));
+    assert!(!ok);
+    assert!(err.contains("no config file"), "{err}");
+
+    let (ok, out, _) = run(agent()
+        .args(["--check-config", "--simulate"])
+        .env("NODE_NAME", "K3s-Worker.1"));
+    assert!(ok);
+    assert!(
+        out.starts_with(
+            "config OK: node k3s-worker-1 (from NODE_NAME), broker mqtt://127.0.0.1:1883"
+        ),
+        "{out}"
+    );
+    for demo in [
+        "light red (BCM 17)",
+        "light yellow (BCM 27)",
+        "light green (BCM 22)",
+        "dht11 on BCM 4",
+    ] {
+        assert!(out.contains(demo), "{demo} missing from {out}");
+    }
+}
+
+#[test]
+fn all_off_switches_outputs_without_mqtt() {
+    let (ok, _, err) = run(agent()
+        .args(["--all-off", "--simulate", "--config"])
+        .arg(example())
+        .env("HEARTH_LOG", "info"));
+    assert!(ok, "{err}");
+    let err = strip_ansi(&err);
+    for output in ["red", "yellow", "green"] {
+        assert!(err.contains(&format!("output={output}")), "{err}");
+    }
+    let on_a_pi = std::fs::read_to_string("/proc/device-tree/model")
+        .is_ok_and(|m| m.contains("Raspberry Pi"));
+    if !on_a_pi {
+        let (ok, _, err) = run(agent().args(["--all-off", "--config"]).arg(example()));
+        assert!(!ok);
+        assert!(
+            err.contains("not a Raspberry Pi (rppal: Unknown Raspberry Pi model)"),
+            "{err}"
+        );
+    }
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "agent exited with {status}");
+            return started.elapsed();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("agent still running {limit:?} after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_switches_everything_off_publishes_offline_and_exits_within_two_seconds() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "node.toml", &node_toml(port, ""));
+    let mut child = agent()
+        .args(["--simulate", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_online(port);
+    let sub = Subscriber::start(port, &topic("#"), &["-R"]);
+    for (rest, payload) in [("light/red/set", "ON"), ("switch/lamp/set", "ON")] {
+        mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
+    }
+    sub.expect_line(&line("light/red/state", "ON"), WAIT);
+    sub.expect_line(&line("switch/lamp/state", "ON"), WAIT);
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let took = wait_exit(&mut child, Duration::from_secs(2));
+    let lines = sub.collect_for(Duration::from_millis(500));
+    for want in [
+        line("light/red/state", "OFF"),
+        line("switch/lamp/state", "OFF"),
+        line("sequence/traffic/state", "OFF"),
+        line("availability", "offline"),
+    ] {
+        assert!(lines.contains(&want), "{want} not in {lines:?}");
+    }
+    let offline = lines
+        .iter()
+        .position(|l| l.ends_with("availability offline"));
+    assert_eq!(
+        offline,
+        Some(lines.len() - 1),
+        "offline comes last: {lines:?}"
+    );
+    eprintln!("agent exited {took:?} after SIGTERM");
+
+    // The broker keeps the final word for late subscribers.
+    let late = Subscriber::start(port, &topic("availability"), &[]);
+    late.expect_line(&line("availability", "offline"), WAIT);
+}
