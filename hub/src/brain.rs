@@ -57,18 +57,20 @@ pub enum Kind {
     Availability,
     Climate,
     OutputState,
+    Chime,
     Other,
     Invalid,
     Duplicate,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::ButtonSet,
         Kind::ButtonPress,
         Kind::Availability,
         Kind::Climate,
         Kind::OutputState,
+        Kind::Chime,
         Kind::Other,
         Kind::Invalid,
         Kind::Duplicate,
@@ -81,6 +83,7 @@ impl Kind {
             Kind::Availability => "availability",
             Kind::Climate => "climate",
             Kind::OutputState => "output_state",
+            Kind::Chime => "chime",
             Kind::Other => "other",
             Kind::Invalid => "invalid",
             Kind::Duplicate => "duplicate",
@@ -143,6 +146,8 @@ pub fn builtin_filters(topics: &Topics) -> Vec<String> {
         "node/+/availability",
         "node/+/climate",
         "node/+/+/+/state",
+        "hub/chimes/+/set",
+        "hub/chimes/+/play",
     ]
     .into_iter()
     .map(|f| topics.filter(f))
@@ -276,7 +281,7 @@ impl<'a> Brain<'a> {
         outcome
     }
 
-    fn reject(&self, topic: &str, error: String) -> Outcome {
+    pub fn reject(&self, topic: &str, error: String) -> Outcome {
         let report = ErrorReport {
             topic: topic.to_owned(),
             error: error.clone(),

@@ -14,6 +14,7 @@ use hearth_common::mqtt::MqttSettings;
 use hearth_protocol::{Id, OutputRef, Topics};
 use serde::Deserialize;
 
+use crate::chimes::{Chime, ChimeError, ChimeSpec, Source};
 use crate::rules::{Rule, RuleConfig, RuleError};
 
 /// Everything in `hearth.toml`.
@@ -28,6 +29,8 @@ pub struct HubConfig {
     pub rules: Vec<RuleConfig>,
     /// homeslice switch id -> node output (`"pi-1/switch/lamp"`).
     pub switches: BTreeMap<String, String>,
+    /// Chimes declared in the file (synced into the database at startup).
+    pub chimes: Vec<ChimeSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +110,10 @@ pub enum ConfigError {
     Switch { id: String, why: String },
     #[error("rules[{index}]: {source}")]
     Rule { index: usize, source: RuleError },
+    #[error("chimes[{index}].{source}")]
+    Chime { index: usize, source: ChimeError },
+    #[error("chimes[{index}]: id {id:?} is used twice")]
+    DuplicateChime { index: usize, id: String },
     #[error("broker: {0}")]
     Broker(#[from] hearth_broker::ConfigError),
     #[error("mqtt: {0}")]
@@ -126,6 +133,7 @@ pub struct Settings {
     pub http: HttpSection,
     pub rules: Vec<Rule>,
     pub switches: BTreeMap<Id, OutputRef>,
+    pub chimes: Vec<Chime>,
 }
 
 impl HubConfig {
@@ -185,7 +193,21 @@ impl HubConfig {
                 Ok((key, output))
             })
             .collect::<Result<_, ConfigError>>()?;
+        let mut chimes: Vec<Chime> = Vec::new();
+        for (index, spec) in self.chimes.iter().enumerate() {
+            let chime = spec
+                .validate(None, timezone, Source::Config)
+                .map_err(|source| ConfigError::Chime { index, source })?;
+            if chimes.iter().any(|c| c.id == chime.id) {
+                return Err(ConfigError::DuplicateChime {
+                    index,
+                    id: chime.id.to_string(),
+                });
+            }
+            chimes.push(chime);
+        }
         Ok(Settings {
+            chimes,
             timezone,
             topics,
             client_id: self.hub.client_id,

@@ -5,6 +5,7 @@
 //! handle; `run` does the same until a shutdown token fires.
 
 pub mod brain;
+pub mod chimes;
 pub mod clock;
 pub mod config;
 pub mod house;
@@ -96,6 +97,10 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let store = Store::connect(&settings.database).await?;
     let house = store.load().await?;
     let recent = service::load_recent_ids(&store).await?;
+    let removed_chimes = store.sync_config_chimes(&settings.chimes).await?;
+    let registry = Arc::new(chimes::scheduler::Registry::new(
+        store.load_chimes(settings.timezone).await?,
+    ));
     tracing::info!(
         backend = ?store.backend(),
         buttons = house.buttons.len(),
@@ -129,7 +134,24 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         .await
         .map_err(HubError::Http)?;
     let http_addr = http_listener.local_addr().map_err(HubError::Http)?;
+    let (chime_tx, chime_rx) = mpsc::channel(chimes::manage::CHIME_EVENT_CAPACITY);
+    for id in removed_chimes {
+        if let Ok(id) = hearth_protocol::Id::new(&id) {
+            tracing::info!(chime = %id, "chime removed from the config");
+            let _ = chime_tx.try_send(chimes::manage::ChimeEvent::Removed(id));
+        }
+    }
+    let chimes = chimes::manage::Chimes {
+        store: store.clone(),
+        registry: registry.clone(),
+        events: chime_tx.clone(),
+        default_tz: settings.timezone,
+    };
+    let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
+    let topics = settings.topics.clone();
     let shared = Arc::new(Shared {
+        chimes,
+        chime_stats: chime_stats.clone(),
         settings,
         house: RwLock::new(house),
         metrics: metrics.clone(),
@@ -148,7 +170,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let writer_done = {
         let client = client.clone();
         let metrics = metrics.clone();
-        tokio::spawn(ingest::run_writer(store, client, write_rx, metrics))
+        tokio::spawn(ingest::run_writer(store.clone(), client, write_rx, metrics))
     };
     {
         let link_stop = link_stop.clone();
@@ -183,6 +205,21 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         shutdown.clone(),
     ));
     tasks.spawn(service::run_housekeeping(shared.clone(), shutdown.clone()));
+    tasks.spawn(chimes::scheduler::run(
+        registry.clone(),
+        store.clone(),
+        chimes::scheduler::SystemClock,
+        chime_tx,
+        chime_stats,
+        shutdown.clone(),
+    ));
+    tasks.spawn(chimes::manage::run_publisher(
+        registry,
+        topics,
+        client.clone(),
+        chime_rx,
+        shutdown.clone(),
+    ));
     tasks.spawn(http::serve(
         http_listener,
         http::app(shared.clone()),

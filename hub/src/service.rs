@@ -58,6 +58,8 @@ pub enum ApiCall {
 #[derive(Debug)]
 pub struct Shared {
     pub settings: Settings,
+    pub chimes: crate::chimes::manage::Chimes,
+    pub chime_stats: Arc<crate::chimes::scheduler::ChimeStats>,
     pub house: RwLock<House>,
     pub metrics: Arc<Metrics>,
     pub store: Store,
@@ -149,6 +151,11 @@ pub async fn run_core(
                         clock::hhmm(settings.timezone, Utc::now()),
                     ));
                     hello.extend(brain.retained_states(&shared.house()));
+                    hello.extend(
+                        crate::chimes::manage::all_views(&shared.chimes.registry, &settings.topics)
+                            .into_iter()
+                            .map(|(topic, payload)| Outgoing::retained(topic, payload)),
+                    );
                     publisher.publish_all(hello).await;
                 }
                 Some(LinkEvent::Disconnected { error, retry_in }) => {
@@ -158,6 +165,17 @@ pub async fn run_core(
                         tracing::debug!(%error, ?retry_in, "broker still unreachable");
                     }
                     shared.metrics.error(ErrorReason::BrokerConnection);
+                }
+                Some(LinkEvent::Message(publish)) if is_chime_topic(settings, &publish.topic) => {
+                    let outcome = chime_message(&shared, &brain, &publish.topic, &publish.payload).await;
+                    if let Some(error) = &outcome.error {
+                        shared.metrics.error(ErrorReason::InvalidMessage);
+                        errors.rejected(&publish.topic, error);
+                    }
+                    let writes = record(&shared, &publisher, outcome).await;
+                    if writer.send(WriteJob { writes, ack: Some(publish), done: None }).await.is_err() {
+                        break;
+                    }
                 }
                 Some(LinkEvent::Message(publish)) => {
                     let outcome = {
@@ -206,6 +224,39 @@ pub async fn run_core(
             Availability::Offline.as_str(),
         )])
         .await;
+}
+
+fn is_chime_topic(settings: &Settings, topic: &str) -> bool {
+    matches!(
+        settings.topics.parse(topic),
+        Ok(Topic::HubChimeSet(_) | Topic::HubChimePlay(_))
+    )
+}
+
+/// `hearth/hub/chimes/<id>/set` (JSON upsert, empty deletes) and `.../play`.
+/// Stored before the message is acknowledged; a bad chime is reported on
+/// `hearth/hub/error` naming the field, and nothing is saved.
+async fn chime_message(shared: &Shared, brain: &Brain<'_>, topic: &str, payload: &[u8]) -> Outcome {
+    use crate::chimes::manage::ManageError;
+    let result = match shared.settings.topics.parse(topic) {
+        Ok(Topic::HubChimeSet(id)) if payload.iter().all(u8::is_ascii_whitespace) => {
+            match shared.chimes.delete(&id).await {
+                // Deleting what is not there is what the sender wanted anyway.
+                Err(ManageError::Unknown(_)) => Ok(()),
+                other => other,
+            }
+        }
+        Ok(Topic::HubChimeSet(id)) => shared.chimes.upsert_json(&id, payload).await.map(|_| ()),
+        Ok(Topic::HubChimePlay(id)) => shared.chimes.play_now(&id).await,
+        _ => Ok(()),
+    };
+    match result {
+        Ok(()) => Outcome {
+            kind: Some(brain::Kind::Chime),
+            ..Outcome::default()
+        },
+        Err(error) => brain.reject(topic, error.to_string()),
+    }
 }
 
 /// Publishes an outcome, counts it, tells HTTP waiters; returns its writes.

@@ -3,6 +3,7 @@
 //! `app(shared)` builds the whole router without a socket, so tests can
 //! drive it directly; `serve` binds it with graceful shutdown.
 
+mod chimes;
 mod ops;
 mod v0;
 mod v1;
@@ -30,6 +31,7 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .merge(ops::routes())
         .merge(v0::routes())
         .merge(v1::routes())
+        .merge(chimes::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }

@@ -40,6 +40,24 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render(),
+        shared.metrics.render() + &chime_metrics(&shared.chime_stats),
     )
+}
+
+fn chime_metrics(stats: &crate::chimes::scheduler::ChimeStats) -> String {
+    let mut out = String::from(
+        "# HELP hearth_chime_runs_total Scheduled chime occurrences by outcome.\n# TYPE hearth_chime_runs_total counter\n",
+    );
+    for (outcome, counter) in [
+        ("played", &stats.played),
+        ("played_late", &stats.played_late),
+        ("missed", &stats.missed),
+        ("claimed_elsewhere", &stats.claimed_elsewhere),
+    ] {
+        out.push_str(&format!(
+            "hearth_chime_runs_total{{outcome=\"{outcome}\"}} {}\n",
+            counter.load(Relaxed)
+        ));
+    }
+    out
 }

@@ -12,6 +12,10 @@ use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, P
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
+mod chimes;
+
+pub use chimes::RunStatus;
+
 use crate::config::DatabaseSection;
 use crate::house::{ButtonRecord, House, NodeRecord, OutputRecord};
 
@@ -69,11 +73,11 @@ pub struct Store {
     backend: Backend,
 }
 
-fn millis(at: DateTime<Utc>) -> i64 {
+pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
     at.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> DateTime<Utc> {
+pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)

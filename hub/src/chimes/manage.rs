@@ -1,0 +1,169 @@
+//! Changing chimes at run time (HTTP, MQTT) and announcing them on MQTT.
+//!
+//! Every way of changing a chime ends here, so the database, the scheduler
+//! and the retained `hearth/hub/chimes/<id>` topic always agree: a change is
+//! validated whole, stored, then shown; nothing is half-saved.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use hearth_protocol::{Id, Topic, Topics};
+use rumqttc::{AsyncClient, QoS};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::scheduler::{Play, Registry};
+use super::{Chime, ChimeError, ChimeSpec, Source};
+use crate::store::{Store, StoreError};
+
+/// Chime events waiting to be published.
+pub const CHIME_EVENT_CAPACITY: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error(transparent)]
+    Invalid(#[from] ChimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown chime {0}")]
+    Unknown(Id),
+    #[error("invalid chime JSON: {0}")]
+    Json(String),
+}
+
+/// What the chime publisher announces.
+#[derive(Debug)]
+pub enum ChimeEvent {
+    Play(Play),
+    Changed(Id),
+    Removed(Id),
+}
+
+/// The chime side of the hub: store, registry and the publisher's queue.
+#[derive(Debug, Clone)]
+pub struct Chimes {
+    pub store: Store,
+    pub registry: Arc<Registry>,
+    pub events: mpsc::Sender<ChimeEvent>,
+    pub default_tz: Tz,
+}
+
+impl Chimes {
+    /// Validates and saves `spec` as chime `id` (from the path or topic).
+    pub async fn upsert(&self, id: Option<&Id>, spec: &ChimeSpec) -> Result<Chime, ManageError> {
+        let chime = spec.validate(id, self.default_tz, Source::Runtime)?;
+        self.store.upsert_chime(&chime).await?;
+        self.registry.put(chime.clone());
+        let _ = self
+            .events
+            .send(ChimeEvent::Changed(chime.id.clone()))
+            .await;
+        Ok(chime)
+    }
+
+    /// Parses a JSON body or payload, then [`Chimes::upsert`].
+    pub async fn upsert_json(&self, id: &Id, json: &[u8]) -> Result<Chime, ManageError> {
+        let spec: ChimeSpec =
+            serde_json::from_slice(json).map_err(|e| ManageError::Json(e.to_string()))?;
+        self.upsert(Some(id), &spec).await
+    }
+
+    /// Deletes a chime; `Unknown` if there is none.
+    pub async fn delete(&self, id: &Id) -> Result<(), ManageError> {
+        let existed = self.store.delete_chime(id).await?;
+        let known = self.registry.remove(id).is_some();
+        if !existed && !known {
+            return Err(ManageError::Unknown(id.clone()));
+        }
+        let _ = self.events.send(ChimeEvent::Removed(id.clone())).await;
+        Ok(())
+    }
+
+    /// Plays a chime now, outside its schedule.
+    pub async fn play_now(&self, id: &Id) -> Result<(), ManageError> {
+        let chime = self
+            .registry
+            .get(id)
+            .ok_or_else(|| ManageError::Unknown(id.clone()))?;
+        let _ = self
+            .events
+            .send(ChimeEvent::Play(Play::of(&chime, None, false)))
+            .await;
+        Ok(())
+    }
+}
+
+/// The retained view of one chime, or an empty payload once it is gone.
+fn view_payload(registry: &Registry, id: &Id) -> Vec<u8> {
+    registry
+        .get(id)
+        .map(|c| serde_json::to_vec(&c.view(Utc::now())).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+/// Publishes plays and keeps `hearth/hub/chimes/<id>` current.
+pub async fn run_publisher(
+    registry: Arc<Registry>,
+    topics: Topics,
+    client: AsyncClient,
+    mut events: mpsc::Receiver<ChimeEvent>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => match event {
+                Some(e) => e,
+                None => return,
+            },
+        };
+        let (publishes, changed) = match event {
+            ChimeEvent::Play(play) => {
+                tracing::info!(chime = %play.chime, speaker = %play.speaker, late = play.late, "chime plays");
+                let topic = topics.build(&Topic::ChimePlay {
+                    speaker: play.speaker.clone(),
+                });
+                let payload = serde_json::to_vec(&play.message).unwrap_or_default();
+                (vec![(topic, payload, false)], Some(play.chime))
+            }
+            ChimeEvent::Changed(id) => (Vec::new(), Some(id)),
+            ChimeEvent::Removed(id) => (
+                vec![(topics.build(&Topic::HubChime(id)), Vec::new(), true)],
+                None,
+            ),
+        };
+        let mut publishes = publishes;
+        if let Some(id) = changed {
+            // next_at moved on: show it.
+            publishes.push((
+                topics.build(&Topic::HubChime(id.clone())),
+                view_payload(&registry, &id),
+                true,
+            ));
+        }
+        for (topic, payload, retain) in publishes {
+            if let Err(error) = client
+                .publish(topic, QoS::AtLeastOnce, retain, payload)
+                .await
+            {
+                tracing::warn!(%error, "chime publish failed");
+            }
+        }
+    }
+}
+
+/// Every chime's retained view, for (re)connects.
+pub fn all_views(registry: &Registry, topics: &Topics) -> Vec<(String, Vec<u8>)> {
+    let now = Utc::now();
+    registry
+        .snapshot()
+        .values()
+        .map(|c| {
+            (
+                topics.build(&Topic::HubChime(c.id.clone())),
+                serde_json::to_vec(&c.view(now)).unwrap_or_default(),
+            )
+        })
+        .collect()
+}

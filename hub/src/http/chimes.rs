@@ -1,0 +1,112 @@
+//! `/api/v1/chimes`: list, create, read, replace, delete and play chimes.
+//!
+//! Bodies are the chime JSON of `hearth/hub/chimes/<id>/set`; a bad field
+//! is a 400 naming the field, and nothing is saved.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::Utc;
+use hearth_protocol::Id;
+
+use super::Refusal;
+use crate::chimes::ChimeSpec;
+use crate::chimes::manage::ManageError;
+use crate::service::Shared;
+
+type Answer = Result<Response, Refusal>;
+
+pub fn routes() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/v1/chimes", get(list).post(create))
+        .route("/api/v1/chimes/{id}", get(read).put(replace).delete(remove))
+        .route("/api/v1/chimes/{id}/play", post(play))
+}
+
+fn refuse(error: ManageError) -> Refusal {
+    let status = match &error {
+        ManageError::Invalid(_) | ManageError::Json(_) => StatusCode::BAD_REQUEST,
+        ManageError::Unknown(_) => StatusCode::NOT_FOUND,
+        ManageError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    Refusal::json(status, error.to_string())
+}
+
+fn chime_id(raw: &str) -> Result<Id, Refusal> {
+    Id::new(raw).map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, format!("id: {e}")))
+}
+
+fn spec(body: Result<Json<ChimeSpec>, JsonRejection>) -> Result<ChimeSpec, Refusal> {
+    body.map(|Json(s)| s)
+        .map_err(|e| Refusal::json(e.status(), e.body_text()))
+}
+
+async fn list(State(shared): State<Arc<Shared>>) -> Response {
+    let now = Utc::now();
+    let views: Vec<_> = shared
+        .chimes
+        .registry
+        .snapshot()
+        .values()
+        .map(|c| c.view(now))
+        .collect();
+    Json(views).into_response()
+}
+
+async fn read(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = chime_id(&raw)?;
+    let chime = shared
+        .chimes
+        .registry
+        .get(&id)
+        .ok_or_else(|| refuse(ManageError::Unknown(id)))?;
+    Ok(Json(chime.view(Utc::now())).into_response())
+}
+
+async fn create(
+    State(shared): State<Arc<Shared>>,
+    body: Result<Json<ChimeSpec>, JsonRejection>,
+) -> Answer {
+    let spec = spec(body)?;
+    if spec.id.is_none() {
+        return Err(Refusal::json(StatusCode::BAD_REQUEST, "id: missing"));
+    }
+    let chime = shared.chimes.upsert(None, &spec).await.map_err(refuse)?;
+    Ok((StatusCode::CREATED, Json(chime.view(Utc::now()))).into_response())
+}
+
+async fn replace(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    body: Result<Json<ChimeSpec>, JsonRejection>,
+) -> Answer {
+    let id = chime_id(&raw)?;
+    let spec = spec(body)?;
+    let chime = shared
+        .chimes
+        .upsert(Some(&id), &spec)
+        .await
+        .map_err(refuse)?;
+    Ok(Json(chime.view(Utc::now())).into_response())
+}
+
+async fn remove(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = chime_id(&raw)?;
+    shared.chimes.delete(&id).await.map_err(refuse)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn play(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = chime_id(&raw)?;
+    shared.chimes.play_now(&id).await.map_err(refuse)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "playing": id })),
+    )
+        .into_response())
+}

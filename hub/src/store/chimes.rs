@@ -1,0 +1,179 @@
+//! Chime storage: specs, config sync, and the run rows that make every occurrence play once.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use hearth_protocol::Id;
+use sqlx::Row;
+
+use super::{Store, StoreError, from_millis, millis};
+use crate::chimes::{Chime, ChimeSpec, Source};
+
+/// What happened to one occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Played,
+    Missed,
+}
+
+impl RunStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Played => "played",
+            Self::Missed => "missed",
+        }
+    }
+}
+
+impl Store {
+    /// Every stored chime. A row that no longer validates (say, a time
+    /// zone removed from the tz database) is skipped with a warning rather
+    /// than stopping the hub.
+    pub async fn load_chimes(&self, default_tz: Tz) -> Result<Vec<Chime>, StoreError> {
+        let rows = sqlx::query("SELECT id, spec, source FROM chimes ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut chimes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let spec: String = row.try_get("spec")?;
+            let source = match row.try_get::<String, _>("source")?.as_str() {
+                "config" => Source::Config,
+                _ => Source::Runtime,
+            };
+            let parsed = Id::new(&id).map_err(|e| e.to_string()).and_then(|id| {
+                serde_json::from_str::<ChimeSpec>(&spec)
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        s.validate(Some(&id), default_tz, source)
+                            .map_err(|e| e.to_string())
+                    })
+            });
+            match parsed {
+                Ok(chime) => chimes.push(chime),
+                Err(error) => {
+                    tracing::warn!(chime = %id, %error, "stored chime no longer valid; skipped")
+                }
+            }
+        }
+        Ok(chimes)
+    }
+
+    /// Creates or replaces a chime.
+    pub async fn upsert_chime(&self, chime: &Chime) -> Result<(), StoreError> {
+        let spec = serde_json::to_string(&chime.spec()).map_err(|e| StoreError::Corrupt {
+            table: "chimes",
+            why: e.to_string(),
+        })?;
+        sqlx::query(
+            "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(chime.id.as_str())
+        .bind(spec)
+        .bind(chime.source.as_str())
+        .bind(millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a chime; false if there was none.
+    pub async fn delete_chime(&self, id: &Id) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM chimes WHERE id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Makes the stored config chimes exactly `chimes`: upserts each, and
+    /// removes config chimes the file no longer lists. Runtime chimes stay.
+    /// Returns the ids removed.
+    pub async fn sync_config_chimes(&self, chimes: &[Chime]) -> Result<Vec<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let stored: Vec<String> = sqlx::query("SELECT id FROM chimes WHERE source = 'config'")
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(|r| r.try_get::<String, _>("id"))
+            .collect::<Result<_, _>>()?;
+        let mut removed = Vec::new();
+        for id in stored {
+            if !chimes.iter().any(|c| c.id.as_str() == id) {
+                sqlx::query("DELETE FROM chimes WHERE id = $1")
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await?;
+                removed.push(id);
+            }
+        }
+        for chime in chimes {
+            let spec = serde_json::to_string(&chime.spec()).map_err(|e| StoreError::Corrupt {
+                table: "chimes",
+                why: e.to_string(),
+            })?;
+            sqlx::query(
+                "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, 'config', $3) \
+                 ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
+                 updated_at = excluded.updated_at",
+            )
+            .bind(chime.id.as_str())
+            .bind(spec)
+            .bind(millis(Utc::now()))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+
+    /// Claims one occurrence. True for exactly one caller per (chime,
+    /// instant), across restarts and across hubs sharing the database.
+    pub async fn claim_run(
+        &self,
+        chime: &Id,
+        scheduled_for: DateTime<Utc>,
+        status: RunStatus,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO chime_runs (chime_id, scheduled_for, status, recorded_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (chime_id, scheduled_for) DO NOTHING",
+        )
+        .bind(chime.as_str())
+        .bind(millis(scheduled_for))
+        .bind(status.as_str())
+        .bind(millis(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The latest occurrence recorded for `chime`, played or missed.
+    pub async fn last_run(&self, chime: &Id) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row =
+            sqlx::query("SELECT MAX(scheduled_for) AS last FROM chime_runs WHERE chime_id = $1")
+                .bind(chime.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(row.try_get::<Option<i64>, _>("last")?.map(from_millis))
+    }
+
+    /// Recorded runs of `chime` as (instant, status), oldest first.
+    pub async fn runs(&self, chime: &Id) -> Result<Vec<(DateTime<Utc>, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT scheduled_for, status FROM chime_runs WHERE chime_id = $1 ORDER BY scheduled_for",
+        )
+        .bind(chime.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    from_millis(r.try_get("scheduled_for")?),
+                    r.try_get("status")?,
+                ))
+            })
+            .collect()
+    }
+}
