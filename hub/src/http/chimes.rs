@@ -42,8 +42,15 @@ fn chime_id(raw: &str) -> Result<Id, Refusal> {
 }
 
 fn spec(body: Result<Json<ChimeSpec>, JsonRejection>) -> Result<ChimeSpec, Refusal> {
-    body.map(|Json(s)| s)
-        .map_err(|e| Refusal::json(e.status(), e.body_text()))
+    body.map(|Json(s)| s).map_err(|e| {
+        // A body that is JSON but not a chime is a bad request like any
+        // other bad field (axum would say 422); too large stays 413.
+        let status = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Refusal::json(status, e.body_text())
+    })
 }
 
 async fn list(State(shared): State<Arc<Shared>>) -> Response {

@@ -1,0 +1,223 @@
+//! Chimes managed at run time over HTTP and MQTT, against a real hub, broker and database.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
+use hearth_testkit::{Subscriber, mosquitto_pub};
+
+const TEA: &str = r#"{"name":"Tea","schedule":"16:20","timezone":"America/Los_Angeles","speaker":"living-room","sound":"tea.wav","volume":40}"#;
+
+on_both_backends!(
+    http_crud_with_field_errors_and_nothing_half_saved,
+    async |backend: Backend| {
+        let db = TestDb::new(backend).await;
+        let hub = spawn_hub(&db, "").await;
+        wait_ready(&hub).await;
+        let base = format!("http://{}/api/v1/chimes", hub.http_addr);
+        let retained = Subscriber::start(mqtt_port(&hub), "hearth/hub/chimes/+", &[]);
+
+        let (status, _, body) = call("PUT", &format!("{base}/tea"), Some(TEA)).await;
+        assert_eq!(status, 200, "{body}");
+        let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(view["timezone"], "America/Los_Angeles");
+        assert!(
+            view["next_at"].as_str().unwrap().contains("T16:20:00-0"),
+            "{view}"
+        );
+        let line = retained.next_line(WAIT).unwrap();
+        assert!(
+            line.starts_with("hearth/hub/chimes/tea {") && line.contains("\"next_at\""),
+            "{line}"
+        );
+
+        for (body, field) in [
+            (
+                r#"{"schedule":"25:61","speaker":"k","sound":"a.wav"}"#,
+                "schedule",
+            ),
+            (
+                r#"{"schedule":"07:00","timezone":"Mars/Base","speaker":"k","sound":"a.wav"}"#,
+                "timezone",
+            ),
+            (
+                r#"{"schedule":"07:00","speaker":"k","sound":"../../etc/passwd"}"#,
+                "sound",
+            ),
+            (
+                r#"{"schedule":"07:00","speaker":"k","sound":"a.wav","volume":300}"#,
+                "volume",
+            ),
+            (
+                r#"{"schedule":"07:00","speaker":"k","sound":"a.wav","colour":"red"}"#,
+                "colour",
+            ),
+        ] {
+            let (status, _, reply) = call("PUT", &format!("{base}/tea"), Some(body)).await;
+            assert_eq!(status, 400, "{body}: {reply}");
+            assert!(reply.contains(field), "{body}: {reply}");
+        }
+        let (_, _, body) = call("GET", &format!("{base}/tea"), None).await;
+        assert!(
+            body.contains("\"schedule\":\"16:20\""),
+            "bad updates saved nothing: {body}"
+        );
+
+        let (status, _, body) = call("POST", &base, Some(r#"{"id":"wake","schedule":"07:00","weekdays":["weekdays"],"speaker":"bedroom","sound":"birds.wav"}"#)).await;
+        assert_eq!(status, 201, "{body}");
+        let (_, _, list) = call("GET", &base, None).await;
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 2);
+
+        let (status, _, _) = call("DELETE", &format!("{base}/wake"), None).await;
+        assert_eq!(status, 204);
+        let (status, _, _) = call("DELETE", &format!("{base}/wake"), None).await;
+        assert_eq!(status, 404);
+        let (status, _, _) = call("GET", &format!("{base}/wake"), None).await;
+        assert_eq!(status, 404);
+        hub.stop().await;
+
+        // Runtime chimes survive a restart.
+        let again = spawn_hub(&db, "").await;
+        let (status, _, body) = call(
+            "GET",
+            &format!("http://{}/api/v1/chimes/tea", again.http_addr),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        again.stop().await;
+    }
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_set_play_and_delete() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let hub = spawn_hub(&db, "").await;
+    wait_ready(&hub).await;
+    let port = mqtt_port(&hub);
+    let sub = Subscriber::start(port, "hearth/#", &[]);
+
+    assert!(
+        mosquitto_pub(
+            port,
+            &["-t", "hearth/hub/chimes/tea/set", "-q", "1", "-m", TEA]
+        )
+        .status
+        .success()
+    );
+    let lines = sub.collect_for(Duration::from_millis(500));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("hearth/hub/chimes/tea {")),
+        "{lines:?}"
+    );
+
+    mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/play", "-q", "1", "-n"]);
+    let played = sub.expect_line(
+        "hearth/chime/living-room/play {\"sound\":\"tea.wav\",\"volume\":40,\"chime\":\"tea\"}",
+        WAIT,
+    );
+    drop(played);
+
+    // A bad chime names the field on hearth/hub/error and changes nothing.
+    mosquitto_pub(
+        port,
+        &[
+            "-t",
+            "hearth/hub/chimes/tea/set",
+            "-m",
+            r#"{"schedule":"sometimes","speaker":"k","sound":"a.wav"}"#,
+        ],
+    );
+    let error = sub
+        .collect_for(Duration::from_millis(500))
+        .into_iter()
+        .find(|l| l.starts_with("hearth/hub/error"))
+        .unwrap();
+    assert!(
+        error.contains("schedule: \\\"sometimes\\\" is not a valid cron expression"),
+        "{error}"
+    );
+    let (_, _, body) = call(
+        "GET",
+        &format!("http://{}/api/v1/chimes/tea", hub.http_addr),
+        None,
+    )
+    .await;
+    assert!(body.contains("\"schedule\":\"16:20\""), "{body}");
+
+    // Empty payload deletes, and clears the retained view.
+    mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/set", "-q", "1", "-n"]);
+    // (mosquitto_sub shows an empty payload as "(null)")
+    sub.expect_line("hearth/hub/chimes/tea (null)", WAIT);
+    let (status, _, _) = call(
+        "GET",
+        &format!("http://{}/api/v1/chimes/tea", hub.http_addr),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let late = Subscriber::start(port, "hearth/hub/chimes/+", &[]);
+    assert!(
+        late.collect_for(Duration::from_millis(400)).is_empty(),
+        "no retained chime left"
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_chimes_sync_at_startup_and_leave_runtime_ones_alone() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let with_two = r#"
+        [[chimes]]
+        id = "tea"
+        schedule = "16:20"
+        timezone = "America/Los_Angeles"
+        speaker = "living-room"
+        sound = "tea.wav"
+
+        [[chimes]]
+        id = "wake"
+        schedule = "07:00"
+        weekdays = ["weekdays"]
+        speaker = "bedroom"
+        sound = "birds.wav"
+    "#;
+    let hub = spawn_hub(&db, with_two).await;
+    let base = format!("http://{}/api/v1/chimes", hub.http_addr);
+    call("PUT", &format!("{base}/mine"), Some(TEA)).await;
+    let (_, _, body) = call("GET", &base, None).await;
+    assert!(
+        body.contains("\"source\":\"config\"") && body.contains("\"source\":\"runtime\""),
+        "{body}"
+    );
+    hub.stop().await;
+
+    // The file now lists only tea, at a new time.
+    let with_one = r#"
+        [[chimes]]
+        id = "tea"
+        schedule = "16:30"
+        timezone = "America/Los_Angeles"
+        speaker = "living-room"
+        sound = "tea.wav"
+    "#;
+    let hub = spawn_hub(&db, with_one).await;
+    let base = format!("http://{}/api/v1/chimes", hub.http_addr);
+    let (_, _, body) = call("GET", &base, None).await;
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["mine", "tea"]);
+    assert!(body.contains("\"schedule\":\"16:30\""), "{body}");
+    hub.stop().await;
+}
