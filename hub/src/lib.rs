@@ -6,6 +6,7 @@
 
 pub mod brain;
 pub mod chimes;
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod house;

@@ -17,7 +17,7 @@ use hearth_hub::HubConfig;
 #[command(version, about, long_about)]
 struct Cli {
     /// TOML config file (every key is documented in hub/hearth.example.toml).
-    #[arg(long, short, env = "HEARTH_CONFIG", value_name = "FILE")]
+    #[arg(long, short, env = "HEARTH_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
     /// Run the MQTT broker inside this process (the default unless the
     /// config says `[broker] embedded = false`).
@@ -29,6 +29,17 @@ struct Cli {
     /// Check the config (file + environment) and exit.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Manage scheduled chimes in the hub's database.
+    Chimes {
+        #[command(subcommand)]
+        action: hearth_hub::cli::ChimeCommand,
+    },
 }
 
 #[tokio::main]
@@ -45,12 +56,18 @@ async fn main() -> anyhow::Result<()> {
     let settings = config.validate().context("invalid config")?;
     if cli.check_config {
         println!(
-            "config OK: {} rule(s), {} switch(es), time zone {}, database {}",
+            "config OK: {} rule(s), {} switch(es), {} chime(s), time zone {}, database {}",
             settings.rules.len(),
             settings.switches.len(),
+            settings.chimes.len(),
             settings.timezone,
             hearth_hub::store::redact_url(&settings.database.url),
         );
+        return Ok(());
+    }
+    if let Some(Command::Chimes { action }) = cli.command {
+        let mut out = std::io::stdout().lock();
+        hearth_hub::cli::run_chimes(&settings, action, &mut out).await?;
         return Ok(());
     }
     let shutdown = hearth_common::shutdown::on_signal();

@@ -27,7 +27,7 @@ fn the_documented_example_is_valid() {
     let example = include_str!("../hearth.example.toml");
     let (ok, out) = check(example);
     assert!(ok, "{out}");
-    assert!(out.contains("3 rule(s), 1 switch(es)"), "{out}");
+    assert!(out.contains("3 rule(s), 1 switch(es), 1 chime(s)"), "{out}");
 }
 
 #[test]
@@ -47,6 +47,14 @@ fn mistakes_are_named() {
         ("[database]\nurl = \"mysql://db\"\n", "mysql://db"),
         ("[broker]\nlisten = \"0.0.0.0:1883\"\n", "allow_anonymous"),
         ("[switches]\nlamp = \"pi-1/switch\"\n", "switches.lamp"),
+        (
+            "[[chimes]]\nid = \"tea\"\nschedule = \"16:20\"\ntimezone = \"Pacific/Atlantis\"\nspeaker = \"k\"\nsound = \"a.wav\"\n",
+            "chimes[0].timezone",
+        ),
+        (
+            "[[chimes]]\nschedule = \"16:20\"\nspeaker = \"k\"\nsound = \"a.wav\"\n",
+            "chimes[0].id: missing",
+        ),
     ] {
         let (ok, out) = check(text);
         assert!(!ok, "{text} was accepted");

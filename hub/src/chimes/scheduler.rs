@@ -199,13 +199,13 @@ pub async fn run(
         for chime in chimes.values() {
             let cursor = match cursors.get(&chime.id) {
                 Some(c) => *c,
-                None => match store.last_run(&chime.id).await {
+                None => match store.resume_point(&chime.id).await {
                     // Resume where the last run left off: what happened
                     // while the hub was down is caught up or recorded missed.
                     Ok(Some(last)) if last < now => last,
                     Ok(_) => now,
                     Err(error) => {
-                        tracing::warn!(chime = %chime.id, %error, "cannot read last run; retrying");
+                        tracing::warn!(chime = %chime.id, %error, "cannot read where to resume; retrying");
                         failed = true;
                         continue;
                     }

@@ -67,7 +67,8 @@ impl Store {
         sqlx::query(
             "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
-             updated_at = excluded.updated_at",
+             updated_at = excluded.updated_at \
+             WHERE chimes.spec <> excluded.spec OR chimes.source <> excluded.source",
         )
         .bind(chime.id.as_str())
         .bind(spec)
@@ -116,7 +117,8 @@ impl Store {
             sqlx::query(
                 "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, 'config', $3) \
                  ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at \
+                 WHERE chimes.spec <> excluded.spec OR chimes.source <> excluded.source",
             )
             .bind(chime.id.as_str())
             .bind(spec)
@@ -149,14 +151,21 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The latest occurrence recorded for `chime`, played or missed.
-    pub async fn last_run(&self, chime: &Id) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row =
-            sqlx::query("SELECT MAX(scheduled_for) AS last FROM chime_runs WHERE chime_id = $1")
-                .bind(chime.as_str())
-                .fetch_one(&self.pool)
-                .await?;
-        Ok(row.try_get::<Option<i64>, _>("last")?.map(from_millis))
+    /// Where the scheduler picks up after a start: the latest occurrence
+    /// recorded for `chime` (played or missed), or when the chime was last
+    /// changed if that is later. Occurrences after it were due while no hub
+    /// was running: they play late or are recorded missed.
+    pub async fn resume_point(&self, chime: &Id) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MAX(t) AS resume FROM ( \
+                 SELECT MAX(scheduled_for) AS t FROM chime_runs WHERE chime_id = $1 \
+                 UNION ALL SELECT updated_at AS t FROM chimes WHERE id = $1 \
+             ) AS points",
+        )
+        .bind(chime.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("resume")?.map(from_millis))
     }
 
     /// Recorded runs of `chime` as (instant, status), oldest first.
