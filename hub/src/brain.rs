@@ -148,6 +148,9 @@ pub fn builtin_filters(topics: &Topics) -> Vec<String> {
         "node/+/+/+/state",
         "hub/chimes/+/set",
         "hub/chimes/+/play",
+        "hub/chimes/+/enabled/set",
+        // A standby replica's last will; the leader answers it.
+        "hub/availability",
     ]
     .into_iter()
     .map(|f| topics.filter(f))
@@ -184,6 +187,8 @@ pub struct Brain<'a> {
     pub topics: &'a Topics,
     pub rules: &'a [Rule],
     builtin: Vec<String>,
+    /// Announces new buttons to Home Assistant, when discovery is on.
+    discovery: Option<crate::discovery::HubDiscovery>,
 }
 
 impl<'a> Brain<'a> {
@@ -192,6 +197,23 @@ impl<'a> Brain<'a> {
             topics,
             rules,
             builtin: builtin_filters(topics),
+            discovery: None,
+        }
+    }
+
+    /// A brain that publishes a button's Home Assistant discovery configs
+    /// with the first message that creates the button.
+    pub fn with_discovery(mut self, discovery: Option<crate::discovery::HubDiscovery>) -> Self {
+        self.discovery = discovery;
+        self
+    }
+
+    fn announce_if_new(&self, house: &House, id: &Id) -> Vec<Outgoing> {
+        match &self.discovery {
+            Some(d) if !house.buttons.contains_key(id) => {
+                crate::discovery::retained(d.button_configs(id))
+            }
+            _ => Vec::new(),
         }
     }
 
@@ -306,6 +328,7 @@ impl<'a> Brain<'a> {
         command: Command,
         at: DateTime<Utc>,
     ) -> Outcome {
+        let announce = self.announce_if_new(house, id);
         let record = house
             .buttons
             .entry(id.clone())
@@ -315,14 +338,16 @@ impl<'a> Brain<'a> {
             record.state = state;
             record.changed_at = at;
         }
-        Outcome {
+        let mut outcome = Outcome {
             publish: vec![Outgoing::retained(
                 self.topics.build(&Topic::ButtonState(id.clone())),
                 state.as_str(),
             )],
             writes: vec![Write::Button(record.clone())],
             ..Outcome::kind(Kind::ButtonSet)
-        }
+        };
+        outcome.publish.extend(announce);
+        outcome
     }
 
     fn press(
@@ -334,6 +359,7 @@ impl<'a> Brain<'a> {
         payload: &[u8],
         at: DateTime<Utc>,
     ) -> Outcome {
+        let announce = self.announce_if_new(house, id);
         let record = house
             .buttons
             .entry(id.clone())
@@ -357,6 +383,8 @@ impl<'a> Brain<'a> {
             payload,
             Some((id, press.action)),
         );
+        // Before the event, so Home Assistant has the entity to show it on.
+        outcome.publish.extend(announce);
         outcome.publish.push(Outgoing::event(
             self.topics.build(&Topic::ButtonEvent(id.clone())),
             serde_json::to_vec(&event).unwrap_or_default(),
@@ -445,6 +473,7 @@ mod tests {
     fn rules(text: &str) -> Vec<Rule> {
         #[derive(serde::Deserialize)]
         struct File {
+            #[serde(default)]
             rules: Vec<RuleConfig>,
         }
         let file: File = toml::from_str(text).unwrap();
@@ -664,5 +693,41 @@ mod tests {
                then = [{ publish = "x" }]"#,
         );
         assert_eq!(subscriptions(&topics, &all), ["hearth/#"]);
+    }
+
+    #[test]
+    fn a_new_button_announces_itself_to_home_assistant_once() {
+        let topics = Topics::default();
+        let discovery = crate::discovery::HubDiscovery::with(
+            hearth_protocol::DiscoveryTopics::default(),
+            topics.clone(),
+        );
+        let brain = Brain::new(&topics, &[]).with_discovery(Some(discovery));
+        let mut house = House::default();
+        let mut recent = RecentIds::default();
+        let mut send = |topic: &str, payload: &str| {
+            let out = brain.handle(&mut house, &mut recent, topic, payload.as_bytes(), at());
+            published(&out)
+                .into_iter()
+                .map(|(topic, _)| topic)
+                .collect::<Vec<_>>()
+        };
+        let first = send("hearth/button/desk/press", "single");
+        assert_eq!(first.len(), 6, "{first:?}");
+        assert_eq!(
+            first[0],
+            "homeassistant/event/hearth_hub/button_desk/config"
+        );
+        assert_eq!(first[5], "hearth/button/desk/event", "the event comes last");
+        assert_eq!(send("hearth/button/desk/press", "long").len(), 1);
+        assert_eq!(send("hearth/button/desk/set", "ON").len(), 1);
+        let hall = send("hearth/button/hall/set", "ON");
+        assert_eq!(hall[0], "hearth/button/hall/state");
+        assert_eq!(hall.len(), 6);
+        // Rejected input creates no button, so announces nothing.
+        assert_eq!(
+            send("hearth/button/attic/set", "maybe"),
+            ["hearth/hub/error"]
+        );
     }
 }

@@ -28,8 +28,9 @@ pub const MAX_BATCH_JOBS: usize = 512;
 #[derive(Debug, Default)]
 pub struct WriteJob {
     pub writes: Vec<Write>,
-    /// The message to acknowledge after the commit.
-    pub ack: Option<Publish>,
+    /// The message to acknowledge after the commit, and the broker
+    /// connection (see [`Connection`]) it arrived on.
+    pub ack: Option<(Publish, u64)>,
     /// Signalled after the commit.
     pub done: Option<oneshot::Sender<()>>,
 }
@@ -71,9 +72,26 @@ pub fn coalesce(writes: impl IntoIterator<Item = Write>) -> Vec<Write> {
     out
 }
 
+/// Counts broker connections, so an ack is only ever sent on the
+/// connection its message arrived on.
+#[derive(Debug, Default, Clone)]
+pub struct Connection(Arc<std::sync::atomic::AtomicU64>);
+
+impl Connection {
+    pub fn current(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+
+    /// A new connection is up; returns its number.
+    pub fn next(&self) -> u64 {
+        self.0.fetch_add(1, Relaxed) + 1
+    }
+}
+
 /// Runs until every sender is gone and the queue is drained.
 pub async fn run_writer(
     store: Store,
+    connection: Connection,
     client: AsyncClient,
     mut jobs: mpsc::Receiver<WriteJob>,
     metrics: Arc<Metrics>,
@@ -115,10 +133,15 @@ pub async fn run_writer(
             }
         }
         for job in batch {
-            if let Some(publish) = job.ack
-                && let Err(error) = client.ack(&publish).await
-            {
-                tracing::debug!(%error, "ack not sent (connection closing)");
+            if let Some((publish, arrived_on)) = job.ack {
+                if arrived_on != connection.current() {
+                    // Its packet id belonged to a connection that is gone;
+                    // acking it on the new one would ack something else (or
+                    // nothing, and rumqttd drops us). The broker sends it again.
+                    tracing::debug!(topic = %publish.topic, "not acking a message from a previous connection");
+                } else if let Err(error) = client.ack(&publish).await {
+                    tracing::debug!(%error, "ack not sent (connection closing)");
+                }
             }
             if let Some(done) = job.done {
                 let _ = done.send(());
@@ -136,18 +159,19 @@ mod tests {
 
     #[test]
     fn later_row_writes_replace_earlier_ones_and_history_is_kept() {
+        let now = Utc::now();
         let desk = Id::new("desk").unwrap();
-        let mut first = ButtonRecord::new(desk.clone(), Utc::now());
+        let mut first = ButtonRecord::new(desk.clone(), now);
         first.press_count = 1;
         let mut second = first.clone();
         second.press_count = 2;
-        let hall = ButtonRecord::new(Id::new("hall").unwrap(), Utc::now());
+        let hall = ButtonRecord::new(Id::new("hall").unwrap(), now);
         let reading = |t| Write::Reading {
             node: Id::new("pi").unwrap(),
             climate: Climate {
                 temperature: t,
                 humidity: 40.0,
-                at: Utc::now(),
+                at: now,
             },
         };
         let out = coalesce([

@@ -9,9 +9,12 @@ pub mod chimes;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod core;
+pub mod discovery;
 pub mod house;
 pub mod http;
 pub mod ingest;
+pub mod leader;
 pub mod metrics;
 pub mod rules;
 pub mod service;
@@ -135,6 +138,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         .await
         .map_err(HubError::Http)?;
     let http_addr = http_listener.local_addr().map_err(HubError::Http)?;
+    let (role_tx, role_rx) = tokio::sync::watch::channel(leader::Role::Undecided);
     let (chime_tx, chime_rx) = mpsc::channel(chimes::manage::CHIME_EVENT_CAPACITY);
     for id in removed_chimes {
         if let Ok(id) = hearth_protocol::Id::new(&id) {
@@ -147,10 +151,12 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         registry: registry.clone(),
         events: chime_tx.clone(),
         default_tz: settings.timezone,
+        role: role_rx.clone(),
     };
     let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
     let topics = settings.topics.clone();
     let shared = Arc::new(Shared {
+        role: role_rx.clone(),
         chimes,
         chime_stats: chime_stats.clone(),
         settings,
@@ -168,10 +174,18 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     // The link outlives the core by a moment so the final `offline` and the
     // writer's last acks still go out; it stops when the writer is done.
     let link_stop = CancellationToken::new();
+    let connection = ingest::Connection::default();
     let writer_done = {
+        let connection = connection.clone();
         let client = client.clone();
         let metrics = metrics.clone();
-        tokio::spawn(ingest::run_writer(store.clone(), client, write_rx, metrics))
+        tokio::spawn(ingest::run_writer(
+            store.clone(),
+            connection,
+            client,
+            write_rx,
+            metrics,
+        ))
     };
     {
         let link_stop = link_stop.clone();
@@ -191,27 +205,39 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             mqtt::drive(eventloop, link_tx, link_stop).await;
         }
     });
-    tasks.spawn(service::run_core(
+    tasks.spawn(core::run_core(
         shared.clone(),
         client.clone(),
         link_rx,
         api_rx,
         write_tx,
         recent,
+        role_rx.clone(),
+        connection,
         shutdown.clone(),
     ));
+    tasks.spawn(leader::run(
+        shared.settings.database.url.clone(),
+        role_tx,
+        shutdown.clone(),
+    ));
+    // Know our role before anything acts on it; a Postgres that does not
+    // answer leaves us standing by, and the election keeps trying.
+    let mut first_role = role_rx.clone();
+    let _ = tokio::time::timeout(leader::POLL_INTERVAL * 3, first_role.changed()).await;
     tasks.spawn(service::run_clock(
         shared.clone(),
         client.clone(),
         shutdown.clone(),
     ));
     tasks.spawn(service::run_housekeeping(shared.clone(), shutdown.clone()));
-    tasks.spawn(chimes::scheduler::run(
+    tasks.spawn(chimes::scheduler::run_while_leader(
         registry.clone(),
         store.clone(),
-        chimes::scheduler::SystemClock,
+        role_rx,
         chime_tx,
         chime_stats,
+        shared.settings.timezone,
         shutdown.clone(),
     ));
     tasks.spawn(chimes::manage::run_publisher(
@@ -219,6 +245,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         topics,
         client.clone(),
         chime_rx,
+        discovery::HubDiscovery::new(&shared.settings),
         shutdown.clone(),
     ));
     tasks.spawn(http::serve(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
-use hearth_protocol::{Id, Topic, Topics};
+use hearth_protocol::{Command, Id, OnOff, Topic, Topics};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +38,12 @@ pub enum ChimeEvent {
     Play(Play),
     Changed(Id),
     Removed(Id),
+    /// A standby changed a chime in the database: tell the leader, which
+    /// owns the schedule, over its own set topic (empty payload: deleted).
+    Forward {
+        id: Id,
+        payload: Vec<u8>,
+    },
 }
 
 /// The chime side of the hub: store, registry and the publisher's queue.
@@ -47,6 +53,7 @@ pub struct Chimes {
     pub registry: Arc<Registry>,
     pub events: mpsc::Sender<ChimeEvent>,
     pub default_tz: Tz,
+    pub role: tokio::sync::watch::Receiver<crate::leader::Role>,
 }
 
 impl Chimes {
@@ -59,6 +66,8 @@ impl Chimes {
             .events
             .send(ChimeEvent::Changed(chime.id.clone()))
             .await;
+        let spec = serde_json::to_vec(&chime.spec()).unwrap_or_default();
+        self.forward_if_standby(&chime.id, spec).await;
         Ok(chime)
     }
 
@@ -77,7 +86,38 @@ impl Chimes {
             return Err(ManageError::Unknown(id.clone()));
         }
         let _ = self.events.send(ChimeEvent::Removed(id.clone())).await;
+        self.forward_if_standby(id, Vec::new()).await;
         Ok(())
+    }
+
+    async fn forward_if_standby(&self, id: &Id, payload: Vec<u8>) {
+        if *self.role.borrow() != crate::leader::Role::Leader {
+            let _ = self
+                .events
+                .send(ChimeEvent::Forward {
+                    id: id.clone(),
+                    payload,
+                })
+                .await;
+        }
+    }
+
+    /// Enables or disables a chime and changes nothing else: what Home
+    /// Assistant's switch for the chime sends (`TOGGLE` works too). A chime
+    /// from the config file stays one.
+    pub async fn set_enabled(&self, id: &Id, command: Command) -> Result<Chime, ManageError> {
+        let mut chime = self
+            .registry
+            .get(id)
+            .ok_or_else(|| ManageError::Unknown(id.clone()))?;
+        let was = if chime.enabled { OnOff::On } else { OnOff::Off };
+        chime.enabled = was.apply(command).is_on();
+        self.store.upsert_chime(&chime).await?;
+        self.registry.put(chime.clone());
+        let _ = self.events.send(ChimeEvent::Changed(id.clone())).await;
+        let spec = serde_json::to_vec(&chime.spec()).unwrap_or_default();
+        self.forward_if_standby(id, spec).await;
+        Ok(chime)
     }
 
     /// Plays a chime now, outside its schedule.
@@ -102,12 +142,14 @@ fn view_payload(registry: &Registry, id: &Id) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Publishes plays and keeps `hearth/hub/chimes/<id>` current.
+/// Publishes plays and keeps `hearth/hub/chimes/<id>` current, and with
+/// `discovery` each chime's Home Assistant entities too.
 pub async fn run_publisher(
     registry: Arc<Registry>,
     topics: Topics,
     client: AsyncClient,
     mut events: mpsc::Receiver<ChimeEvent>,
+    discovery: Option<crate::discovery::HubDiscovery>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -118,6 +160,10 @@ pub async fn run_publisher(
                 None => return,
             },
         };
+        let announced = discovery
+            .as_ref()
+            .map(|d| d.on_chime_event(&event, &registry))
+            .unwrap_or_default();
         let (publishes, changed) = match event {
             ChimeEvent::Play(play) => {
                 tracing::info!(chime = %play.chime, speaker = %play.speaker, late = play.late, "chime plays");
@@ -132,8 +178,18 @@ pub async fn run_publisher(
                 vec![(topics.build(&Topic::HubChime(id)), Vec::new(), true)],
                 None,
             ),
+            ChimeEvent::Forward { id, payload } => (
+                vec![(topics.build(&Topic::HubChimeSet(id)), payload, false)],
+                None,
+            ),
         };
-        let mut publishes = publishes;
+        // Entities first: a removed chime's switch must be gone before its
+        // state is, or Home Assistant evaluates its template on nothing.
+        let mut publishes: Vec<(String, Vec<u8>, bool)> = announced
+            .into_iter()
+            .map(|m| (m.topic, m.payload, true))
+            .chain(publishes)
+            .collect();
         if let Some(id) = changed {
             // next_at moved on: show it.
             publishes.push((

@@ -132,6 +132,13 @@ impl Registry {
         self.changed.notify_one();
     }
 
+    /// Replaces every chime (a standby refreshing from the database).
+    pub fn replace_all(&self, chimes: Vec<Chime>) {
+        *self.chimes.write().unwrap_or_else(|p| p.into_inner()) =
+            chimes.into_iter().map(|c| (c.id.clone(), c)).collect();
+        self.changed.notify_one();
+    }
+
     /// Removes a chime and wakes the scheduler; the removed chime, if any.
     pub fn remove(&self, id: &Id) -> Option<Chime> {
         let removed = self
@@ -177,6 +184,47 @@ pub struct ChimeStats {
     pub played_late: std::sync::atomic::AtomicU64,
     pub missed: std::sync::atomic::AtomicU64,
     pub claimed_elsewhere: std::sync::atomic::AtomicU64,
+}
+
+/// Runs the scheduler while this hub leads: started when it becomes the
+/// leader (with the chimes reloaded from the database), stopped when it
+/// steps down. The run rows keep a hand-over from playing anything twice.
+pub async fn run_while_leader(
+    registry: std::sync::Arc<Registry>,
+    store: Store,
+    mut role: tokio::sync::watch::Receiver<crate::leader::Role>,
+    plays: mpsc::Sender<ChimeEvent>,
+    stats: std::sync::Arc<ChimeStats>,
+    default_tz: chrono_tz::Tz,
+    shutdown: CancellationToken,
+) {
+    use crate::leader::Role;
+    loop {
+        if role.wait_for(|r| *r == Role::Leader).await.is_err() {
+            return;
+        }
+        if let Ok(chimes) = store.load_chimes(default_tz).await {
+            registry.replace_all(chimes);
+        }
+        let term = shutdown.child_token();
+        let scheduler = tokio::spawn(run(
+            registry.clone(),
+            store.clone(),
+            SystemClock,
+            plays.clone(),
+            stats.clone(),
+            term.clone(),
+        ));
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = role.wait_for(|r| *r != Role::Leader) => {}
+        }
+        term.cancel();
+        let _ = scheduler.await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
 }
 
 /// Runs until `shutdown`, sending every claimed occurrence to `plays`.

@@ -22,6 +22,7 @@ const MAX_HISTORY_HOURS: u32 = 24 * 31;
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
+        .route("/api/v1/hub", get(hub))
         .route("/api/v1/buttons", get(list_buttons))
         .route(
             "/api/v1/buttons/{id}",
@@ -49,6 +50,16 @@ fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Comma
     let text = value.to_string();
     Command::parse(text.as_bytes())
         .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// This hub: its role among replicas, version and time zone.
+async fn hub(State(shared): State<Arc<Shared>>) -> Response {
+    Json(serde_json::json!({
+        "role": *shared.role.borrow(),
+        "version": env!("CARGO_PKG_VERSION"),
+        "timezone": shared.settings.timezone.name(),
+    }))
+    .into_response()
 }
 
 async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {

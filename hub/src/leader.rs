@@ -1,0 +1,128 @@
+//! Leader election between hub replicas sharing one Postgres: exactly one runs rules, the clock
+//! and chimes; the others serve the HTTP API and stand by.
+//!
+//! The leader holds a session-level Postgres advisory lock on a connection
+//! of its own. If the leader process dies, its connection closes and
+//! Postgres frees the lock at once; if its machine or network dies, TCP
+//! keepalives set on that session make Postgres notice within seconds. A
+//! standby tries the lock every [`POLL_INTERVAL`], so it takes over within
+//! a few seconds. With SQLite there is only ever one hub: it leads.
+
+use std::time::Duration;
+
+use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// The advisory lock key: "HEARTH" in ASCII.
+pub const LOCK_KEY: i64 = 0x4845_4152_5448;
+/// How often a standby tries the lock and a leader checks its connection.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+/// Refusals in a row before another hub is taken to lead. A hub restarted
+/// after a crash can find its own previous connection still holding the
+/// lock for a moment; declaring itself standby at once would make it let go
+/// of messages its persistent session kept for it.
+const REFUSALS_BEFORE_STANDBY: u32 = 3;
+
+/// Who this hub is right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Runs rules, the clock and chimes.
+    Leader,
+    /// Another hub leads: serve the API from the database, act on nothing.
+    Standby,
+    /// The database cannot say (it is unreachable): hold messages
+    /// unacknowledged until it can, so none is lost or handled twice.
+    Undecided,
+}
+
+/// Keeps `role` up to date until `shutdown`. For SQLite it leads at once.
+pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: CancellationToken) {
+    if !database_url.starts_with("postgres") {
+        let _ = role.send(Role::Leader);
+        shutdown.cancelled().await;
+        return;
+    }
+    let mut lock_conn: Option<PgConnection> = None;
+    let mut decided = false;
+    let mut refusals = 0u32;
+    loop {
+        let leading = *role.borrow() == Role::Leader;
+        let next = match (&mut lock_conn, leading) {
+            (None, _) => match connect(&database_url).await {
+                Ok(conn) => {
+                    lock_conn = Some(conn);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "leader election: cannot reach Postgres");
+                    Role::Undecided
+                }
+            },
+            (Some(conn), false) => match try_lock(conn).await {
+                Ok(true) => {
+                    refusals = 0;
+                    Role::Leader
+                }
+                Ok(false) => {
+                    refusals = refusals.saturating_add(1);
+                    if refusals >= REFUSALS_BEFORE_STANDBY {
+                        Role::Standby
+                    } else {
+                        Role::Undecided
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "leader election: lock attempt failed");
+                    lock_conn = None;
+                    Role::Undecided
+                }
+            },
+            (Some(conn), true) => match conn.ping().await {
+                Ok(()) => Role::Leader,
+                Err(error) => {
+                    // The lock went with the connection: someone else may lead now.
+                    tracing::warn!(%error, "leader election: lost the lock connection; stepping down");
+                    lock_conn = None;
+                    Role::Undecided
+                }
+            },
+        };
+        if next != *role.borrow() || !decided {
+            tracing::info!(role = ?next, "hub role");
+            // The first decision is sent even when it is "standby" again:
+            // startup waits for it.
+            let _ = role.send(next);
+            decided = true;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+    }
+    if let Some(conn) = lock_conn {
+        // Hand over at once instead of waiting for the connection to time out.
+        let _ = conn.close().await;
+    }
+}
+
+async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
+    let mut conn = PgConnection::connect(url).await?;
+    // Notice a dead leader's machine in ~10 s rather than the kernel's hours.
+    for setting in [
+        "SET tcp_keepalives_idle = 5",
+        "SET tcp_keepalives_interval = 2",
+        "SET tcp_keepalives_count = 2",
+    ] {
+        sqlx::query(setting).execute(&mut conn).await?;
+    }
+    Ok(conn)
+}
+
+async fn try_lock(conn: &mut PgConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+        .bind(LOCK_KEY)
+        .fetch_one(conn)
+        .await
+}

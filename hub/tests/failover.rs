@@ -1,0 +1,152 @@
+//! Two hub replicas on one Postgres: exactly one acts, the other takes over within 10 s of the
+//! leader's death, and no rule fires twice or is lost in normal operation.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Backend, TestDb};
+use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
+use rumqttc::QoS;
+
+struct Hub(Child);
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const RULES: &str = r#"
+[[rules]]
+when = { button = "desk", action = "single" }
+then = [{ publish = "test/fired", payload = "lamp" }]
+"#;
+
+fn hub(config: &std::path::Path, db: &TestDb, mqtt: u16, http: u16, id: &str) -> Hub {
+    Hub(Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+        .arg("--config")
+        .arg(config)
+        .env("HEARTH_BROKER__EMBEDDED", "false")
+        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt}"))
+        .env("HEARTH_DATABASE__URL", &db.url)
+        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
+        .env("HEARTH_HUB__CLIENT_ID", id)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap())
+}
+
+async fn role(http: u16) -> Option<String> {
+    let body = reqwest::get(format!("http://127.0.0.1:{http}/api/v1/hub"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["role"].as_str().map(str::to_owned)
+}
+
+async fn wait_for_role(http: u16, want: &str, within: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if role(http).await.as_deref() == Some(want) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "hub on {http} was not {want} within {within:?} (is {:?})",
+            role(http).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn press(client: &TestClient, times: usize) {
+    for _ in 0..times {
+        client
+            .publish(
+                "hearth/button/desk/press",
+                QoS::AtLeastOnce,
+                false,
+                "single",
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn firings(watcher: &mut TestClient, quiet: Duration) -> usize {
+    let mut n = 0;
+    while watcher.recv(quiet).await.is_some() {
+        n += 1;
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_standby_takes_over_within_ten_seconds_and_rules_fire_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(&config, RULES).unwrap();
+    let (http_a, http_b) = (free_port(), free_port());
+
+    let a = hub(&config, &db, port, http_a, "hub-a");
+    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
+    let b = hub(&config, &db, port, http_b, "hub-b");
+    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("test/fired", QoS::AtLeastOnce).await;
+    let presser = TestClient::connect(port, "presser").await;
+    press(&presser, 20).await;
+    assert_eq!(
+        firings(&mut watcher, Duration::from_secs(1)).await,
+        20,
+        "each press fires the rule once"
+    );
+
+    // Both replicas serve the API; the standby reads what the leader stored.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = reqwest::get(format!("http://127.0.0.1:{http_b}/api/v1/buttons/desk"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body.contains("\"press_count\":20") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "standby never showed the presses: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The leader dies.
+    let mut a = a;
+    let _ = Command::new("kill")
+        .args(["-KILL", &a.0.id().to_string()])
+        .status();
+    let _ = a.0.wait();
+    let took = wait_for_role(http_b, "leader", Duration::from_secs(10)).await;
+    eprintln!("standby took over {took:?} after the leader was killed");
+
+    press(&presser, 20).await;
+    assert_eq!(
+        firings(&mut watcher, Duration::from_secs(1)).await,
+        20,
+        "the new leader fires each press once"
+    );
+    drop(b);
+}
