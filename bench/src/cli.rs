@@ -27,6 +27,17 @@ pub enum Command {
     /// subscriber subscribes to all of them, so each subscriber expects
     /// publishers x messages deliveries. The run always ends by --timeout.
     Broker(BrokerArgs),
+
+    /// Press-to-command latency through a broker and the Hearth hub.
+    ///
+    /// Publishes --presses button presses at QoS 1 on
+    /// <prefix>/button/b<k>/press, spread round-robin over b0..b<B-1>, and
+    /// times each until the hub's command for it arrives on
+    /// <prefix>/node/<node>/light/l<k>/set. The hub needs one rule per
+    /// button: write them with --write-rules FILE. With --hub-http the hub's
+    /// /readyz is checked first and its /metrics afterwards, to confirm it
+    /// took in every press.
+    Buttons(ButtonsArgs),
 }
 
 /// How to reach the broker; shared by every scenario.
@@ -97,6 +108,85 @@ pub struct BrokerArgs {
     pub json: bool,
 }
 
+/// Options of `hearth-bench buttons`.
+#[derive(Debug, Clone, Args)]
+pub struct ButtonsArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+
+    /// Presses to send in total.
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=MAX_PRESSES))]
+    pub presses: u64,
+
+    /// Presses per second in total (all buttons together); 0 sends as fast
+    /// as the broker acknowledges them.
+    #[arg(long, default_value_t = 100)]
+    pub rate: u32,
+
+    /// Buttons b0..b<N-1> the presses are spread over, round-robin; each
+    /// needs its rule in the hub (see --write-rules).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=MAX_BUTTONS))]
+    pub buttons: u32,
+
+    /// Node whose lights the rules command (`<node>/light/l<k>`).
+    #[arg(long, default_value = "pi-1", value_parser = parse_id)]
+    pub node: String,
+
+    /// Topic prefix the hub uses (its `hub.topic_prefix`).
+    #[arg(long, default_value = "hearth", value_parser = parse_prefix)]
+    pub prefix: String,
+
+    /// A press whose command has not arrived this many seconds after it was
+    /// sent counts as lost; also how long the run waits for stragglers, and
+    /// for the hub's /metrics to catch up, once every press is sent.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3_600))]
+    pub press_timeout: u64,
+
+    /// Hard bound in seconds on connecting, pressing and waiting for
+    /// commands; on expiry the run stops and reports what it measured.
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub timeout: u64,
+
+    /// The hub's HTTP address (e.g. http://127.0.0.1:8080): checks /readyz
+    /// before the run and reads hearth_messages_in_total from /metrics
+    /// before and after it. Loopback only unless --allow-remote.
+    #[arg(long, value_name = "URL")]
+    pub hub_http: Option<String>,
+
+    /// Write the hub rules for --buttons, --node and --prefix to FILE
+    /// ("-" for stdout) and exit without sending anything.
+    #[arg(long, value_name = "FILE")]
+    pub write_rules: Option<std::path::PathBuf>,
+
+    /// Print the result as one JSON line instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Most presses in one run: one 8-byte send time is kept per press, so this
+/// caps that memory at 80 MB.
+pub const MAX_PRESSES: u64 = 10_000_000;
+/// Most buttons in one run; each is one rule in the hub's config.
+pub const MAX_BUTTONS: i64 = 10_000;
+
+/// A Hearth id: `[a-z0-9_-]{1,64}`, what the hub accepts in topics.
+fn parse_id(raw: &str) -> Result<String, String> {
+    if crate::hub::is_valid_id(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be 1 to 64 of a-z, 0-9, '_' and '-'".to_owned())
+    }
+}
+
+/// A topic prefix: one or more non-empty levels without wildcards.
+fn parse_prefix(raw: &str) -> Result<String, String> {
+    if crate::hub::is_valid_prefix(raw) {
+        Ok(raw.to_owned())
+    } else {
+        Err("must be non-empty topic levels without '+', '#' or empty levels".to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,8 +194,34 @@ mod tests {
 
     fn parse(args: &[&str]) -> Result<BrokerArgs, clap::Error> {
         let cli = Cli::try_parse_from(std::iter::once("hearth-bench").chain(args.iter().copied()))?;
-        let Command::Broker(args) = cli.command;
-        Ok(args)
+        match cli.command {
+            Command::Broker(args) => Ok(args),
+            Command::Buttons(_) => panic!("not a broker command line"),
+        }
+    }
+
+    fn parse_buttons(args: &[&str]) -> Result<ButtonsArgs, clap::Error> {
+        let argv = ["hearth-bench", "buttons"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Buttons(args) => Ok(args),
+            Command::Broker(_) => panic!("not a buttons command line"),
+        }
+    }
+
+    #[test]
+    fn buttons_defaults_and_limits() {
+        let a = parse_buttons(&[]).expect("defaults parse");
+        assert_eq!((a.presses, a.rate, a.buttons), (1_000, 100, 1));
+        assert_eq!((a.node.as_str(), a.prefix.as_str()), ("pi-1", "hearth"));
+        assert_eq!((a.press_timeout, a.timeout), (5, 120));
+        assert!(a.hub_http.is_none() && a.write_rules.is_none() && !a.json);
+        assert!(parse_buttons(&["--presses", "0"]).is_err());
+        assert!(parse_buttons(&["--presses", "10000001"]).is_err());
+        assert!(parse_buttons(&["--buttons", "0"]).is_err());
+        assert!(parse_buttons(&["--node", "Pi 1"]).is_err());
+        assert!(parse_buttons(&["--prefix", "a/+"]).is_err());
+        assert!(parse_buttons(&["--prefix", "home/hearth"]).is_ok());
+        assert!(parse_buttons(&["--rate", "0", "--buttons", "10000"]).is_ok());
     }
 
     #[test]
@@ -138,13 +254,13 @@ mod tests {
     #[test]
     fn help_documents_every_flag_and_hides_the_password() {
         let mut cmd = Cli::command();
-        let broker = cmd
-            .find_subcommand_mut("broker")
-            .expect("broker subcommand");
-        for arg in broker.get_arguments() {
-            let id = arg.get_id().as_str();
-            if id != "help" {
-                assert!(arg.get_help().is_some(), "--{id} has no help text");
+        for name in ["broker", "buttons"] {
+            let sub = cmd.find_subcommand_mut(name).expect("subcommand");
+            for arg in sub.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" {
+                    assert!(arg.get_help().is_some(), "{name} --{id} has no help text");
+                }
             }
         }
         let a = parse(&["broker", "--username", "u", "--password", "hunter2"]).expect("parses");

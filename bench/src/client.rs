@@ -8,8 +8,11 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use anyhow::bail;
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, MqttOptions};
+use anyhow::{anyhow, bail};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, MqttOptions, Outgoing, QoS, SubscribeFilter,
+    SubscribeReasonCode,
+};
 use tokio::time::Instant;
 
 /// Port assumed when the URL names none (the IANA MQTT port).
@@ -28,6 +31,11 @@ pub const REQUEST_CHANNEL_CAPACITY: usize = 64;
 /// rumqttc stops reading requests when this many are unacknowledged, so it
 /// is the publisher's flow-control window against the broker.
 pub const PUBLISH_INFLIGHT: u16 = 100;
+/// Longest a client spends on a polite DISCONNECT at the end of a run.
+const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
+/// Filters per SUBSCRIBE packet, so thousands of topics never exceed the
+/// packet size limit.
+const SUBSCRIBE_BATCH: usize = 64;
 /// Bytes of MQTT framing allowed on top of topic and payload when sizing
 /// rumqttc's packet limit.
 const PACKET_OVERHEAD: usize = 64;
@@ -272,6 +280,59 @@ pub async fn wait_connected(
             return Ok(());
         }
     }
+}
+
+/// Subscribes a connected client to every filter at `qos`, returning once
+/// the SUBACKs granted them all, so no message published afterwards is missed.
+pub async fn subscribe_all(
+    client: &AsyncClient,
+    eventloop: &mut EventLoop,
+    filters: &[String],
+    qos: QoS,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    for batch in filters.chunks(SUBSCRIBE_BATCH) {
+        let wanted = batch.iter().map(|t| SubscribeFilter::new(t.clone(), qos));
+        client.subscribe_many(wanted).await?;
+        loop {
+            let event = tokio::time::timeout_at(deadline, eventloop.poll())
+                .await
+                .map_err(|_| anyhow!("timed out waiting for SUBACK"))??;
+            if let Event::Incoming(Incoming::SubAck(ack)) = event {
+                if let Some(refused) = ack
+                    .return_codes
+                    .iter()
+                    .position(|c| matches!(c, SubscribeReasonCode::Failure))
+                {
+                    bail!(
+                        "broker refused the subscription to {} (ACL?)",
+                        batch.get(refused).map_or("?", String::as_str)
+                    );
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Best-effort DISCONNECT so the broker logs a clean exit; bounded by
+/// [`DISCONNECT_GRACE`] and by the run's deadline.
+pub async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, deadline: Instant) {
+    if client.try_disconnect().is_err() {
+        return;
+    }
+    let until = (Instant::now() + DISCONNECT_GRACE).min(deadline);
+    // Either way the socket closes when the event loop is dropped.
+    let _ = tokio::time::timeout_at(until, async {
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
 }
 
 #[cfg(test)]

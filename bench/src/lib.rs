@@ -1,4 +1,4 @@
-//! hearth-bench: load generator and latency meter for MQTT brokers (and, later, the Hearth hub).
+//! hearth-bench: load generator and latency meter for MQTT brokers and the Hearth hub.
 //!
 //! Run `hearth-bench broker --help` for the options. Example, against a
 //! broker on this machine:
@@ -8,12 +8,17 @@
 //!     --publishers 10 --subscribers 1 --messages 10000 --qos 1
 //! ```
 //!
+//! `hearth-bench buttons --help` measures press-to-command latency through a
+//! broker and a running hub.
+//!
 //! Only loopback brokers are accepted unless `--allow-remote` is given.
 //! The binary is a thin shell over [`scenarios`] so tests can run a scenario
 //! in-process.
 
 pub mod cli;
 pub mod client;
+pub mod http;
+pub mod hub;
 pub mod payload;
 pub mod report;
 pub mod scenarios;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use hearth_bench::cli::{Cli, Command};
+use hearth_bench::cli::{ButtonsArgs, Cli, Command};
 use hearth_bench::scenarios;
 
 #[tokio::main]
@@ -18,6 +18,7 @@ async fn main() -> ExitCode {
             }
             Ok(())
         }),
+        Command::Buttons(args) => buttons(&args).await,
     };
     // A finished run exits 0 even if messages were lost: loss is a
     // measurement, read it from the report. Non-zero means no report.
@@ -28,4 +29,30 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `buttons`: either writes the hub rules (`--write-rules`) or runs.
+async fn buttons(args: &ButtonsArgs) -> anyhow::Result<()> {
+    if let Some(path) = &args.write_rules {
+        let rules = scenarios::buttons::rules_for(args);
+        if path.as_os_str() == "-" {
+            print!("{rules}");
+        } else {
+            std::fs::write(path, rules)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            eprintln!(
+                "hearth-bench: wrote {} rule(s) to {}",
+                args.buttons,
+                path.display()
+            );
+        }
+        return Ok(());
+    }
+    let report = scenarios::buttons::run(args).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print!("{report}");
+    }
+    Ok(())
 }

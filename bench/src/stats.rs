@@ -166,6 +166,97 @@ impl DeliveryTracker {
     }
 }
 
+/// Matches commands to presses for the `buttons` scenario.
+///
+/// A command's payload is just `ON`, so it cannot name its press; its topic
+/// names the button. The hub handles messages one at a time and publishes at
+/// QoS 1, and MQTT keeps the order of one client's messages on one topic, so
+/// the nth command for a button answers that button's nth press (FIFO per
+/// button). Should a press ever get no command, every later command of that
+/// button would be matched one press early; the count of lost presses stays
+/// right either way.
+#[derive(Debug, Clone)]
+pub struct PressLedger {
+    /// Commands matched so far, per button.
+    matched: Vec<u64>,
+    /// Presses sent to each button in the whole run.
+    expected: Vec<u64>,
+    total_matched: u64,
+    extra: u64,
+}
+
+/// What one received command meant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// It answers the `nth` press (0-based) of the button.
+    Press { nth: u64 },
+    /// The button already had every command it was owed (or is not ours).
+    Extra,
+}
+
+impl PressLedger {
+    /// `expected[k]` presses will be sent to button `k`.
+    pub fn new(expected: Vec<u64>) -> Self {
+        Self {
+            matched: vec![0; expected.len()],
+            expected,
+            total_matched: 0,
+            extra: 0,
+        }
+    }
+
+    /// Records a command for `button`.
+    pub fn command(&mut self, button: u32) -> Answer {
+        let k = button as usize;
+        match (self.matched.get_mut(k), self.expected.get(k)) {
+            (Some(matched), Some(&expected)) if *matched < expected => {
+                let nth = *matched;
+                *matched += 1;
+                self.total_matched += 1;
+                Answer::Press { nth }
+            }
+            _ => {
+                self.extra += 1;
+                Answer::Extra
+            }
+        }
+    }
+
+    /// Records a command on a topic that names no bench button.
+    pub fn foreign(&mut self) {
+        self.extra += 1;
+    }
+
+    pub fn matched(&self) -> u64 {
+        self.total_matched
+    }
+
+    /// Commands beyond what any press asked for.
+    pub fn extra(&self) -> u64 {
+        self.extra
+    }
+
+    /// True once every press of the run has its command.
+    pub fn complete(&self) -> bool {
+        self.total_matched == self.expected.iter().sum::<u64>()
+    }
+
+    /// Buttons that were pressed but got no command at all: usually a hub
+    /// without the rule for them, not a slow one.
+    pub fn silent_buttons(&self) -> Vec<u32> {
+        (0u32..)
+            .zip(self.matched.iter().zip(&self.expected))
+            .filter(|(_, (matched, expected))| **matched == 0 && **expected > 0)
+            .map(|(k, _)| k)
+            .collect()
+    }
+
+    /// Presses that never got a command.
+    pub fn unanswered(&self) -> u64 {
+        self.expected.iter().sum::<u64>() - self.total_matched
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,5 +355,22 @@ mod tests {
         let total: DeliveryCounts = [a, b].into_iter().sum();
         assert_eq!((total.expected, total.delivered, total.lost), (20, 20, 1));
         assert_eq!((total.duplicated, total.unexpected), (1, 2));
+    }
+
+    #[test]
+    fn ledger_matches_fifo_per_button() {
+        let mut l = PressLedger::new(vec![2, 1]);
+        assert!(!l.complete());
+        assert_eq!(l.command(1), Answer::Press { nth: 0 });
+        assert_eq!(l.command(0), Answer::Press { nth: 0 });
+        assert_eq!(l.command(1), Answer::Extra);
+        assert_eq!(l.command(7), Answer::Extra);
+        l.foreign();
+        assert_eq!((l.matched(), l.unanswered(), l.extra()), (2, 1, 3));
+        assert_eq!(l.silent_buttons(), Vec::<u32>::new());
+        assert_eq!(PressLedger::new(vec![1, 0, 2]).silent_buttons(), [0, 2]);
+        assert_eq!(l.command(0), Answer::Press { nth: 1 });
+        assert!(l.complete());
+        assert_eq!(l.unanswered(), 0);
     }
 }

@@ -160,6 +160,7 @@ fn broker_args(args: &[&str]) -> BrokerArgs {
         .command
     {
         BenchCommand::Broker(args) => args,
+        BenchCommand::Buttons(_) => panic!("not a broker command line"),
     }
 }
 

@@ -14,6 +14,11 @@ use serde::Deserialize;
 /// Default MQTT 3.1.1 listener: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1883";
 
+/// Unacknowledged QoS 1/2 messages rumqttd sends one subscriber before it
+/// waits for PUBACKs: a constant inside rumqttd 0.20 (`router/iobufs.rs`),
+/// not configurable.
+pub const RUMQTTD_OUTGOING_INFLIGHT: usize = 100;
+
 /// A password as given in the config. Never printed.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -63,13 +68,22 @@ pub struct BrokerConfig {
     /// `None`: anonymous clients only on loopback listeners. `Some(true)`:
     /// anonymous everywhere there are no users. `Some(false)`: never.
     pub allow_anonymous: Option<bool>,
-    /// username -> password. When not empty every client must log in.
+    /// Password file of `user:$argon2id$...` lines (`hearth-broker passwd`
+    /// writes it). When set every client must log in.
+    pub password_file: Option<PathBuf>,
+    /// username -> plain-text password, merged with `password_file`. Still
+    /// accepted, but each one is warned about at startup: prefer the file.
+    /// When not empty every client must log in.
     pub users: BTreeMap<String, Password>,
     /// Most simultaneous client connections.
     pub max_connections: usize,
     /// Largest PUBLISH payload accepted, in bytes; larger ones close the connection.
     pub max_payload_size: usize,
-    /// Most unacknowledged QoS 1/2 messages per client.
+    /// Most packets rumqttd reads from one client's socket in one batch
+    /// before handing them to the router (its `max_inflight_count`).
+    /// Despite the name, rumqttd 0.20 does not use it for the window of
+    /// unacknowledged QoS 1 messages towards a subscriber: that window is
+    /// fixed at [`RUMQTTD_OUTGOING_INFLIGHT`] (see tests/limits.rs).
     pub max_inflight: usize,
     /// How long a new TCP connection may take to send CONNECT, in milliseconds.
     pub connect_timeout_ms: u16,
@@ -90,6 +104,7 @@ impl Default for BrokerConfig {
             listen_ws: None,
             tls: None,
             allow_anonymous: None,
+            password_file: None,
             users: BTreeMap::new(),
             max_connections: 1_000,
             max_payload_size: 256 * 1024,
@@ -128,6 +143,14 @@ pub enum ConfigError {
     DuplicateListener(SocketAddr),
     #[error("TLS {what} file {path} does not exist")]
     MissingTlsFile { what: &'static str, path: PathBuf },
+    #[error("TLS {what} file {path} is not usable: {why}")]
+    BadTlsFile {
+        what: &'static str,
+        path: PathBuf,
+        why: String,
+    },
+    #[error("password_file {0} does not exist; create it with `hearth-broker passwd {0} <user>`")]
+    MissingPasswordFile(PathBuf),
     #[error("user name {0:?} is empty or contains ':' or whitespace")]
     BadUserName(String),
 }
@@ -162,9 +185,14 @@ impl BrokerConfig {
         all
     }
 
+    /// Whether any users are configured (plain or in a password file).
+    pub fn has_users(&self) -> bool {
+        !self.users.is_empty() || self.password_file.is_some()
+    }
+
     /// Whether clients may connect without logging in.
     pub fn anonymous_allowed(&self) -> bool {
-        self.users.is_empty() && self.allow_anonymous != Some(false)
+        !self.has_users() && self.allow_anonymous != Some(false)
     }
 
     /// Checks the rules a config must follow before any socket is opened.
@@ -204,7 +232,12 @@ impl BrokerConfig {
         {
             return Err(ConfigError::BadUserName(bad.clone()));
         }
-        if self.users.is_empty() {
+        if let Some(path) = &self.password_file
+            && !path.exists()
+        {
+            return Err(ConfigError::MissingPasswordFile(path.clone()));
+        }
+        if !self.has_users() {
             match self.allow_anonymous {
                 Some(false) => return Err(ConfigError::NobodyCanConnect),
                 Some(true) => {}
@@ -226,9 +259,42 @@ impl BrokerConfig {
                     });
                 }
             }
+            check_tls_files(tls)?;
         }
         Ok(())
     }
+}
+
+/// Parses the TLS certificate and key once up front: rumqttd only finds a
+/// bad file when its listener starts, inside its own thread, and merely
+/// logs it, so the broker would run without its TLS listener.
+fn check_tls_files(tls: &TlsSettings) -> Result<(), ConfigError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &'static str, path: &PathBuf, why: String| ConfigError::BadTlsFile {
+        what,
+        path: path.clone(),
+        why,
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| bad("certificate", &tls.cert, e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("certificate", &tls.cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "certificate",
+            &tls.cert,
+            "no -----BEGIN CERTIFICATE----- block".to_owned(),
+        ));
+    }
+    PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| {
+        bad(
+            "key",
+            &tls.key,
+            format!("{e} (expected a PEM private key: PKCS#8, PKCS#1 or SEC1)"),
+        )
+    })?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -287,6 +353,45 @@ mod tests {
         let mut config = BrokerConfig::default();
         config.users.insert("hub".into(), Password::new("hunter2"));
         assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_password_file_means_logins_are_required() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("passwd");
+        let mut config = BrokerConfig {
+            listen: "0.0.0.0:1883".parse().unwrap(),
+            password_file: Some(path.clone()),
+            ..BrokerConfig::default()
+        };
+        assert_eq!(
+            config.validate(),
+            Err(ConfigError::MissingPasswordFile(path.clone()))
+        );
+        std::fs::write(&path, "").unwrap();
+        assert_eq!(config.validate(), Ok(()));
+        assert!(!config.anonymous_allowed());
+        config.password_file = None;
+        assert!(config.anonymous_allowed() || config.validate().is_err());
+    }
+
+    #[test]
+    fn unusable_tls_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, "not a cert").unwrap();
+        std::fs::write(&key, "not a key").unwrap();
+        let config = BrokerConfig {
+            tls: Some(TlsSettings {
+                listen: "127.0.0.1:8883".parse().unwrap(),
+                cert: cert.clone(),
+                key,
+            }),
+            ..BrokerConfig::default()
+        };
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains(&cert.display().to_string()), "{err}");
     }
 
     #[test]

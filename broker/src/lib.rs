@@ -6,7 +6,11 @@
 
 pub mod auth;
 pub mod config;
+pub mod passwd;
 pub mod server;
+pub mod tls_front;
 
+pub use auth::{AuthError, Authenticator};
 pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings};
+pub use passwd::{PasswdError, PasswordFile};
 pub use server::{RunningBroker, StartError, start};

@@ -4,6 +4,10 @@
 //! only logs the error inside its thread. So before starting it we bind each
 //! address ourselves to report "port in use" with the port and the cause, and
 //! afterwards we connect to each listener until it answers.
+//!
+//! The TLS listener is ours, not rumqttd's (see [`crate::tls_front`]): it
+//! relays decrypted connections to a rumqttd listener on a private loopback
+//! port.
 
 use std::collections::HashMap;
 use std::io;
@@ -11,10 +15,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings, TlsConfig};
+use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthError, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ListenerKind};
+use crate::tls_front::{self, TlsFrontError};
+
+/// The loopback address rumqttd listens on behind the TLS front.
+const TLS_BACKEND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
 
 /// How long `start` waits for the listeners to accept connections.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -23,6 +31,10 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum StartError {
     #[error("invalid broker config: {0}")]
     Config(#[from] ConfigError),
+    #[error("broker users: {0}")]
+    Users(#[from] AuthError),
+    #[error("TLS listener: {0}")]
+    Tls(#[from] TlsFrontError),
     #[error(
         "cannot listen on {addr} ({kind}): {source}. Is another MQTT broker (mosquitto?) \
          already running there? Stop it, or choose another port in [broker]"
@@ -56,6 +68,7 @@ pub enum StartError {
 pub struct RunningBroker {
     listeners: Vec<(ListenerKind, SocketAddr)>,
     thread: JoinHandle<()>,
+    tls_thread: Option<JoinHandle<()>>,
 }
 
 impl RunningBroker {
@@ -84,19 +97,45 @@ impl RunningBroker {
     }
 
     pub fn is_running(&self) -> bool {
-        !self.thread.is_finished()
+        !self.thread.is_finished() && self.tls_thread.as_ref().is_none_or(|t| !t.is_finished())
     }
 }
 
 /// Validates `config`, starts rumqttd, and returns once every listener accepts.
 pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
     config.validate()?;
-    let listeners = config
-        .listeners()
-        .into_iter()
-        .map(|(kind, addr)| claim_port(kind, addr).map(|addr| (kind, addr)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let rumqttd_config = rumqttd_config(config, &listeners);
+    let auth = if config.anonymous_allowed() {
+        None
+    } else {
+        Some(Authenticator::from_config(config)?)
+    };
+    let users = auth.as_ref().map_or(0, Authenticator::len);
+    // The TLS port is bound for good here (the front serves it); the others
+    // are claimed and released for rumqttd to bind.
+    let mut tls_front = None;
+    let mut listeners = Vec::new();
+    for (kind, addr) in config.listeners() {
+        if kind == ListenerKind::Tls {
+            let tls = config.tls.as_ref().ok_or(StartError::Exited {
+                addr,
+                kind: kind.name(),
+            })?;
+            let server = tls_front::server_config(&tls.cert, &tls.key)?;
+            let listener = bind(kind, addr)?;
+            let public = listener.local_addr().map_err(|source| StartError::Bind {
+                addr,
+                kind: kind.name(),
+                source,
+            })?;
+            let backend = claim_port(kind, TLS_BACKEND)?;
+            tls_front = Some((listener, server, backend));
+            listeners.push((kind, public));
+        } else {
+            listeners.push((kind, claim_port(kind, addr)?));
+        }
+    }
+    let backend = tls_front.as_ref().map(|(_, _, backend)| *backend);
+    let rumqttd_config = rumqttd_config(config, auth, &listeners, backend);
     let thread = std::thread::Builder::new()
         .name("hearth-broker".to_owned())
         .spawn(move || {
@@ -106,23 +145,41 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
             }
         })
         .map_err(StartError::Thread)?;
-    let running = RunningBroker { listeners, thread };
+    let mut running = RunningBroker {
+        listeners,
+        thread,
+        tls_thread: None,
+    };
+    if let Some((listener, server, backend)) = tls_front {
+        wait_until_accepting(&running, ListenerKind::Tls, backend)?;
+        running.tls_thread = Some(tls_front::spawn(
+            listener,
+            server,
+            backend,
+            Duration::from_millis(config.connect_timeout_ms.into()),
+            config.max_connections,
+        )?);
+    }
     for (kind, addr) in running.listeners.clone() {
         wait_until_accepting(&running, kind, addr)?;
     }
     for (kind, addr) in &running.listeners {
-        tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users = config.users.len(), "broker listening");
+        tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users, "broker listening");
     }
     Ok(running)
 }
 
-/// Binds `addr` once to prove it is free and to resolve port 0, then releases it.
-fn claim_port(kind: ListenerKind, addr: SocketAddr) -> Result<SocketAddr, StartError> {
-    let listener = TcpListener::bind(addr).map_err(|source| StartError::Bind {
+fn bind(kind: ListenerKind, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).map_err(|source| StartError::Bind {
         addr,
         kind: kind.name(),
         source,
-    })?;
+    })
+}
+
+/// Binds `addr` once to prove it is free and to resolve port 0, then releases it.
+fn claim_port(kind: ListenerKind, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    let listener = bind(kind, addr)?;
     listener.local_addr().map_err(|source| StartError::Bind {
         addr,
         kind: kind.name(),
@@ -170,7 +227,9 @@ fn wait_until_accepting(
 
 fn rumqttd_config(
     config: &BrokerConfig,
+    auth: Option<Authenticator>,
     listeners: &[(ListenerKind, SocketAddr)],
+    tls_backend: Option<SocketAddr>,
 ) -> rumqttd::Config {
     let mut connections = ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
@@ -182,25 +241,26 @@ fn rumqttd_config(
         // rumqttd only serves filters named up front.
         dynamic_filters: true,
     };
-    if !config.anonymous_allowed() {
-        let auth = Authenticator::new(config.users.clone());
+    if let Some(auth) = auth {
         connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
             let auth = auth.clone();
             async move {
-                let ok = auth.verify(&user, &pass);
+                // Only the user name is logged, never the password.
+                let username = user.clone();
+                let ok = auth.check(user, pass).await;
                 if !ok {
-                    tracing::warn!(%client_id, username = %user, "login refused");
+                    tracing::warn!(%client_id, %username, "login refused");
                 }
                 ok
             }
         });
     }
-    let server = |kind: ListenerKind, listen: SocketAddr, tls: Option<TlsConfig>| {
+    let server = |kind: ListenerKind, listen: SocketAddr| {
         let name = kind.name().to_owned();
         let settings = ServerSettings {
             name: name.clone(),
             listen,
-            tls,
+            tls: None,
             next_connection_delay_ms: 0,
             connections: connections.clone(),
         };
@@ -221,19 +281,17 @@ fn rumqttd_config(
     };
     for (kind, addr) in listeners {
         match kind {
-            ListenerKind::V4 => out.v4 = Some(server(*kind, *addr, None)),
-            ListenerKind::V5 => out.v5 = Some(server(*kind, *addr, None)),
-            ListenerKind::WebSocket => out.ws = Some(server(*kind, *addr, None)),
-            ListenerKind::Tls => {
-                let tls = config.tls.as_ref().map(|t| TlsConfig::Rustls {
-                    capath: None,
-                    certpath: t.cert.display().to_string(),
-                    keypath: t.key.display().to_string(),
-                });
-                let v4 = out.v4.get_or_insert_with(HashMap::new);
-                v4.extend(server(*kind, *addr, tls));
-            }
+            ListenerKind::V4 => out.v4 = Some(server(*kind, *addr)),
+            ListenerKind::V5 => out.v5 = Some(server(*kind, *addr)),
+            ListenerKind::WebSocket => out.ws = Some(server(*kind, *addr)),
+            // Served by the TLS front; rumqttd gets the decrypted stream on
+            // a loopback MQTT 3.1.1 listener.
+            ListenerKind::Tls => {}
         }
+    }
+    if let Some(backend) = tls_backend {
+        let v4 = out.v4.get_or_insert_with(HashMap::new);
+        v4.extend(server(ListenerKind::Tls, backend));
     }
     out
 }

@@ -6,5 +6,8 @@
 pub mod backoff;
 pub mod mqtt;
 pub mod settings;
+#[cfg(test)]
+mod settings_props;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tls;

@@ -6,12 +6,19 @@
 //! capped, jittered backoff before polling again, because rumqttc reconnects
 //! immediately when polled. Subscriptions are the consumer's job on every
 //! [`LinkEvent::Connected`]: a broker restart forgets them.
+//!
+//! `mqtts://` URLs connect over TLS (rustls with ring, see [`crate::tls`]),
+//! trusting `ca_file` or else the operating system's roots.
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS, TlsConfiguration,
+    Transport,
+};
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -43,25 +50,37 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Default port of `mqtt://` (plain TCP).
+pub const MQTT_PORT: u16 = 1883;
+/// Default port of `mqtts://` (MQTT over TLS).
+pub const MQTTS_PORT: u16 = 8883;
+
 /// How to reach a broker.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MqttSettings {
-    /// `mqtt://host:port` (TCP, default port 1883).
+    /// `mqtt://host:port` (plain TCP, default port 1883) or
+    /// `mqtts://host:port` (TLS, default port 8883). `tcp://` and `ssl://`
+    /// are accepted as the same two.
     pub url: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// Seconds between keep-alive pings; must be at least 1 (rumqttd refuses 0).
     pub keep_alive_secs: u16,
+    /// For `mqtts://` only: PEM file with the CA certificate(s) that signed
+    /// the broker's certificate (a home CA, or the broker's self-signed
+    /// certificate). Unset: the operating system's trusted roots.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for MqttSettings {
     fn default() -> Self {
         Self {
-            url: "mqtt://127.0.0.1:1883".to_owned(),
+            url: format!("mqtt://127.0.0.1:{MQTT_PORT}"),
             username: None,
             password: None,
             keep_alive_secs: 30,
+            ca_file: None,
         }
     }
 }
@@ -81,24 +100,28 @@ pub enum MqttError {
 pub struct BrokerAddress {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: the connection is TLS.
+    pub tls: bool,
 }
 
 impl MqttSettings {
-    /// Parses `url` (`mqtt://host[:port]` or `tcp://...`).
+    /// Parses `url` (`mqtt://host[:port]`, `mqtts://host[:port]`, or their
+    /// aliases `tcp://` and `ssl://`).
     pub fn address(&self) -> Result<BrokerAddress, MqttError> {
         let bad = |why: &str| MqttError::BadUrl {
             url: self.url.clone(),
             why: why.to_owned(),
         };
         let url = url::Url::parse(&self.url).map_err(|e| bad(&e.to_string()))?;
-        match url.scheme() {
-            "mqtt" | "tcp" => {}
+        let (tls, default_port) = match url.scheme() {
+            "mqtt" | "tcp" => (false, MQTT_PORT),
+            "mqtts" | "ssl" => (true, MQTTS_PORT),
             other => {
                 return Err(bad(&format!(
-                    "scheme {other:?} is not supported; use mqtt://"
+                    "scheme {other:?} is not supported; use mqtt:// or mqtts://"
                 )));
             }
-        }
+        };
         let host = url.host_str().ok_or_else(|| bad("it has no host"))?;
         let host = host
             .trim_start_matches('[')
@@ -109,7 +132,8 @@ impl MqttSettings {
         }
         Ok(BrokerAddress {
             host,
-            port: url.port().unwrap_or(1883),
+            port: url.port().unwrap_or(default_port),
+            tls,
         })
     }
 
@@ -127,9 +151,27 @@ impl MqttSettings {
         let host = if address.host.contains(':') {
             format!("[{}]", address.host)
         } else {
-            address.host
+            address.host.clone()
+        };
+        let tls = if address.tls {
+            Some(self.tls_transport(&address)?)
+        } else if let Some(ca_file) = &self.ca_file {
+            // A CA on a plain URL means the user expects TLS and would get
+            // none: say so instead of silently sending the password in clear.
+            return Err(MqttError::BadUrl {
+                url: self.url.clone(),
+                why: format!(
+                    "ca_file {} is set but the url is not mqtts://; use mqtts://host:{MQTTS_PORT}",
+                    ca_file.display()
+                ),
+            });
+        } else {
+            None
         };
         let mut options = MqttOptions::new(client_id, host, address.port);
+        if let Some(transport) = tls {
+            options.set_transport(transport);
+        }
         options.set_keep_alive(Duration::from_secs(self.keep_alive_secs.into()));
         options.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
         match (&self.username, &self.password) {
@@ -149,6 +191,26 @@ impl MqttSettings {
             options.set_last_will(will);
         }
         Ok(options)
+    }
+
+    /// The TLS transport for `mqtts://`. Its errors are reported as
+    /// [`MqttError::BadUrl`] with a reason naming `ca_file`, because callers
+    /// in other crates match on `MqttError` exhaustively (see docs/security.md).
+    fn tls_transport(&self, address: &BrokerAddress) -> Result<Transport, MqttError> {
+        let bad = |why: String| MqttError::BadUrl {
+            url: self.url.clone(),
+            why,
+        };
+        if address.host.contains(':') {
+            // rumqttc checks the certificate against the host string it was
+            // given, which for IPv6 must carry brackets to be dialled.
+            return Err(bad(
+                "mqtts:// to an IPv6 literal is not supported; use a host name".to_owned(),
+            ));
+        }
+        let config =
+            crate::tls::client_config(self.ca_file.as_deref()).map_err(|e| bad(e.to_string()))?;
+        Ok(Transport::Tls(TlsConfiguration::Rustls(config)))
     }
 }
 
@@ -307,6 +369,45 @@ mod tests {
         for bad in ["127.0.0.1:1883", "http://x", "mqtt://", "mqtt://h/path"] {
             assert!(settings(bad).address().is_err(), "{bad}");
         }
+        let addr = settings("mqtts://broker.home.arpa").address().unwrap();
+        assert_eq!(
+            (addr.host.as_str(), addr.port, addr.tls),
+            ("broker.home.arpa", 8883, true)
+        );
+        let addr = settings("ssl://10.0.0.5:18883").address().unwrap();
+        assert_eq!((addr.port, addr.tls), (18883, true));
+        assert!(!settings("mqtt://h").address().unwrap().tls);
+    }
+
+    #[test]
+    fn tls_settings_are_checked_up_front() {
+        // A CA with a plain URL would send the password in clear: refused.
+        let s = MqttSettings {
+            ca_file: Some("/etc/hearth/ca.pem".into()),
+            ..settings("mqtt://broker:1883")
+        };
+        let err = s.options("id", None).unwrap_err().to_string();
+        assert!(err.contains("mqtts://"), "{err}");
+        // A CA file that is not there is named.
+        let s = MqttSettings {
+            ca_file: Some("/nope/ca.pem".into()),
+            ..settings("mqtts://broker")
+        };
+        let err = s.options("id", None).unwrap_err().to_string();
+        assert!(err.contains("ca_file /nope/ca.pem"), "{err}");
+        let s = settings("mqtts://[::1]:8883");
+        assert!(s.options("id", None).is_err());
+    }
+
+    #[test]
+    fn existing_configs_without_tls_keys_still_parse() {
+        let parsed: MqttSettings =
+            toml::from_str("url = \"mqtt://10.0.0.5\"\nusername = \"hub\"\n").unwrap();
+        assert_eq!(parsed.ca_file, None);
+        let parsed: MqttSettings =
+            toml::from_str("url = \"mqtts://b:8883\"\nca_file = \"/etc/ca.pem\"\n").unwrap();
+        assert_eq!(parsed.ca_file, Some(PathBuf::from("/etc/ca.pem")));
+        assert!(toml::from_str::<MqttSettings>("cafile = \"x\"\n").is_err());
     }
 
     #[test]

@@ -7,7 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
 
 pub mod client;
+pub mod home_assistant;
 pub mod mosquitto;
+pub mod raw;
+pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
 

@@ -135,15 +135,32 @@ impl MosquittoBroker {
         Self::start_on(port)
     }
 
+    /// Starts mosquitto on a free loopback port with `body` appended to its
+    /// config after the `listener` line (e.g. `allow_anonymous false`,
+    /// `password_file ...`, `acl_file ...`). Files `body` names must exist.
+    pub fn start_with_config(body: &str) -> Self {
+        let port = free_port();
+        Self::start_conf(
+            port,
+            // As root, mosquitto switches to the `mosquitto` user and could
+            // not read the test's files in its private temp folder; `user`
+            // is ignored when not running as root.
+            &format!("listener {port} 127.0.0.1\npersistence false\nuser root\n{body}\n"),
+        )
+    }
+
     fn start_on(port: u16) -> Self {
+        Self::start_conf(
+            port,
+            &format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+        )
+    }
+
+    fn start_conf(port: u16, text: &str) -> Self {
         require_tool("mosquitto");
         let dir = tempfile::tempdir().expect("temp dir");
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .expect("write mosquitto.conf");
+        std::fs::write(&conf, text).expect("write mosquitto.conf");
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&conf)

@@ -20,9 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use rumqttc::{
-    AsyncClient, Event, EventLoop, Incoming, Outgoing, QoS, SubscribeFilter, SubscribeReasonCode,
-};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, QoS};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -40,11 +38,6 @@ use crate::stats::{DeliveryCounts, DeliveryTracker, LatencySummary, Seen};
 pub const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// How often a subscriber looks up whether publishing has finished.
 const PHASE_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-/// Longest a client spends on a polite DISCONNECT at the end.
-const DISCONNECT_GRACE: Duration = Duration::from_secs(1);
-/// Filters per SUBSCRIBE packet, so thousands of topics never exceed the
-/// packet size limit.
-const SUBSCRIBE_BATCH: usize = 64;
 /// Latency samples preallocated per subscriber; more grow the vector.
 const LATENCY_PREALLOC: usize = 1 << 20;
 /// Most deliveries one run may expect (subscribers x publishers x messages).
@@ -369,7 +362,7 @@ async fn publisher(
         End::TimedOut => outcome.timed_out = true,
         End::Failed(e) => outcome.error = Some(format!("publisher {index}: {e}")),
     }
-    disconnect(&client, &mut eventloop, plan.deadline).await;
+    client::disconnect(&client, &mut eventloop, plan.deadline).await;
     outcome
 }
 
@@ -558,7 +551,7 @@ async fn subscriber(
             }
         }
     }
-    disconnect(&client, &mut eventloop, plan.deadline).await;
+    client::disconnect(&client, &mut eventloop, plan.deadline).await;
     outcome
 }
 
@@ -570,50 +563,7 @@ async fn subscribe(
     plan: &Plan,
 ) -> anyhow::Result<()> {
     client::wait_connected(eventloop, &plan.url, plan.deadline).await?;
-    for batch in plan.topics.chunks(SUBSCRIBE_BATCH) {
-        let filters = batch
-            .iter()
-            .map(|t| SubscribeFilter::new(t.clone(), plan.qos));
-        client.subscribe_many(filters).await?;
-        loop {
-            let event = timeout_at(plan.deadline, eventloop.poll())
-                .await
-                .map_err(|_| anyhow!("timed out waiting for SUBACK"))??;
-            if let Event::Incoming(Incoming::SubAck(ack)) = event {
-                if let Some(refused) = ack
-                    .return_codes
-                    .iter()
-                    .position(|c| matches!(c, SubscribeReasonCode::Failure))
-                {
-                    bail!(
-                        "broker refused the subscription to {} (ACL?)",
-                        batch.get(refused).map_or("?", String::as_str)
-                    );
-                }
-                break;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Best-effort DISCONNECT so the broker logs a clean exit; bounded by
-/// [`DISCONNECT_GRACE`] and by the run's deadline.
-async fn disconnect(client: &AsyncClient, eventloop: &mut EventLoop, deadline: Instant) {
-    if client.try_disconnect().is_err() {
-        return;
-    }
-    let until = (Instant::now() + DISCONNECT_GRACE).min(deadline);
-    // Either way the socket closes when the event loop is dropped.
-    let _ = timeout_at(until, async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Outgoing(Outgoing::Disconnect)) | Err(_) => break,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await;
+    client::subscribe_all(client, eventloop, &plan.topics, plan.qos, plan.deadline).await
 }
 
 impl fmt::Display for BrokerReport {
@@ -701,6 +651,7 @@ mod tests {
             .command
         {
             crate::cli::Command::Broker(args) => args,
+            crate::cli::Command::Buttons(_) => panic!("not a broker command line"),
         }
     }
 

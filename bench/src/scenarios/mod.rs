@@ -1,7 +1,8 @@
 //! One module per benchmark scenario; each owns its orchestration and its report type.
 //!
 //! Scenarios build clients through [`crate::client`] and count through
-//! [`crate::stats`], so a new one (e.g. `buttons`, driving the hub's topic
-//! contract) only adds its own traffic pattern.
+//! [`crate::stats`], so each one only adds its own traffic pattern:
+//! `broker` for any MQTT broker, `buttons` for the Hearth hub's topic contract.
 
 pub mod broker;
+pub mod buttons;

@@ -1,0 +1,285 @@
+//! Limits under abuse, against the real broker over loopback TCP: a connection flood,
+//! max_connections, the inflight window, and a subscriber that stops reading.
+//!
+//! Every loop here is bounded in count and in time, and only 127.0.0.1 is used.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hearth_broker::BrokerConfig;
+use hearth_broker::config::RUMQTTD_OUTGOING_INFLIGHT;
+use hearth_testkit::raw::{self, StalledSubscriber, proc_status_kib};
+use hearth_testkit::{
+    Subscriber, TestClient, broker_config, free_port, mosquitto_pub, start_broker,
+};
+use rumqttc::{AsyncClient, Event, Incoming, QoS};
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_2000_connects_leaves_existing_subscribers_served() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("flood/after", QoS::AtLeastOnce).await;
+
+    // 4 threads x 500: a third connect and drop at once, a third send half a
+    // CONNECT and drop, a third send a whole CONNECT and drop without
+    // waiting for the CONNACK. Bounded by count and by a 60 s deadline.
+    const FLOODERS: usize = 4;
+    const PER_FLOODER: usize = 500;
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(60);
+    let connect = raw::connect("flooder", 30, None);
+    let threads: Vec<_> = (0..FLOODERS)
+        .map(|t| {
+            let connect = connect.clone();
+            std::thread::spawn(move || {
+                let mut refused = 0usize;
+                for i in 0..PER_FLOODER {
+                    assert!(
+                        Instant::now() < deadline,
+                        "flooder {t} managed only {i} connects in 60 s"
+                    );
+                    match TcpStream::connect(("127.0.0.1", port)) {
+                        Ok(mut s) => {
+                            let _ = match (t * PER_FLOODER + i) % 3 {
+                                0 => Ok(()),
+                                1 => s.write_all(&connect[..connect.len() / 2]),
+                                _ => s.write_all(&connect),
+                            };
+                        }
+                        Err(_) => refused += 1,
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let flood_time = started.elapsed();
+
+    // The subscriber that was there all along still gets a message, soon.
+    let sent = Instant::now();
+    let out = mosquitto_pub(port, &["-t", "flood/after", "-q", "1", "-m", "still here"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = watcher.recv_on("flood/after", WAIT).await;
+    assert_eq!(&got.payload[..], b"still here");
+    assert!(watcher.is_connected());
+    // And new clients are still welcome.
+    let late = TestClient::connect(port, "after-the-flood").await;
+    assert!(late.is_connected());
+    eprintln!(
+        "flood: {} connects in {flood_time:?} ({refused} refused by the OS); \
+         existing subscriber got a message {:?} after it was sent",
+        FLOODERS * PER_FLOODER,
+        sent.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_connections_refuses_the_eleventh_client_and_keeps_the_ten() {
+    let config = BrokerConfig {
+        max_connections: 10,
+        ..broker_config()
+    };
+    let broker = start_broker(&config);
+    let port = broker.mqtt_addr().port();
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(TestClient::connect(port, &format!("c{i}")).await);
+    }
+    clients[0].subscribe("limit/#", QoS::AtLeastOnce).await;
+
+    let eleventh = TestClient::try_connect(TestClient::options(port, "c10")).await;
+    assert!(eleventh.is_err(), "the 11th client was accepted");
+    eprintln!("11th client: {}", eleventh.err().unwrap_or_default());
+
+    // The ten are unaffected.
+    clients[9]
+        .publish("limit/x", QoS::AtLeastOnce, false, "from the tenth")
+        .await;
+    let got = clients[0].recv_on("limit/x", WAIT).await;
+    assert_eq!(&got.payload[..], b"from the tenth");
+    assert!(clients.iter().all(TestClient::is_connected));
+
+    // A slot freed is a slot taken.
+    clients.pop().unwrap().kill();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match TestClient::try_connect(TestClient::options(port, "c11")).await {
+            Ok(_) => break,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the freed slot stayed taken: {e}"
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_never_acks_gets_at_most_the_inflight_window() {
+    // max_inflight is set low on purpose: rumqttd 0.20 ignores it for the
+    // window towards a subscriber, which is fixed at 100 (see config.rs).
+    let config = BrokerConfig {
+        max_inflight: 10,
+        ..broker_config()
+    };
+    let broker = start_broker(&config);
+    let port = broker.mqtt_addr().port();
+
+    let mut options = TestClient::options(port, "lazy");
+    options.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(options, 64);
+    let (tx, mut rx) = mpsc::channel(1024);
+    tokio::spawn(async move {
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Incoming::Publish(p)) = event
+                && tx.send(p).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    client
+        .subscribe("window/#", QoS::AtLeastOnce)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    const SENT: usize = 3 * RUMQTTD_OUTGOING_INFLIGHT;
+    let publisher = TestClient::connect(port, "eager").await;
+    for i in 0..SENT {
+        publisher
+            .publish("window/n", QoS::AtLeastOnce, false, i.to_string())
+            .await;
+    }
+
+    let mut held = Vec::new();
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_secs(2), rx.recv()).await {
+        held.push(p);
+    }
+    eprintln!(
+        "unacked subscriber received {} of {SENT} QoS 1 messages (max_inflight = 10)",
+        held.len()
+    );
+    assert!(!held.is_empty(), "nothing was delivered");
+    assert!(
+        held.len() <= RUMQTTD_OUTGOING_INFLIGHT,
+        "{} unacked messages were sent, more than the window of {RUMQTTD_OUTGOING_INFLIGHT}",
+        held.len()
+    );
+
+    // Acknowledge as we go: everything else arrives, in order, none lost.
+    let mut seen: Vec<usize> = Vec::new();
+    for p in held {
+        seen.push(std::str::from_utf8(&p.payload).unwrap().parse().unwrap());
+        client.ack(&p).await.unwrap();
+    }
+    while seen.len() < SENT {
+        let p = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("stalled after {} of {SENT}", seen.len()))
+            .unwrap();
+        seen.push(std::str::from_utf8(&p.payload).unwrap().parse().unwrap());
+        client.ack(&p).await.unwrap();
+    }
+    assert_eq!(seen, (0..SENT).collect::<Vec<_>>());
+}
+
+struct BrokerProcess(Child);
+
+impl Drop for BrokerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_subscriber_does_not_grow_the_brokers_memory_without_bound() {
+    const MESSAGES: usize = 200_000;
+    const PAYLOAD: usize = 200;
+    let defaults = BrokerConfig::default();
+    let port = free_port();
+    let broker = BrokerProcess(
+        Command::new(env!("CARGO_BIN_EXE_hearth-broker"))
+            .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = broker.0.id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "broker did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let _stalled = StalledSubscriber::start(port, "stalled", "slow/#", 0);
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("done", QoS::AtLeastOnce).await;
+    let before = proc_status_kib(pid, "VmRSS");
+
+    let publisher = TestClient::connect(port, "firehose").await;
+    let payload = vec![b'x'; PAYLOAD];
+    let started = Instant::now();
+    for _ in 0..MESSAGES {
+        publisher
+            .publish("slow/data", QoS::AtMostOnce, false, payload.clone())
+            .await;
+    }
+    // Same connection, so it is routed after every message above.
+    publisher
+        .publish("done", QoS::AtLeastOnce, false, "done")
+        .await;
+    watcher.recv_on("done", Duration::from_secs(120)).await;
+    let published_in = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = proc_status_kib(pid, "VmRSS");
+    let peak = proc_status_kib(pid, "VmHWM");
+
+    // What the broker may keep: one filter's log (segment_size x
+    // segment_count), one client's outgoing queue (max_outgoing_packets
+    // messages), plus slack for socket buffers, allocator and the runtime.
+    let log_kib = (defaults.segment_size * defaults.segment_count / 1024) as u64;
+    let outgoing_kib = defaults.max_outgoing_packets * (PAYLOAD as u64 + 64) / 1024;
+    let slack_kib = 24 * 1024;
+    let bound = log_kib + outgoing_kib + slack_kib;
+    let published_kib = (MESSAGES * PAYLOAD / 1024) as u64;
+    eprintln!(
+        "stalled subscriber: {MESSAGES} x {PAYLOAD} B ({} MiB) published in {published_in:?}; \
+         broker VmRSS {} MiB before, {} MiB after (+{} MiB), peak {} MiB; bound +{} MiB",
+        published_kib / 1024,
+        before / 1024,
+        after / 1024,
+        after.saturating_sub(before) / 1024,
+        peak / 1024,
+        bound / 1024
+    );
+    assert!(
+        after.saturating_sub(before) <= bound && peak.saturating_sub(before) <= bound,
+        "broker memory grew by {} KiB (peak +{} KiB), more than the {bound} KiB bound",
+        after.saturating_sub(before),
+        peak.saturating_sub(before)
+    );
+
+    // The broker still serves everyone else.
+    let sub = Subscriber::start(port, "after/stall", &[]);
+    assert!(
+        mosquitto_pub(port, &["-t", "after/stall", "-m", "ok"])
+            .status
+            .success()
+    );
+    sub.expect_line("after/stall ok", WAIT);
+}

@@ -1,0 +1,128 @@
+//! Hand-written MQTT 3.1.1 packets for clients that misbehave on purpose: floods, stalled readers.
+//!
+//! A real client library would read, ping and acknowledge for us; these
+//! tests need a peer that does exactly what a broken device does and
+//! nothing more, over a plain `TcpStream`.
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::Duration;
+
+/// MQTT remaining-length encoding (1 to 4 bytes).
+fn remaining_length(mut len: usize, out: &mut Vec<u8>) {
+    loop {
+        let mut byte = (len % 128) as u8;
+        len /= 128;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        out.push(byte);
+        if len == 0 {
+            break;
+        }
+    }
+}
+
+fn string(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn packet(header: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![header];
+    remaining_length(body.len(), &mut out);
+    out.extend_from_slice(body);
+    out
+}
+
+/// CONNECT (MQTT 3.1.1, clean session) with an optional login.
+pub fn connect(client_id: &str, keep_alive_secs: u16, login: Option<(&str, &str)>) -> Vec<u8> {
+    let mut body = Vec::new();
+    string("MQTT", &mut body);
+    body.push(4); // protocol level 3.1.1
+    let mut flags = 0x02; // clean session
+    if login.is_some() {
+        flags |= 0x80 | 0x40;
+    }
+    body.push(flags);
+    body.extend_from_slice(&keep_alive_secs.to_be_bytes());
+    string(client_id, &mut body);
+    if let Some((user, pass)) = login {
+        string(user, &mut body);
+        string(pass, &mut body);
+    }
+    packet(0x10, &body)
+}
+
+/// SUBSCRIBE to one filter.
+pub fn subscribe(packet_id: u16, filter: &str, qos: u8) -> Vec<u8> {
+    let mut body = packet_id.to_be_bytes().to_vec();
+    string(filter, &mut body);
+    body.push(qos);
+    packet(0x82, &body)
+}
+
+/// PUBLISH at QoS 0.
+pub fn publish_qos0(topic: &str, payload: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    string(topic, &mut body);
+    body.extend_from_slice(payload);
+    packet(0x30, &body)
+}
+
+/// A subscriber that connects, subscribes to `filter` and then never reads
+/// another byte, like a device whose main loop hung: the broker's writes
+/// to it fill the socket buffers and then stall.
+#[derive(Debug)]
+pub struct StalledSubscriber {
+    _stream: TcpStream,
+}
+
+impl StalledSubscriber {
+    pub fn start(port: u16, client_id: &str, filter: &str, qos: u8) -> Self {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the broker");
+        stream.set_nodelay(true).expect("nodelay");
+        // A long keep-alive so the broker keeps the stalled client instead
+        // of timing it out during the test.
+        stream
+            .write_all(&connect(client_id, 3_600, None))
+            .expect("send CONNECT");
+        stream
+            .write_all(&subscribe(1, filter, qos))
+            .expect("send SUBSCRIBE");
+        // Let the CONNACK and SUBACK land (unread) before anything is published.
+        std::thread::sleep(Duration::from_millis(200));
+        Self { _stream: stream }
+    }
+}
+
+/// One line of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`, ...).
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_length_matches_the_spec_examples() {
+        for (len, want) in [
+            (0usize, vec![0x00]),
+            (127, vec![0x7f]),
+            (128, vec![0x80, 0x01]),
+            (16_383, vec![0xff, 0x7f]),
+            (16_384, vec![0x80, 0x80, 0x01]),
+        ] {
+            let mut out = Vec::new();
+            remaining_length(len, &mut out);
+            assert_eq!(out, want, "{len}");
+        }
+    }
+}
