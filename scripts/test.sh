@@ -68,6 +68,10 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "Home Assistant validator venv"
+HEARTH_HA_PYTHON=$(scripts/ha-venv.sh | tail -n 1)
+export HEARTH_HA_PYTHON
+
 step "cargo test (whole workspace)"
 cargo test --workspace --locked --no-fail-fast
 

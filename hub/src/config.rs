@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use hearth_broker::BrokerConfig;
 use hearth_common::mqtt::MqttSettings;
-use hearth_protocol::{Id, OutputRef, Topics};
+use hearth_protocol::{DiscoveryTopics, Id, OutputRef, Topics};
 use serde::Deserialize;
 
 use crate::chimes::{Chime, ChimeError, ChimeSpec, Source};
@@ -44,6 +44,10 @@ pub struct HubSection {
     pub client_id: String,
     /// How long `POST /api/v0/switches/...` waits for the agent to confirm.
     pub switch_timeout_ms: u64,
+    /// Publish Home Assistant discovery configs for the hub's entities.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix (its MQTT integration setting).
+    pub discovery_prefix: String,
 }
 
 impl Default for HubSection {
@@ -53,6 +57,8 @@ impl Default for HubSection {
             topic_prefix: hearth_protocol::topic::DEFAULT_PREFIX.to_owned(),
             client_id: "hearth-hub".to_owned(),
             switch_timeout_ms: 3_000,
+            discovery: true,
+            discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
         }
     }
 }
@@ -102,6 +108,8 @@ pub enum ConfigError {
     UnknownTimezone(String),
     #[error("hub.topic_prefix: {0}")]
     Prefix(#[from] hearth_protocol::TopicError),
+    #[error("hub.discovery_prefix: {0}")]
+    DiscoveryPrefix(hearth_protocol::TopicError),
     #[error("hub.client_id must be 1 to 64 printable ASCII characters")]
     ClientId,
     #[error("database.url {0:?} must start with sqlite:// or postgres://")]
@@ -125,6 +133,8 @@ pub enum ConfigError {
 pub struct Settings {
     pub timezone: Tz,
     pub topics: Topics,
+    /// Home Assistant discovery prefix; `None` when discovery is off.
+    pub discovery: Option<DiscoveryTopics>,
     pub client_id: String,
     pub switch_timeout: Duration,
     pub broker: Option<BrokerConfig>,
@@ -144,6 +154,9 @@ impl HubConfig {
             .parse()
             .map_err(|_| ConfigError::UnknownTimezone(self.hub.timezone.clone()))?;
         let topics = Topics::new(&self.hub.topic_prefix)?;
+        // Checked even when off, so switching it on later cannot fail.
+        let discovery = DiscoveryTopics::new(&self.hub.discovery_prefix)
+            .map_err(ConfigError::DiscoveryPrefix)?;
         let id = &self.hub.client_id;
         if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_graphic()) {
             return Err(ConfigError::ClientId);
@@ -210,6 +223,7 @@ impl HubConfig {
             chimes,
             timezone,
             topics,
+            discovery: self.hub.discovery.then_some(discovery),
             client_id: self.hub.client_id,
             switch_timeout: Duration::from_millis(self.hub.switch_timeout_ms),
             broker,
@@ -278,6 +292,22 @@ mod tests {
             .insert("lamp".into(), "pi-1/fan/lamp".into());
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with("switches.lamp:"), "{err}");
+    }
+
+    #[test]
+    fn home_assistant_discovery_is_on_by_default_and_its_prefix_checked() {
+        let settings = HubConfig::default().validate().unwrap();
+        assert_eq!(
+            settings.discovery.map(|d| d.status()),
+            Some("homeassistant/status".to_owned())
+        );
+        let mut config = HubConfig::default();
+        config.hub.discovery = false;
+        assert!(config.validate().unwrap().discovery.is_none());
+        let mut config = HubConfig::default();
+        config.hub.discovery_prefix = "ha/#".into();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.starts_with("hub.discovery_prefix:"), "{err}");
     }
 
     #[test]

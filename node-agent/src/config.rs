@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use hearth_common::mqtt::MqttSettings;
 use hearth_common::settings::SettingsError;
-use hearth_protocol::{Id, OutputKind, Topics};
+use hearth_protocol::{DiscoveryTopics, Id, OutputKind, Topics};
 
 pub use file::{
     BuzzerSection, NodeFile, NodeSection, OutputKindSetting, OutputSection, SensorBackend,
@@ -56,6 +56,8 @@ pub struct NodeConfig {
     pub node: Id,
     pub node_source: IdSource,
     pub topics: Topics,
+    /// Home Assistant discovery prefix; `None` when discovery is off.
+    pub discovery: Option<DiscoveryTopics>,
     pub mqtt: MqttSettings,
     pub outputs: Vec<OutputDef>,
     pub sequences: Vec<SequenceDef>,
@@ -180,6 +182,10 @@ impl fmt::Display for NodeConfig {
             self.topics.prefix(),
             if self.simulate { ", simulated" } else { "" }
         )?;
+        match &self.discovery {
+            Some(d) => writeln!(f, "  Home Assistant discovery under {}/", d.prefix())?,
+            None => writeln!(f, "  Home Assistant discovery off")?,
+        }
         for o in &self.outputs {
             writeln!(f, "  output   {} {} ({})", o.kind, o.name, pin_text(o.pin))?;
         }

@@ -10,14 +10,16 @@
 //! [`node_id`], [`gpio`] (pins, active-low), [`dht`] (pure frame decoder),
 //! [`sensor`] (IIO, bit-bang, simulated backends), [`climate`] (reader loop),
 //! [`board`] (pure outputs/sequences state machine), [`speaker`], [`route`]
-//! (pure message routing), [`status`], [`hardware`] and [`agent`] (the MQTT
-//! loop). `run` is what the binary calls.
+//! (pure message routing), [`discovery`] (pure Home Assistant discovery
+//! configs), [`status`], [`hardware`] and [`agent`] (the MQTT loop). `run`
+//! is what the binary calls.
 
 pub mod agent;
 pub mod board;
 pub mod climate;
 pub mod config;
 pub mod dht;
+pub mod discovery;
 pub mod gpio;
 pub mod hardware;
 pub mod node_id;

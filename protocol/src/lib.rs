@@ -3,6 +3,7 @@
 //! Pure code only: no I/O, no async runtime. The hub, the node agent and the
 //! tests all speak through these types so that the contract lives in one place.
 
+pub mod discovery;
 pub mod id;
 pub mod payload;
 pub mod topic;

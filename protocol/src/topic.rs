@@ -8,6 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::discovery::Component;
 use crate::id::{Id, IdError};
 
 /// The prefix every Hearth topic starts with unless configured otherwise.
@@ -78,9 +79,14 @@ pub enum Topic {
     NodeError(Id),
     OutputSet(OutputRef),
     OutputState(OutputRef),
-    ChimePlay { speaker: Id },
+    ChimePlay {
+        speaker: Id,
+    },
     HubChimeSet(Id),
     HubChimePlay(Id),
+    /// `ON`/`OFF`/`TOGGLE`: enables or disables a chime, nothing else
+    /// (what Home Assistant's switch for the chime sends).
+    HubChimeEnabledSet(Id),
     HubChime(Id),
     HubAvailability,
     HubError,
@@ -162,6 +168,7 @@ impl Topics {
             Topic::ChimePlay { speaker } => format!("{p}/chime/{speaker}/play"),
             Topic::HubChimeSet(id) => format!("{p}/hub/chimes/{id}/set"),
             Topic::HubChimePlay(id) => format!("{p}/hub/chimes/{id}/play"),
+            Topic::HubChimeEnabledSet(id) => format!("{p}/hub/chimes/{id}/enabled/set"),
             Topic::HubChime(id) => format!("{p}/hub/chimes/{id}"),
             Topic::HubAvailability => format!("{p}/hub/availability"),
             Topic::HubError => format!("{p}/hub/error"),
@@ -207,6 +214,7 @@ impl Topics {
             ["chime", s, "play"] => Topic::ChimePlay { speaker: id(s)? },
             ["hub", "chimes", c, "set"] => Topic::HubChimeSet(id(c)?),
             ["hub", "chimes", c, "play"] => Topic::HubChimePlay(id(c)?),
+            ["hub", "chimes", c, "enabled", "set"] => Topic::HubChimeEnabledSet(id(c)?),
             ["hub", "chimes", c] => Topic::HubChime(id(c)?),
             ["hub", "availability"] => Topic::HubAvailability,
             ["hub", "error"] => Topic::HubError,
@@ -247,6 +255,36 @@ impl DiscoveryTopics {
     /// Where Home Assistant publishes its birth (`online`) and will (`offline`).
     pub fn status(&self) -> String {
         format!("{}/status", self.prefix)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>/<component>/<device>/<object>/config`: a config under the
+    /// node level Home Assistant allows, here the publishing device's id.
+    pub fn device_config(&self, component: Component, device: &str, object: &str) -> String {
+        format!(
+            "{}/{}/{device}/{object}/config",
+            self.prefix,
+            component.as_str()
+        )
+    }
+
+    /// Every config `device` published: `<prefix>/+/<device>/+/config`.
+    pub fn device_filter(&self, device: &str) -> String {
+        format!("{}/+/{device}/+/config", self.prefix)
+    }
+
+    /// (component, device, object) of a config topic with a node level.
+    pub fn parse_device_config<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str, &'t str)> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
+        match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [component, device, object, "config"] => Some((component, device, object)),
+            _ => None,
+        }
     }
 }
 
@@ -290,6 +328,10 @@ mod tests {
             ),
             (Topic::HubChimeSet(id("tea")), "hearth/hub/chimes/tea/set"),
             (Topic::HubChime(id("tea")), "hearth/hub/chimes/tea"),
+            (
+                Topic::HubChimeEnabledSet(id("tea")),
+                "hearth/hub/chimes/tea/enabled/set",
+            ),
             (Topic::HubAvailability, "hearth/hub/availability"),
         ];
         for (topic, text) in cases {
@@ -347,5 +389,17 @@ mod tests {
             "homeassistant/sensor/hearth_pi-1_temperature/config"
         );
         assert_eq!(d.status(), "homeassistant/status");
+        let red = d.device_config(Component::Light, "hearth_node_pi-1", "light_red");
+        assert_eq!(red, "homeassistant/light/hearth_node_pi-1/light_red/config");
+        assert_eq!(
+            d.parse_device_config(&red),
+            Some(("light", "hearth_node_pi-1", "light_red"))
+        );
+        assert_eq!(d.parse_device_config("homeassistant/light/x/config"), None);
+        assert_eq!(d.parse_device_config("other/light/a/b/config"), None);
+        assert_eq!(
+            d.device_filter("hearth_hub"),
+            "homeassistant/+/hearth_hub/+/config"
+        );
     }
 }

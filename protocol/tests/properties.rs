@@ -35,6 +35,7 @@ fn topic() -> impl Strategy<Value = Topic> {
         id().prop_map(|speaker| Topic::ChimePlay { speaker }),
         id().prop_map(Topic::HubChimeSet),
         id().prop_map(Topic::HubChimePlay),
+        id().prop_map(Topic::HubChimeEnabledSet),
         id().prop_map(Topic::HubChime),
         Just(Topic::HubAvailability),
         Just(Topic::HubError),

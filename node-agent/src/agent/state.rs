@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use hearth_common::mqtt::LinkEvent;
+use hearth_protocol::discovery::Reaction;
 use hearth_protocol::{
     Availability, Climate, ErrorReport, Id, OnOff, OutputKind, OutputRef, Topic, Topics,
 };
@@ -15,6 +16,7 @@ use super::SHUTDOWN_FLUSH_TIMEOUT;
 use crate::board::{Board, Changes};
 use crate::climate::ClimateEvent;
 use crate::config::{NodeConfig, SpeakerOutput};
+use crate::discovery::NodeDiscovery;
 use crate::gpio::{self, OutputPins, PinSpec};
 use crate::route::{Request, Router};
 use crate::speaker::{Outcome, Speaker, SpeakerError};
@@ -37,6 +39,8 @@ pub(super) struct Agent {
     started_at: DateTime<Utc>,
     last_climate: Option<Climate>,
     connected: bool,
+    /// Home Assistant discovery, unless switched off.
+    discovery: Option<NodeDiscovery>,
 }
 
 impl Agent {
@@ -77,6 +81,7 @@ impl Agent {
             started_at: Utc::now(),
             last_climate: None,
             connected: false,
+            discovery: NodeDiscovery::new(config),
         }
     }
 
@@ -139,17 +144,27 @@ impl Agent {
     }
 
     /// Subscriptions and every retained message, sent on each ConnAck.
-    /// Home Assistant discovery (a later issue) joins here: this is the one
-    /// place where everything the broker should remember is (re)sent.
     async fn announce(&self) {
-        for filter in self.router.subscriptions() {
+        let discovery = self.discovery.iter().flat_map(NodeDiscovery::filters);
+        for filter in self.router.subscriptions().into_iter().chain(discovery) {
             if let Err(error) = self.client.subscribe(&filter, QoS::AtLeastOnce).await {
                 tracing::warn!(%filter, %error, "subscribe failed");
             }
         }
+        self.publish_retained().await;
+    }
+
+    /// Everything the broker should remember: availability, Home Assistant
+    /// discovery configs, then every state. Also Home Assistant's answer to
+    /// its birth message, so its entities come back with their states.
+    async fn publish_retained(&self) {
         let availability = self.topic(Topic::NodeAvailability(self.node.clone()));
         self.publish(availability, Availability::Online.as_str(), true)
             .await;
+        for message in self.discovery.iter().flat_map(NodeDiscovery::messages) {
+            self.publish(message.topic.clone(), message.payload.clone(), true)
+                .await;
+        }
         for (def, state) in self.board.outputs() {
             self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
                 .await;
@@ -169,6 +184,21 @@ impl Agent {
     }
 
     async fn on_message(&mut self, topic: &str, payload: &[u8]) {
+        if let Some(reaction) = self
+            .discovery
+            .as_ref()
+            .and_then(|d| d.react(topic, payload))
+        {
+            match reaction {
+                Reaction::Resend => self.publish_retained().await,
+                Reaction::Clear(stale) => {
+                    tracing::info!(topic = %stale, "clearing a Home Assistant entity this node no longer has");
+                    self.publish(stale, Vec::new(), true).await;
+                }
+                Reaction::Nothing => {}
+            }
+            return;
+        }
         match self.router.route(topic, payload) {
             Ok(Request::Output {
                 kind,

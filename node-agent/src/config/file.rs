@@ -38,6 +38,10 @@ pub struct NodeSection {
     /// `None`: `NODE_NAME`, else the hostname.
     pub id: Option<String>,
     pub topic_prefix: String,
+    /// Publish Home Assistant discovery configs for this node.
+    pub discovery: bool,
+    /// Home Assistant's discovery prefix (its MQTT integration setting).
+    pub discovery_prefix: String,
 }
 
 impl Default for NodeSection {
@@ -45,6 +49,8 @@ impl Default for NodeSection {
         Self {
             id: None,
             topic_prefix: DEFAULT_TOPIC_PREFIX.to_owned(),
+            discovery: true,
+            discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
         }
     }
 }

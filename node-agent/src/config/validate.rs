@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use hearth_common::mqtt::MqttError;
-use hearth_protocol::{Id, OutputKind, Topics};
+use hearth_protocol::{DiscoveryTopics, Id, OutputKind, Topics};
 
 use super::{
     ConfigError, NodeConfig, NodeFile, OutputDef, OutputKindSetting, SensorConfig, SensorSection,
@@ -71,6 +71,9 @@ impl NodeFile {
             .map_err(|e| ConfigError::invalid("node.id", e))?;
         let topics = Topics::new(&self.node.topic_prefix)
             .map_err(|e| ConfigError::invalid("node.topic_prefix", e))?;
+        // Checked even when off, so switching it on later cannot fail.
+        let discovery = DiscoveryTopics::new(&self.node.discovery_prefix)
+            .map_err(|e| ConfigError::invalid("node.discovery_prefix", e))?;
         self.mqtt.options("hearth-node-check", None).map_err(|e| {
             let key = match e {
                 MqttError::BadUrl { .. } => "mqtt.url",
@@ -109,6 +112,7 @@ impl NodeFile {
             node,
             node_source,
             topics,
+            discovery: self.node.discovery.then_some(discovery),
             mqtt: self.mqtt,
             outputs,
             sequences,

@@ -1,0 +1,536 @@
+//! Home Assistant discovery for the hub's device: buttons, chimes, the clock and the hub's own connectivity.
+//!
+//! The hub is one Home Assistant device, `hearth_hub`; node agents announce
+//! their own devices, shown "via" this one. Per button: an `event` entity
+//! (single, double, long), a `binary_sensor` for its ON/OFF state and a
+//! device trigger per action, so automations can start from a press
+//! without templates. Per chime: a `button` that plays it now and a `switch`
+//! that enables it. Plus the clock and a connectivity sensor.
+//!
+//! Configs are retained under `<prefix>/<component>/hearth_hub/<object>/config`.
+//! The hub publishes them all on every (re)connect and, with the current
+//! states, whenever Home Assistant announces itself on `<prefix>/status`; a
+//! new button announces itself with its first message (see `brain`), a
+//! chime with every change, and a deleted chime's configs are cleared with
+//! empty retained payloads. Buttons are never forgotten, so theirs stay.
+//!
+//! Unique ids (also the object ids, so entity ids are predictable):
+//! `hearth_hub_button_<id>` (event), `hearth_hub_button_<id>_state`
+//! (binary sensor), `hearth_hub_chime_<id>_play` (button),
+//! `hearth_hub_chime_<id>_enabled` (switch), `hearth_hub_clock`,
+//! `hearth_hub_connectivity`. Device triggers have no unique id in Home
+//! Assistant; theirs is their discovery topic, `button_<id>_<action>`.
+
+use chrono::Utc;
+use hearth_protocol::discovery::{
+    self, Component, Config, Device, HUB_DEVICE_ID, MANUFACTURER, Message, Origin, Reaction,
+};
+use hearth_protocol::{Availability, DiscoveryTopics, Id, OnOff, PressAction, Topic, Topics};
+
+use crate::brain::{Brain, Outgoing};
+use crate::chimes::Chime;
+use crate::chimes::manage::ChimeEvent;
+use crate::chimes::scheduler::Registry;
+use crate::clock;
+use crate::config::Settings;
+use crate::service::Shared;
+
+/// `origin.name` of the hub's configs.
+pub const ORIGIN_NAME: &str = "hearth-hub";
+/// `name` of the hub's device in Home Assistant (users can rename it there).
+pub const DEVICE_NAME: &str = "Hearth hub";
+/// Commands from Home Assistant are sent with this QoS, like the hub's own.
+const COMMAND_QOS: u8 = 1;
+
+/// The device-trigger type Home Assistant shows ("... pressed") per action.
+fn trigger_type(action: PressAction) -> &'static str {
+    match action {
+        PressAction::Single => "button_short_press",
+        PressAction::Double => "button_double_press",
+        PressAction::Long => "button_long_press",
+    }
+}
+
+/// Builds the hub's discovery messages. Pure: everything comes from the
+/// prefixes and the ids or chimes passed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HubDiscovery {
+    topics: DiscoveryTopics,
+    hearth: Topics,
+}
+
+impl HubDiscovery {
+    /// `None` when discovery is switched off.
+    pub fn new(settings: &Settings) -> Option<Self> {
+        settings
+            .discovery
+            .clone()
+            .map(|topics| Self::with(topics, settings.topics.clone()))
+    }
+
+    pub fn with(topics: DiscoveryTopics, hearth: Topics) -> Self {
+        Self { topics, hearth }
+    }
+
+    /// The hub listens for Home Assistant's birth here.
+    pub fn status_topic(&self) -> String {
+        self.topics.status()
+    }
+
+    /// True for Home Assistant's birth message (`online` on its status topic).
+    pub fn is_birth(&self, topic: &str, payload: &[u8]) -> bool {
+        let none = std::collections::BTreeSet::new();
+        discovery::react(&self.topics, HUB_DEVICE_ID, &none, topic, payload)
+            == Some(Reaction::Resend)
+    }
+
+    fn base(&self) -> Config {
+        Config {
+            availability_topic: Some(self.hearth.build(&Topic::HubAvailability)),
+            payload_available: Some(Availability::Online.as_str()),
+            payload_not_available: Some(Availability::Offline.as_str()),
+            device: Device {
+                identifiers: vec![HUB_DEVICE_ID.to_owned()],
+                name: DEVICE_NAME.to_owned(),
+                model: ORIGIN_NAME.to_owned(),
+                manufacturer: MANUFACTURER.to_owned(),
+                sw_version: env!("CARGO_PKG_VERSION").to_owned(),
+                via_device: None,
+            },
+            origin: Origin {
+                name: ORIGIN_NAME.to_owned(),
+                sw_version: env!("CARGO_PKG_VERSION").to_owned(),
+            },
+            ..Config::default()
+        }
+    }
+
+    fn ids(unique: String) -> (Option<String>, Option<String>) {
+        (Some(unique.clone()), Some(unique))
+    }
+
+    /// The clock and the hub's connectivity.
+    pub fn hub_configs(&self) -> Vec<Message> {
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_clock"));
+        let clock = Config {
+            name: Some("Clock".to_owned()),
+            unique_id,
+            object_id,
+            icon: Some("mdi:clock-outline"),
+            state_topic: Some(self.hearth.build(&Topic::ClockHhmm)),
+            // `1420` on the wire (for dumb displays), `14:20` for people.
+            value_template: Some("{{ value[:2] }}:{{ value[2:] }}".to_owned()),
+            ..self.base()
+        };
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_connectivity"));
+        // Reads the availability topic itself, so it has no availability of
+        // its own: bound to that topic it could never show "disconnected".
+        let connectivity = Config {
+            name: Some("Connectivity".to_owned()),
+            unique_id,
+            object_id,
+            device_class: Some("connectivity"),
+            entity_category: Some("diagnostic"),
+            state_topic: Some(self.hearth.build(&Topic::HubAvailability)),
+            payload_on: Some(Availability::Online.as_str()),
+            payload_off: Some(Availability::Offline.as_str()),
+            availability_topic: None,
+            payload_available: None,
+            payload_not_available: None,
+            ..self.base()
+        };
+        vec![
+            Message::config(&self.topics, Component::Sensor, "clock", &clock),
+            Message::config(
+                &self.topics,
+                Component::BinarySensor,
+                "connectivity",
+                &connectivity,
+            ),
+        ]
+    }
+
+    /// (component, object) of every config a button has.
+    fn button_objects(id: &Id) -> Vec<(Component, String)> {
+        let mut objects = vec![
+            (Component::Event, format!("button_{id}")),
+            (Component::BinarySensor, format!("button_{id}")),
+        ];
+        objects.extend(
+            PressAction::ALL
+                .into_iter()
+                .map(|a| (Component::DeviceAutomation, format!("button_{id}_{a}"))),
+        );
+        objects
+    }
+
+    /// A button's event entity, state sensor and device triggers.
+    pub fn button_configs(&self, id: &Id) -> Vec<Message> {
+        let event_topic = self.hearth.build(&Topic::ButtonEvent(id.clone()));
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_button_{id}"));
+        let event = Config {
+            name: Some(format!("Button {id}")),
+            unique_id,
+            object_id,
+            device_class: Some("button"),
+            state_topic: Some(event_topic.clone()),
+            event_types: PressAction::ALL.iter().map(|a| a.as_str()).collect(),
+            ..self.base()
+        };
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_button_{id}_state"));
+        let state = Config {
+            name: Some(format!("Button {id} state")),
+            unique_id,
+            object_id,
+            state_topic: Some(self.hearth.build(&Topic::ButtonState(id.clone()))),
+            payload_on: Some(OnOff::On.as_str()),
+            payload_off: Some(OnOff::Off.as_str()),
+            ..self.base()
+        };
+        let mut out = vec![
+            Message::config(
+                &self.topics,
+                Component::Event,
+                &format!("button_{id}"),
+                &event,
+            ),
+            Message::config(
+                &self.topics,
+                Component::BinarySensor,
+                &format!("button_{id}"),
+                &state,
+            ),
+        ];
+        for action in PressAction::ALL {
+            // Device triggers take neither availability nor a name.
+            let trigger = Config {
+                automation_type: Some("trigger"),
+                topic: Some(event_topic.clone()),
+                trigger_type: Some(trigger_type(action)),
+                subtype: Some(id.to_string()),
+                payload: Some(action.as_str()),
+                value_template: Some("{{ value_json.event_type }}".to_owned()),
+                qos: Some(COMMAND_QOS),
+                device: self.base().device,
+                origin: self.base().origin,
+                ..Config::default()
+            };
+            out.push(Message::config(
+                &self.topics,
+                Component::DeviceAutomation,
+                &format!("button_{id}_{action}"),
+                &trigger,
+            ));
+        }
+        out
+    }
+
+    /// Empty retained payloads that remove a button's entities.
+    pub fn button_removals(&self, id: &Id) -> Vec<Message> {
+        Self::button_objects(id)
+            .into_iter()
+            .map(|(component, object)| {
+                Message::removal(self.topics.device_config(component, HUB_DEVICE_ID, &object))
+            })
+            .collect()
+    }
+
+    /// A chime's "play now" button and "enabled" switch.
+    pub fn chime_configs(&self, chime: &Chime) -> Vec<Message> {
+        let id = &chime.id;
+        let object = format!("chime_{id}");
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_chime_{id}_play"));
+        let play = Config {
+            name: Some(format!("{} play now", chime.name)),
+            unique_id,
+            object_id,
+            icon: Some("mdi:bell-ring"),
+            command_topic: Some(self.hearth.build(&Topic::HubChimePlay(id.clone()))),
+            payload_press: Some("PRESS"),
+            qos: Some(COMMAND_QOS),
+            ..self.base()
+        };
+        let view = self.hearth.build(&Topic::HubChime(id.clone()));
+        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_chime_{id}_enabled"));
+        let enabled = Config {
+            name: Some(format!("Chime {}", chime.name)),
+            unique_id,
+            object_id,
+            icon: Some("mdi:bell"),
+            command_topic: Some(self.hearth.build(&Topic::HubChimeEnabledSet(id.clone()))),
+            state_topic: Some(view.clone()),
+            // The retained chime JSON: its schedule, sound and next_at
+            // become the switch's attributes.
+            json_attributes_topic: Some(view),
+            value_template: Some("{{ 'ON' if value_json.enabled else 'OFF' }}".to_owned()),
+            payload_on: Some(OnOff::On.as_str()),
+            payload_off: Some(OnOff::Off.as_str()),
+            qos: Some(COMMAND_QOS),
+            ..self.base()
+        };
+        vec![
+            Message::config(&self.topics, Component::Button, &object, &play),
+            Message::config(&self.topics, Component::Switch, &object, &enabled),
+        ]
+    }
+
+    /// Empty retained payloads that remove a chime's entities.
+    pub fn chime_removals(&self, id: &Id) -> Vec<Message> {
+        [Component::Button, Component::Switch]
+            .into_iter()
+            .map(|component| {
+                Message::removal(self.topics.device_config(
+                    component,
+                    HUB_DEVICE_ID,
+                    &format!("chime_{id}"),
+                ))
+            })
+            .collect()
+    }
+
+    /// Every config the hub has for these buttons and chimes.
+    pub fn all_configs<'a>(
+        &self,
+        buttons: impl IntoIterator<Item = &'a Id>,
+        chimes: impl IntoIterator<Item = &'a Chime>,
+    ) -> Vec<Message> {
+        let mut out = self.hub_configs();
+        for id in buttons {
+            out.extend(self.button_configs(id));
+        }
+        for chime in chimes {
+            out.extend(self.chime_configs(chime));
+        }
+        out
+    }
+
+    /// What a chime change means for Home Assistant: a changed chime's
+    /// configs (its name may have changed), a removed one's removals.
+    pub fn on_chime_event(&self, event: &ChimeEvent, registry: &Registry) -> Vec<Message> {
+        match event {
+            ChimeEvent::Changed(id) => registry
+                .get(id)
+                .map(|chime| self.chime_configs(&chime))
+                .unwrap_or_default(),
+            ChimeEvent::Removed(id) => self.chime_removals(id),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Retained, QoS 1: how the hub publishes discovery messages.
+pub fn retained(messages: Vec<Message>) -> Vec<Outgoing> {
+    messages
+        .into_iter()
+        .map(|m| Outgoing::retained(m.topic, m.payload))
+        .collect()
+}
+
+/// `filters` plus Home Assistant's status topic, unless a filter (a rule's)
+/// already covers it: the broker would deliver one copy per match.
+pub fn with_filters(settings: &Settings, mut filters: Vec<String>) -> Vec<String> {
+    if let Some(discovery) = HubDiscovery::new(settings) {
+        let status = discovery.status_topic();
+        if !filters
+            .iter()
+            .any(|f| crate::rules::filter_covers(f, &status))
+        {
+            filters.push(status);
+        }
+    }
+    filters
+}
+
+/// Every config, for a (re)connect; empty when discovery is off.
+pub fn configs(shared: &Shared) -> Vec<Outgoing> {
+    let Some(discovery) = HubDiscovery::new(&shared.settings) else {
+        return Vec::new();
+    };
+    let house = shared.house();
+    let chimes = shared.chimes.registry.snapshot();
+    retained(discovery.all_configs(house.buttons.keys(), chimes.values()))
+}
+
+/// Home Assistant's birth: every config again, then every current state
+/// (availability, clock, button states, chimes) so its entities start
+/// right. Empty for any other message.
+pub fn on_message(
+    shared: &Shared,
+    brain: &Brain<'_>,
+    topic: &str,
+    payload: &[u8],
+) -> Vec<Outgoing> {
+    let settings = &shared.settings;
+    // Every message passes here: rule out the others without allocating.
+    let on_status = settings
+        .discovery
+        .as_ref()
+        .is_some_and(|d| topic.strip_prefix(d.prefix()) == Some("/status"));
+    let Some(discovery) = HubDiscovery::new(settings).filter(|_| on_status) else {
+        return Vec::new();
+    };
+    if !discovery.is_birth(topic, payload) {
+        return Vec::new();
+    }
+    tracing::info!("Home Assistant (re)started: sending discovery and states again");
+    let mut out = configs(shared);
+    out.push(Outgoing::retained(
+        settings.topics.build(&Topic::HubAvailability),
+        Availability::Online.as_str(),
+    ));
+    out.push(Outgoing::retained(
+        settings.topics.build(&Topic::ClockHhmm),
+        clock::hhmm(settings.timezone, Utc::now()),
+    ));
+    out.extend(brain.retained_states(&shared.house()));
+    out.extend(
+        crate::chimes::manage::all_views(&shared.chimes.registry, &settings.topics)
+            .into_iter()
+            .map(|(topic, payload)| Outgoing::retained(topic, payload)),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chimes::{ChimeSpec, Source};
+
+    fn id(s: &str) -> Id {
+        Id::new(s).unwrap()
+    }
+
+    fn discovery() -> HubDiscovery {
+        HubDiscovery::with(DiscoveryTopics::default(), Topics::default())
+    }
+
+    fn json(m: &Message) -> serde_json::Value {
+        serde_json::from_slice(&m.payload).unwrap()
+    }
+
+    fn tea() -> Chime {
+        ChimeSpec {
+            name: Some("Tea time".into()),
+            schedule: "16:20".into(),
+            speaker: "kitchen".into(),
+            sound: "tea.wav".into(),
+            ..ChimeSpec::default()
+        }
+        .validate(Some(&id("tea")), chrono_tz::UTC, Source::Runtime)
+        .unwrap()
+    }
+
+    #[test]
+    fn a_button_is_an_event_a_state_and_three_triggers() {
+        let messages = discovery().button_configs(&id("desk"));
+        let topics: Vec<&str> = messages.iter().map(|m| m.topic.as_str()).collect();
+        assert_eq!(
+            topics,
+            [
+                "homeassistant/event/hearth_hub/button_desk/config",
+                "homeassistant/binary_sensor/hearth_hub/button_desk/config",
+                "homeassistant/device_automation/hearth_hub/button_desk_single/config",
+                "homeassistant/device_automation/hearth_hub/button_desk_double/config",
+                "homeassistant/device_automation/hearth_hub/button_desk_long/config",
+            ]
+        );
+        let event = json(&messages[0]);
+        assert_eq!(event["unique_id"], "hearth_hub_button_desk");
+        assert_eq!(event["state_topic"], "hearth/button/desk/event");
+        assert_eq!(
+            event["event_types"],
+            serde_json::json!(["single", "double", "long"])
+        );
+        assert_eq!(event["availability_topic"], "hearth/hub/availability");
+        assert_eq!(event["device"]["identifiers"][0], "hearth_hub");
+        assert_eq!(event["origin"]["name"], "hearth-hub");
+        let state = json(&messages[1]);
+        assert_eq!(state["unique_id"], "hearth_hub_button_desk_state");
+        assert_eq!(state["state_topic"], "hearth/button/desk/state");
+        let long = json(&messages[4]);
+        assert_eq!(long["automation_type"], "trigger");
+        assert_eq!(long["type"], "button_long_press");
+        assert_eq!(long["subtype"], "desk");
+        assert_eq!(long["payload"], "long");
+        assert_eq!(long["topic"], "hearth/button/desk/event");
+        assert!(long.get("availability_topic").is_none());
+        let removals: Vec<String> = discovery()
+            .button_removals(&id("desk"))
+            .into_iter()
+            .map(|m| {
+                assert!(m.is_removal());
+                m.topic
+            })
+            .collect();
+        assert_eq!(removals, topics);
+    }
+
+    #[test]
+    fn a_chime_is_a_play_button_and_an_enabled_switch() {
+        let messages = discovery().chime_configs(&tea());
+        let play = json(&messages[0]);
+        assert_eq!(
+            messages[0].topic,
+            "homeassistant/button/hearth_hub/chime_tea/config"
+        );
+        assert_eq!(play["unique_id"], "hearth_hub_chime_tea_play");
+        assert_eq!(play["name"], "Tea time play now");
+        assert_eq!(play["command_topic"], "hearth/hub/chimes/tea/play");
+        let enabled = json(&messages[1]);
+        assert_eq!(
+            messages[1].topic,
+            "homeassistant/switch/hearth_hub/chime_tea/config"
+        );
+        assert_eq!(enabled["unique_id"], "hearth_hub_chime_tea_enabled");
+        assert_eq!(
+            enabled["command_topic"],
+            "hearth/hub/chimes/tea/enabled/set"
+        );
+        assert_eq!(enabled["state_topic"], "hearth/hub/chimes/tea");
+        let removals: Vec<String> = discovery()
+            .chime_removals(&id("tea"))
+            .into_iter()
+            .map(|m| m.topic)
+            .collect();
+        assert_eq!(
+            removals,
+            messages.iter().map(|m| m.topic.clone()).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn chime_events_announce_and_remove() {
+        let registry = Registry::new(vec![tea()]);
+        let d = discovery();
+        let changed = d.on_chime_event(&ChimeEvent::Changed(id("tea")), &registry);
+        assert_eq!(changed, d.chime_configs(&tea()));
+        let removed = d.on_chime_event(&ChimeEvent::Removed(id("tea")), &registry);
+        assert!(removed.iter().all(Message::is_removal));
+        assert_eq!(removed.len(), 2);
+        assert!(
+            d.on_chime_event(&ChimeEvent::Changed(id("gone")), &registry)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_hub_itself_has_a_clock_and_connectivity_and_follows_prefixes() {
+        let d = HubDiscovery::with(
+            DiscoveryTopics::new("ha").unwrap(),
+            Topics::new("home/hearth").unwrap(),
+        );
+        let all = d.all_configs([&id("desk")], [&tea()]);
+        assert_eq!(all.len(), 2 + 5 + 2);
+        assert!(all.iter().all(|m| m.topic.starts_with("ha/")));
+        let clock = json(&all[0]);
+        assert_eq!(all[0].topic, "ha/sensor/hearth_hub/clock/config");
+        assert_eq!(clock["state_topic"], "home/hearth/clock/hhmm");
+        assert_eq!(clock["unique_id"], "hearth_hub_clock");
+        let connectivity = json(&all[1]);
+        assert_eq!(connectivity["state_topic"], "home/hearth/hub/availability");
+        assert!(connectivity.get("availability_topic").is_none());
+        assert!(d.is_birth("ha/status", b"online"));
+        assert!(!d.is_birth("ha/status", b"offline"));
+        assert!(!d.is_birth("homeassistant/status", b"online"));
+    }
+}
