@@ -5,7 +5,8 @@
 # Raspberry Pi cross builds. Exit status is non-zero if anything fails.
 #
 #   ./scripts/test.sh            everything
-#   HEARTH_SKIP_CROSS=1 ./scripts/test.sh   skip the aarch64/armv7 builds (local iteration only)
+#   HEARTH_SKIP_CROSS=1 HEARTH_SKIP_FUZZ=1 ./scripts/test.sh
+#                                skip the Pi cross builds and fuzzing (local iteration only)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -86,6 +87,12 @@ fi
 if [ -x scripts/cross-agent.sh ] && [ -z "${HEARTH_SKIP_CROSS:-}" ]; then
   step "aarch64 and armv7 builds under qemu"
   scripts/cross-agent.sh
+fi
+
+# --- fuzzing -------------------------------------------------------------------------
+if [ -x scripts/fuzz.sh ] && [ -z "${HEARTH_SKIP_FUZZ:-}" ]; then
+  step "fuzzing every parser for a bounded time"
+  FUZZ_SECONDS=${FUZZ_SECONDS:-10} scripts/fuzz.sh
 fi
 
 step "all checks passed"
