@@ -217,6 +217,24 @@ impl<'a> Brain<'a> {
         }
     }
 
+    /// Forgets button `id`: its row, its retained state and (with
+    /// discovery) its Home Assistant entities. `None` if it is unknown.
+    pub fn forget_button(&self, house: &mut House, id: &Id) -> Option<Outcome> {
+        house.buttons.remove(id)?;
+        let mut publish = vec![Outgoing::retained(
+            self.topics.build(&Topic::ButtonState(id.clone())),
+            Vec::new(),
+        )];
+        if let Some(d) = &self.discovery {
+            publish.extend(crate::discovery::retained(d.button_removals(id)));
+        }
+        Some(Outcome {
+            publish,
+            writes: vec![Write::ForgetButton(id.clone())],
+            ..Outcome::kind(Kind::ButtonSet)
+        })
+    }
+
     pub fn handle(
         &self,
         house: &mut House,
@@ -615,6 +633,25 @@ mod tests {
             assert_eq!(out.publish[0].topic, "hearth/hub/error");
         }
         assert_eq!(w.house, House::default());
+    }
+
+    #[test]
+    fn forgetting_a_button_clears_its_state_and_row() {
+        let mut w = World::new("");
+        w.send("hearth/button/desk/set", "ON");
+        let brain = Brain::new(&w.topics, &w.rules);
+        let desk = Id::new("desk").unwrap();
+        let out = brain.forget_button(&mut w.house, &desk).unwrap();
+        assert_eq!(
+            out.publish,
+            [Outgoing::retained(
+                "hearth/button/desk/state".into(),
+                Vec::new()
+            )]
+        );
+        assert_eq!(out.writes, [Write::ForgetButton(desk.clone())]);
+        assert!(w.house.buttons.is_empty());
+        assert!(brain.forget_button(&mut w.house, &desk).is_none());
     }
 
     #[test]

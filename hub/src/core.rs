@@ -371,6 +371,24 @@ impl Core<'_> {
                 let _ = reply.send((state, durable));
                 self.queue(writes, None, Some(done)).await
             }
+            ApiCall::ForgetButton { id, reply } => {
+                let outcome = {
+                    let mut house = self.shared.house.write().unwrap_or_else(|p| p.into_inner());
+                    self.brain.forget_button(&mut house, &id)
+                };
+                match outcome {
+                    None => {
+                        let _ = reply.send(None);
+                        Ok(())
+                    }
+                    Some(outcome) => {
+                        let writes = self.record(outcome).await;
+                        let (done, durable) = oneshot::channel();
+                        let _ = reply.send(Some(durable));
+                        self.queue(writes, None, Some(done)).await
+                    }
+                }
+            }
             ApiCall::CommandOutput {
                 output,
                 command,

@@ -43,6 +43,11 @@ pub enum ApiCall {
         command: Command,
         reply: oneshot::Sender<(OnOff, oneshot::Receiver<()>)>,
     },
+    /// Forget a button; the reply says whether it existed, after the commit.
+    ForgetButton {
+        id: Id,
+        reply: oneshot::Sender<Option<oneshot::Receiver<()>>>,
+    },
     /// Send a command to a node output (TOGGLE resolved from the last known state).
     CommandOutput {
         output: OutputRef,

@@ -310,3 +310,44 @@ async fn health_readiness_and_metrics() {
     }
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let hub = spawn_hub(&db, "").await;
+    wait_ready(&hub).await;
+    let base = format!("http://{}", hub.http_addr);
+    let port = mqtt_port(&hub);
+    mosquitto_pub(
+        port,
+        &["-t", "hearth/button/desk/set", "-q", "1", "-m", "ON"],
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while call("GET", &format!("{base}/api/v1/buttons/desk"), None)
+        .await
+        .0
+        != 200
+    {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let (status, _, _) = call("DELETE", &format!("{base}/api/v1/buttons/desk"), None).await;
+    assert_eq!(status, 204);
+    let (status, _, _) = call("GET", &format!("{base}/api/v1/buttons/desk"), None).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = call("DELETE", &format!("{base}/api/v1/buttons/desk"), None).await;
+    assert_eq!(status, 404);
+    // Nothing retained is left for it: no state, no discovery config.
+    let late = hearth_testkit::Subscriber::start(port, "#", &[]);
+    let left: Vec<String> = late
+        .collect_for(std::time::Duration::from_millis(500))
+        .into_iter()
+        .filter(|l| l.contains("button/desk") || l.contains("button_desk"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    hub.stop().await;
+    // Gone from the database too.
+    let again = spawn_hub(&db, "").await;
+    assert!(again.shared.house().buttons.is_empty());
+    again.stop().await;
+}

@@ -26,7 +26,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/buttons", get(list_buttons))
         .route(
             "/api/v1/buttons/{id}",
-            get(get_button).put(set_button).post(set_button),
+            get(get_button)
+                .put(set_button)
+                .post(set_button)
+                .delete(forget_button),
         )
         .route("/api/v1/nodes", get(list_nodes))
         .route("/api/v1/nodes/{id}", get(get_node))
@@ -92,6 +95,32 @@ async fn set_button(
         None => Err(Refusal::json(
             StatusCode::INTERNAL_SERVER_ERROR,
             "button vanished",
+        )),
+    }
+}
+
+/// Forgets a button: its stored state, its retained topic and its Home
+/// Assistant entities. It comes back if it is pressed or set again.
+async fn forget_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+    let id = id(&raw, "button")?;
+    let stopping = || Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    shared
+        .api
+        .send(crate::service::ApiCall::ForgetButton {
+            id: id.clone(),
+            reply,
+        })
+        .await
+        .map_err(|_| stopping())?;
+    match answer.await.map_err(|_| stopping())? {
+        Some(durable) => {
+            durable.await.map_err(|_| stopping())?;
+            Ok(StatusCode::NO_CONTENT.into_response())
+        }
+        None => Err(Refusal::json(
+            StatusCode::NOT_FOUND,
+            format!("unknown button {id}"),
         )),
     }
 }

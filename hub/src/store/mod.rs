@@ -52,6 +52,8 @@ pub enum Write {
         node: Id,
         climate: Climate,
     },
+    /// A button forgotten: its row goes.
+    ForgetButton(Id),
     /// A message id seen, so a redelivery is recognised.
     MessageId {
         id: String,
@@ -239,6 +241,12 @@ impl Store {
                     .bind(climate.humidity)
                     .execute(&mut *tx)
                     .await?;
+                }
+                Write::ForgetButton(id) => {
+                    sqlx::query("DELETE FROM buttons WHERE id = $1")
+                        .bind(id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Write::MessageId { id, at } => {
                     sqlx::query(
