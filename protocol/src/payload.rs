@@ -25,7 +25,24 @@ pub enum PayloadError {
     Json(String),
 }
 
+/// Longest JSON parser message kept: serde quotes unknown keys in full, and
+/// a hostile 10 KB key must not become a 10 KB error on hearth/hub/error.
+const MAX_JSON_ERROR: usize = 200;
+
 impl PayloadError {
+    fn json(error: &serde_json::Error) -> Self {
+        let mut text = error.to_string();
+        if text.len() > MAX_JSON_ERROR {
+            let mut cut = MAX_JSON_ERROR;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+            text.push('…');
+        }
+        Self::Json(text)
+    }
+
     fn unexpected(expected: &'static str, got: &str) -> Self {
         let mut quoted: String = got.chars().take(MAX_QUOTED).collect();
         if quoted.len() < got.len() {
@@ -70,8 +87,7 @@ impl Command {
             struct Json {
                 state: String,
             }
-            let json: Json =
-                serde_json::from_str(text).map_err(|e| PayloadError::Json(e.to_string()))?;
+            let json: Json = serde_json::from_str(text).map_err(|e| PayloadError::json(&e))?;
             return Self::from_word(json.state.trim())
                 .ok_or_else(|| PayloadError::unexpected(COMMAND_EXPECTED, &json.state));
         }
@@ -236,8 +252,7 @@ impl Press {
             #[serde(default)]
             id: Option<String>,
         }
-        let json: Json =
-            serde_json::from_str(text).map_err(|e| PayloadError::Json(e.to_string()))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| PayloadError::json(&e))?;
         let action = match json.action {
             None => PressAction::Single,
             Some(a) => PressAction::from_word(a.trim())
@@ -298,8 +313,7 @@ pub struct Climate {
 
 impl Climate {
     pub fn parse(payload: &[u8]) -> Result<Self, PayloadError> {
-        let climate: Self =
-            serde_json::from_slice(payload).map_err(|e| PayloadError::Json(e.to_string()))?;
+        let climate: Self = serde_json::from_slice(payload).map_err(|e| PayloadError::json(&e))?;
         if !climate.temperature.is_finite() || !climate.humidity.is_finite() {
             return Err(PayloadError::unexpected(
                 "finite numbers",
@@ -391,8 +405,7 @@ mod optional_rfc3339 {
 
 impl ChimePlay {
     pub fn parse(payload: &[u8]) -> Result<Self, PayloadError> {
-        let play: Self =
-            serde_json::from_slice(payload).map_err(|e| PayloadError::Json(e.to_string()))?;
+        let play: Self = serde_json::from_slice(payload).map_err(|e| PayloadError::json(&e))?;
         if play.volume.is_some_and(|v| v > 100) {
             return Err(PayloadError::unexpected(
                 "volume from 0 to 100",
@@ -465,6 +478,17 @@ mod tests {
         let long = "x".repeat(10_000);
         let err = Command::parse(long.as_bytes()).unwrap_err().to_string();
         assert!(err.len() < 120, "{err}");
+    }
+
+    #[test]
+    fn json_errors_are_quoted_short() {
+        let key = "x".repeat(10_000);
+        let err = Command::parse(format!("{{\"{key}\":1}}").as_bytes()).unwrap_err();
+        assert!(
+            err.to_string().len() < 300,
+            "{} bytes",
+            err.to_string().len()
+        );
     }
 
     #[test]
