@@ -121,12 +121,14 @@ pub async fn run_writer(
                         metrics.observe_write(started.elapsed());
                     }
                     metrics.database_ok.store(true, Relaxed);
+                    metrics.writes_failing.store(false, Relaxed);
                     backoff.reset();
                     break;
                 }
                 Err(error) => {
                     metrics.error(ErrorReason::DatabaseWrite);
                     metrics.database_ok.store(false, Relaxed);
+                    metrics.writes_failing.store(true, Relaxed);
                     let retry_in = backoff.next_delay(&mut rand::rng());
                     tracing::warn!(%error, rows = writes.len(), ?retry_in, "database write failed; retrying");
                     tokio::time::sleep(retry_in).await;

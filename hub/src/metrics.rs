@@ -54,6 +54,8 @@ pub struct Metrics {
     pub write_queue_depth: AtomicUsize,
     pub broker_connected: AtomicBool,
     pub database_ok: AtomicBool,
+    /// The last batch failed to commit (a full disk answers a ping fine).
+    pub writes_failing: AtomicBool,
 }
 
 impl Metrics {

@@ -26,6 +26,8 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
     if !shared.metrics.database_ok.load(Relaxed) {
         problems.push("database unreachable");
+    } else if shared.metrics.writes_failing.load(Relaxed) {
+        problems.push("database writes failing");
     }
     if problems.is_empty() {
         (StatusCode::OK, "ready\n".to_owned())

@@ -34,6 +34,11 @@ pub fn postgres_admin_url() -> String {
 }
 
 impl TestDb {
+    /// A database at `url` whose file the caller owns.
+    pub fn at(url: String) -> Self {
+        Self { url, _dir: None }
+    }
+
     pub async fn new(backend: Backend) -> Self {
         match backend {
             Backend::Sqlite => {
