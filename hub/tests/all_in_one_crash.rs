@@ -17,20 +17,27 @@ use sqlx::{Connection, Row};
 
 const PRESSES: u64 = 3_000;
 
+/// The hub process, killed and reaped however the test ends.
+struct Hub(std::process::Child);
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (mqtt, http) = (free_port(), free_port());
-    let start = || {
-        Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-            .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{mqtt}"))
-            .env("HEARTH_DATABASE__URL", &db.url)
-            .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
-    let mut hub = start();
+    let mut hub = Hub(Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{mqtt}"))
+        .env("HEARTH_DATABASE__URL", &db.url)
+        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
         .await
@@ -103,5 +110,5 @@ async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed(
         "lost {} of {acked}",
         acked - stored
     );
-    let _ = hub.kill();
+    drop(hub);
 }
