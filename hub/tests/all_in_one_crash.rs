@@ -75,9 +75,9 @@ async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed(
         }
         if n == PRESSES / 3 {
             let _ = Command::new("kill")
-                .args(["-KILL", &hub.id().to_string()])
+                .args(["-KILL", &hub.0.id().to_string()])
                 .status();
-            let _ = hub.wait();
+            let _ = hub.0.wait();
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
