@@ -10,34 +10,26 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb};
+use common::{Backend, Process, TestDb};
 use hearth_testkit::free_port;
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use sqlx::{Connection, Row};
 
 const PRESSES: u64 = 3_000;
 
-/// The hub process, killed and reaped however the test ends.
-struct Hub(std::process::Child);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed() {
     let db = TestDb::new(Backend::Sqlite).await;
     let (mqtt, http) = (free_port(), free_port());
-    let mut hub = Hub(Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{mqtt}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap());
+    let mut hub = Process(
+        Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+            .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{mqtt}"))
+            .env("HEARTH_DATABASE__URL", &db.url)
+            .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     while reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
         .await
@@ -74,10 +66,7 @@ async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed(
             break;
         }
         if n == PRESSES / 3 {
-            let _ = Command::new("kill")
-                .args(["-KILL", &hub.0.id().to_string()])
-                .status();
-            let _ = hub.0.wait();
+            hub.kill_9();
             break;
         }
         tokio::time::sleep(Duration::from_millis(1)).await;

@@ -6,63 +6,18 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use common::{Backend, TestDb, call, spawn_hub_on, wait_ready};
+use common::{Backend, TestDb, call, hub_process, spawn_hub_on, wait_http_ready, wait_ready};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
-
-struct Hub(Child);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
     let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
     path
-}
-
-fn hub_process(
-    config: &std::path::Path,
-    db: &TestDb,
-    mqtt_port: u16,
-    http_port: u16,
-    client_id: &str,
-) -> Hub {
-    let child = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .arg("--config")
-        .arg(config)
-        .env("HEARTH_BROKER__EMBEDDED", "false")
-        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
-        .env("HEARTH_HUB__CLIENT_ID", client_id)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    Hub(child)
-}
-
-async fn wait_http_ready(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while call_status(&format!("http://127.0.0.1:{port}/readyz")).await != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "hub on {port} never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-async fn call_status(url: &str) -> Option<u16> {
-    reqwest::get(url).await.ok().map(|r| r.status().as_u16())
 }
 
 fn cli(db: &TestDb, mqtt_port: u16, args: &[&str]) -> (bool, String) {
@@ -228,8 +183,8 @@ async fn two_hub_processes_on_one_postgres_play_every_occurrence_exactly_once() 
         .subscribe("hearth/chime/+/play", QoS::AtLeastOnce)
         .await;
     let (http_a, http_b) = (free_port(), free_port());
-    let a = hub_process(&config, &db, port, http_a, "hub-a");
-    let b = hub_process(&config, &db, port, http_b, "hub-b");
+    let a = hub_process(Some(&config), &db, port, http_a, "hub-a");
+    let b = hub_process(Some(&config), &db, port, http_b, "hub-b");
     wait_http_ready(http_a).await;
     wait_http_ready(http_b).await;
 
@@ -300,7 +255,7 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
         .subscribe("hearth/chime/+/play", QoS::AtLeastOnce)
         .await;
     let http = free_port();
-    let mut hub = hub_process(&config, &db, port, http, "hub");
+    let mut hub = hub_process(Some(&config), &db, port, http, "hub");
     wait_http_ready(http).await;
     // Kill it 2 s before the occurrence, bring it back 5 s after.
     tokio::time::sleep(
@@ -309,10 +264,7 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
             .unwrap_or_default(),
     )
     .await;
-    let _ = Command::new("kill")
-        .args(["-KILL", &hub.0.id().to_string()])
-        .status();
-    let _ = hub.0.wait();
+    hub.kill_9();
     tokio::time::sleep(
         (at - Utc::now() + chrono::Duration::seconds(5))
             .to_std()
@@ -323,7 +275,7 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
         listener.recv(Duration::from_millis(10)).await.is_none(),
         "nothing played while the hub was down"
     );
-    hub = hub_process(&config, &db, port, http, "hub");
+    hub = hub_process(Some(&config), &db, port, http, "hub");
     wait_http_ready(http).await;
 
     let plays = collect_plays(&mut listener, Duration::from_secs(3)).await;

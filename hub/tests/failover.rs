@@ -5,41 +5,17 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, hub_process};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
-
-struct Hub(Child);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const RULES: &str = r#"
 [[rules]]
 when = { button = "desk", action = "single" }
 then = [{ publish = "test/fired", payload = "lamp" }]
 "#;
-
-fn hub(config: &std::path::Path, db: &TestDb, mqtt: u16, http: u16, id: &str) -> Hub {
-    Hub(Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .arg("--config")
-        .arg(config)
-        .env("HEARTH_BROKER__EMBEDDED", "false")
-        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
-        .env("HEARTH_HUB__CLIENT_ID", id)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap())
-}
 
 async fn role(http: u16) -> Option<String> {
     let body = reqwest::get(format!("http://127.0.0.1:{http}/api/v1/hub"))
@@ -99,9 +75,9 @@ async fn the_standby_takes_over_within_ten_seconds_and_rules_fire_once() {
     std::fs::write(&config, RULES).unwrap();
     let (http_a, http_b) = (free_port(), free_port());
 
-    let a = hub(&config, &db, port, http_a, "hub-a");
+    let a = hub_process(Some(&config), &db, port, http_a, "hub-a");
     wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
-    let b = hub(&config, &db, port, http_b, "hub-b");
+    let b = hub_process(Some(&config), &db, port, http_b, "hub-b");
     wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
 
     let mut watcher = TestClient::connect(port, "watcher").await;
@@ -135,10 +111,7 @@ async fn the_standby_takes_over_within_ten_seconds_and_rules_fire_once() {
 
     // The leader dies.
     let mut a = a;
-    let _ = Command::new("kill")
-        .args(["-KILL", &a.0.id().to_string()])
-        .status();
-    let _ = a.0.wait();
+    a.kill_9();
     let took = wait_for_role(http_b, "leader", Duration::from_secs(10)).await;
     eprintln!("standby took over {took:?} after the leader was killed");
 

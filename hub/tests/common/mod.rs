@@ -172,3 +172,83 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A child process (a hub or a broker), killed and reaped however the test ends.
+#[derive(Debug)]
+pub struct Process(pub std::process::Child);
+
+impl Process {
+    /// `kill -9`, as a power cut or the OOM killer would, and reap it.
+    pub fn kill_9(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+
+    /// SIGTERM, and wait for the process to exit.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The real `hearth-hub` binary against the broker on `mqtt_port`.
+pub fn hub_process(
+    config: Option<&std::path::Path>,
+    db: &TestDb,
+    mqtt_port: u16,
+    http_port: u16,
+    client_id: &str,
+) -> Process {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hearth-hub"));
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let child = command
+        .env("HEARTH_BROKER__EMBEDDED", "false")
+        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
+        .env("HEARTH_DATABASE__URL", &db.url)
+        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
+        .env("HEARTH_HUB__CLIENT_ID", client_id)
+        // HEARTH_TEST_HUB_LOG=<file> keeps the hubs' logs for a failure hunt.
+        .stderr(match std::env::var("HEARTH_TEST_HUB_LOG") {
+            Ok(path) => std::process::Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .unwrap(),
+            ),
+            Err(_) => std::process::Stdio::null(),
+        })
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+/// Waits until the hub serving HTTP on `port` answers `/readyz` with 200.
+pub async fn wait_http_ready(port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hub on {port} never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
