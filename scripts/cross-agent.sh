@@ -126,7 +126,9 @@ build() {
   upper="$(tr 'a-z-' 'A-Z_' <<<"$target")"
   export "CARGO_TARGET_${upper}_LINKER=${gnu}-gcc"
   export "CC_${target//-/_}=${gnu}-gcc"
-  cargo build --release --locked -p hearth-node-agent --target "$target"
+  # The agent is run under qemu below; the hub and the broker are built
+  # too, because the container image cross-compiles all three the same way.
+  cargo build --release --locked -p hearth-node-agent -p hearth-hub -p hearth-broker --target "$target"
 }
 
 # ---------------------------------------------------------------- smoke test
@@ -134,6 +136,11 @@ smoke() {
   local target=$1 bin="target/$1/release/hearth-node-agent"
   local qemu=${QEMU[$1]} sysroot="/usr/${GNU[$1]}"
   local node="cross-${1%%-*}" port cfg agent_pid t0 state offline
+  # The hub and the broker start under qemu and read their example configs.
+  "$qemu" -L "$sysroot" "target/$1/release/hearth-hub" --check-config --config hub/hearth.example.toml \
+    || { log "$target: hearth-hub --check-config failed under qemu"; return 1; }
+  "$qemu" -L "$sysroot" "target/$1/release/hearth-broker" --check-config --config broker/broker.example.toml \
+    || { log "$target: hearth-broker --check-config failed under qemu"; return 1; }
   port="$(free_port)"
   start_broker "$port" || { log "$target: broker did not start"; return 1; }
   cfg="$WORK/$node.toml"
