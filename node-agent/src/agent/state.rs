@@ -97,6 +97,22 @@ impl Agent {
         }))
     }
 
+    /// Every output's and sequence's current state, retained.
+    async fn publish_states(&self) {
+        for (def, state) in self.board.outputs() {
+            self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
+                .await;
+        }
+        for (def, state) in self.board.sequences() {
+            self.publish(
+                self.state_topic(OutputKind::Sequence, &def.name),
+                state.as_str(),
+                true,
+            )
+            .await;
+        }
+    }
+
     async fn publish(&self, topic: String, payload: impl Into<Vec<u8>>, retain: bool) {
         if !self.connected {
             return;
@@ -165,18 +181,7 @@ impl Agent {
             self.publish(message.topic.clone(), message.payload.clone(), true)
                 .await;
         }
-        for (def, state) in self.board.outputs() {
-            self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
-                .await;
-        }
-        for (def, state) in self.board.sequences() {
-            self.publish(
-                self.state_topic(OutputKind::Sequence, &def.name),
-                state.as_str(),
-                true,
-            )
-            .await;
-        }
+        self.publish_states().await;
         if let Some(climate) = &self.last_climate {
             self.publish_climate(climate).await;
         }
@@ -372,18 +377,7 @@ impl Agent {
             return;
         }
         let flush = async {
-            for (def, state) in self.board.outputs() {
-                self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
-                    .await;
-            }
-            for (def, state) in self.board.sequences() {
-                self.publish(
-                    self.state_topic(OutputKind::Sequence, &def.name),
-                    state.as_str(),
-                    true,
-                )
-                .await;
-            }
+            self.publish_states().await;
             let availability = self.topic(Topic::NodeAvailability(self.node.clone()));
             self.publish(availability, Availability::Offline.as_str(), true)
                 .await;
