@@ -460,3 +460,57 @@ mod tests {
         assert_ne!(new_run_id(), new_run_id());
     }
 }
+
+/// How a publisher's event loop run ended.
+#[derive(Debug)]
+pub enum DriveEnd {
+    Done,
+    TimedOut,
+    Failed(String),
+}
+
+/// What [`drive_publisher`] saw.
+#[derive(Debug)]
+pub struct Drive {
+    pub acked: u64,
+    pub last_acked_ns: Option<u64>,
+    pub end: DriveEnd,
+}
+
+/// Polls a publisher's event loop until `count` messages are acknowledged
+/// (QoS 1) or written (QoS 0), or `deadline`. `now_ns` stamps the last one.
+/// Never reconnects: see [`wait_connected`].
+pub async fn drive_publisher(
+    eventloop: &mut EventLoop,
+    qos: QoS,
+    count: u64,
+    deadline: Instant,
+    now_ns: impl Fn() -> u64,
+) -> Drive {
+    let mut acked = 0;
+    let mut last_acked_ns = None;
+    let end = loop {
+        if acked == count {
+            break DriveEnd::Done;
+        }
+        let event = match tokio::time::timeout_at(deadline, eventloop.poll()).await {
+            Err(_) => break DriveEnd::TimedOut,
+            Ok(Err(e)) => break DriveEnd::Failed(format!("connection failed: {e}")),
+            Ok(Ok(event)) => event,
+        };
+        let done = matches!(
+            (qos, event),
+            (QoS::AtMostOnce, Event::Outgoing(Outgoing::Publish(_)))
+                | (QoS::AtLeastOnce, Event::Incoming(Incoming::PubAck(_)))
+        );
+        if done {
+            acked += 1;
+            last_acked_ns = Some(now_ns());
+        }
+    };
+    Drive {
+        acked,
+        last_acked_ns,
+        end,
+    }
+}

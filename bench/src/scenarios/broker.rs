@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use rumqttc::{AsyncClient, Event, EventLoop, Incoming, Outgoing, QoS};
+use rumqttc::{AsyncClient, Event, EventLoop, Incoming, QoS};
 use serde::Serialize;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
@@ -343,7 +343,13 @@ async fn publisher(
     let mut outcome = PublisherOutcome::default();
     let drive = {
         let mut sender = pin!(send_all(index, &client, &plan, start, &mut outcome));
-        let mut driver = pin!(drive_publisher(&mut eventloop, &plan));
+        let mut driver = pin!(client::drive_publisher(
+            &mut eventloop,
+            plan.qos,
+            plan.messages,
+            plan.deadline,
+            || plan.now_ns(),
+        ));
         let mut sender_done = false;
         // The driver ends last in a healthy run (it waits for the final
         // ack). If it ends first the connection died or time ran out, and
@@ -358,9 +364,9 @@ async fn publisher(
     outcome.acked = drive.acked;
     outcome.last_acked_ns = drive.last_acked_ns;
     match drive.end {
-        End::Done => {}
-        End::TimedOut => outcome.timed_out = true,
-        End::Failed(e) => outcome.error = Some(format!("publisher {index}: {e}")),
+        client::DriveEnd::Done => {}
+        client::DriveEnd::TimedOut => outcome.timed_out = true,
+        client::DriveEnd::Failed(e) => outcome.error = Some(format!("publisher {index}: {e}")),
     }
     client::disconnect(&client, &mut eventloop, plan.deadline).await;
     outcome
@@ -411,51 +417,6 @@ async fn send_all(
                 return;
             }
         }
-    }
-}
-
-#[derive(Debug)]
-enum End {
-    Done,
-    TimedOut,
-    Failed(String),
-}
-
-#[derive(Debug)]
-struct Drive {
-    acked: u64,
-    last_acked_ns: Option<u64>,
-    end: End,
-}
-
-/// Polls a publisher's event loop until every probe is acknowledged (QoS 1)
-/// or written (QoS 0). Never reconnects: see [`client::wait_connected`].
-async fn drive_publisher(eventloop: &mut EventLoop, plan: &Plan) -> Drive {
-    let mut acked = 0;
-    let mut last_acked_ns = None;
-    let end = loop {
-        if acked == plan.messages {
-            break End::Done;
-        }
-        let event = match timeout_at(plan.deadline, eventloop.poll()).await {
-            Err(_) => break End::TimedOut,
-            Ok(Err(e)) => break End::Failed(format!("connection failed: {e}")),
-            Ok(Ok(event)) => event,
-        };
-        let done = matches!(
-            (plan.qos, event),
-            (QoS::AtMostOnce, Event::Outgoing(Outgoing::Publish(_)))
-                | (QoS::AtLeastOnce, Event::Incoming(Incoming::PubAck(_)))
-        );
-        if done {
-            acked += 1;
-            last_acked_ns = Some(plan.now_ns());
-        }
-    };
-    Drive {
-        acked,
-        last_acked_ns,
-        end,
     }
 }
 

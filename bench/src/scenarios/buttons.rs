@@ -332,7 +332,13 @@ async fn press_all(client: AsyncClient, mut eventloop: EventLoop, plan: Arc<Plan
     let start = Instant::now();
     let drive = {
         let mut sender = pin!(send_presses(&client, &plan, start, &mut outcome));
-        let mut driver = pin!(drive_presser(&mut eventloop, &plan));
+        let mut driver = pin!(client::drive_publisher(
+            &mut eventloop,
+            QoS::AtLeastOnce,
+            plan.presses,
+            plan.deadline,
+            || plan.now_ns(),
+        ));
         let mut sender_done = false;
         // The driver ends last in a healthy run (it waits for the final
         // PUBACK); if it ends first the connection died or time ran out.
@@ -346,9 +352,9 @@ async fn press_all(client: AsyncClient, mut eventloop: EventLoop, plan: Arc<Plan
     outcome.acked = drive.acked;
     outcome.last_acked_ns = drive.last_acked_ns;
     match drive.end {
-        DriveEnd::Done => {}
-        DriveEnd::TimedOut => outcome.timed_out = true,
-        DriveEnd::Failed(e) => outcome.error = Some(format!("presser: {e}")),
+        client::DriveEnd::Done => {}
+        client::DriveEnd::TimedOut => outcome.timed_out = true,
+        client::DriveEnd::Failed(e) => outcome.error = Some(format!("presser: {e}")),
     }
     client::disconnect(&client, &mut eventloop, plan.deadline).await;
     outcome
@@ -401,46 +407,6 @@ async fn send_presses(
                 return;
             }
         }
-    }
-}
-
-#[derive(Debug)]
-enum DriveEnd {
-    Done,
-    TimedOut,
-    Failed(String),
-}
-
-#[derive(Debug)]
-struct Drive {
-    acked: u64,
-    last_acked_ns: Option<u64>,
-    end: DriveEnd,
-}
-
-/// Polls the presser's event loop until every press is acknowledged.
-/// Never reconnects: see [`client::wait_connected`].
-async fn drive_presser(eventloop: &mut EventLoop, plan: &Plan) -> Drive {
-    let mut acked = 0;
-    let mut last_acked_ns = None;
-    let end = loop {
-        if acked == plan.presses {
-            break DriveEnd::Done;
-        }
-        let event = match timeout_at(plan.deadline, eventloop.poll()).await {
-            Err(_) => break DriveEnd::TimedOut,
-            Ok(Err(e)) => break DriveEnd::Failed(format!("connection failed: {e}")),
-            Ok(Ok(event)) => event,
-        };
-        if let Event::Incoming(Incoming::PubAck(_)) = event {
-            acked += 1;
-            last_acked_ns = Some(plan.now_ns());
-        }
-    };
-    Drive {
-        acked,
-        last_acked_ns,
-        end,
     }
 }
 
