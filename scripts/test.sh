@@ -12,12 +12,22 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+# A one-shot run gains nothing from incremental caches, which took 16 GB.
+export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}
 
 step() { printf '\n==> %s\n' "$*"; }
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
+
+# --- disk space ----------------------------------------------------------------
+# A clean build of every target (tests, cross builds, fuzzing) needs ~15 GB;
+# running out shows up as a linker bus error, so say it plainly up front.
+free_kb=$(df -Pk "$ROOT" | awk 'NR==2 {print $4}')
+if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ]; then
+  echo "warning: only $((free_kb / 1024 / 1024)) GB free under $ROOT; a full run needs ~15 GB" >&2
+fi
 
 # --- system packages -------------------------------------------------------
 APT_PACKAGES=(mosquitto mosquitto-clients postgresql python3-venv curl ca-certificates)
