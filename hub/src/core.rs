@@ -232,7 +232,7 @@ impl Core<'_> {
                 // A standby's picture came from polling the database: take
                 // the latest before acting on anything.
                 if let Ok(house) = self.shared.store.load().await {
-                    *self.shared.house.write().unwrap_or_else(|p| p.into_inner()) = house;
+                    self.shared.change_house(|h| *h = house);
                 }
                 if self.connected {
                     self.take_the_stage().await;
@@ -305,16 +305,15 @@ impl Core<'_> {
             Ok(Topic::HubChimeSet(_) | Topic::HubChimePlay(_) | Topic::HubChimeEnabledSet(_)) => {
                 chime_message(self.shared, &self.brain, &publish.topic, &publish.payload).await
             }
-            _ => {
-                let mut house = self.shared.house.write().unwrap_or_else(|p| p.into_inner());
+            _ => self.shared.change_house(|house| {
                 self.brain.handle(
-                    &mut house,
+                    house,
                     &mut self.recent,
                     &publish.topic,
                     &publish.payload,
                     Utc::now(),
                 )
-            }
+            }),
         };
         // Home Assistant's birth: every config and state again.
         outcome.publish.extend(crate::discovery::on_message(
@@ -355,10 +354,9 @@ impl Core<'_> {
                 Ok(())
             }
             ApiCall::SetButton { id, command, reply } => {
-                let outcome = {
-                    let mut house = self.shared.house.write().unwrap_or_else(|p| p.into_inner());
-                    self.brain.set_button(&mut house, &id, command, Utc::now())
-                };
+                let outcome = self
+                    .shared
+                    .change_house(|house| self.brain.set_button(house, &id, command, Utc::now()));
                 let state = self
                     .shared
                     .house()
@@ -372,10 +370,9 @@ impl Core<'_> {
                 self.queue(writes, None, Some(done)).await
             }
             ApiCall::ForgetButton { id, reply } => {
-                let outcome = {
-                    let mut house = self.shared.house.write().unwrap_or_else(|p| p.into_inner());
-                    self.brain.forget_button(&mut house, &id)
-                };
+                let outcome = self
+                    .shared
+                    .change_house(|house| self.brain.forget_button(house, &id));
                 match outcome {
                     None => {
                         let _ = reply.send(None);

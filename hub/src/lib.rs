@@ -11,11 +11,13 @@ pub mod clock;
 pub mod config;
 pub mod core;
 pub mod discovery;
+pub mod history;
 pub mod house;
 pub mod http;
 pub mod ingest;
 pub mod leader;
 pub mod metrics;
+pub mod revision;
 pub mod rules;
 pub mod service;
 pub mod store;
@@ -155,6 +157,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     };
     let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
     let topics = settings.topics.clone();
+    let shutdown = CancellationToken::new();
     let shared = Arc::new(Shared {
         role: role_rx.clone(),
         chimes,
@@ -165,9 +168,10 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         store: store.clone(),
         api: api_tx,
         confirmations,
+        house_revision: revision::Revision::default(),
+        stopping: shutdown.clone(),
     });
 
-    let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let (link_tx, link_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
     let (write_tx, write_rx) = mpsc::channel(ingest::WRITE_QUEUE_CAPACITY);

@@ -69,12 +69,23 @@ pub struct Shared {
     pub store: Store,
     pub api: mpsc::Sender<ApiCall>,
     pub confirmations: broadcast::Sender<(OutputRef, OnOff)>,
+    /// Bumped on every change to `house`, for live views.
+    pub house_revision: crate::revision::Revision,
+    /// Cancelled when the hub stops: long-lived HTTP streams end with it.
+    pub stopping: CancellationToken,
 }
 
 impl Shared {
     /// A consistent copy of the house for readers.
     pub fn house(&self) -> House {
         self.house.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Changes the house and tells live views.
+    pub fn change_house<R>(&self, change: impl FnOnce(&mut House) -> R) -> R {
+        let result = change(&mut self.house.write().unwrap_or_else(|p| p.into_inner()));
+        self.house_revision.bump();
+        result
     }
 }
 
@@ -112,7 +123,7 @@ pub async fn run_housekeeping(shared: Arc<Shared>, shutdown: CancellationToken) 
                 // A standby serves reads from what the leader stored.
                 if *shared.role.borrow() == Role::Standby {
                     if let Ok(house) = shared.store.load().await {
-                        *shared.house.write().unwrap_or_else(|p| p.into_inner()) = house;
+                        shared.change_house(|h| *h = house);
                     }
                     if let Ok(chimes) = shared.store.load_chimes(shared.settings.timezone).await {
                         shared.chimes.registry.replace_all(chimes);

@@ -98,6 +98,8 @@ impl Clock for std::sync::Arc<ManualClock> {
 pub struct Registry {
     chimes: RwLock<BTreeMap<Id, Chime>>,
     changed: Notify,
+    /// For live views; the scheduler has its own wake-up above.
+    revision: crate::revision::Revision,
 }
 
 impl Registry {
@@ -105,7 +107,13 @@ impl Registry {
         Self {
             chimes: RwLock::new(chimes.into_iter().map(|c| (c.id.clone(), c)).collect()),
             changed: Notify::new(),
+            revision: crate::revision::Revision::default(),
         }
+    }
+
+    /// Wakes after the next change to any chime.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revision.watch()
     }
 
     pub fn snapshot(&self) -> BTreeMap<Id, Chime> {
@@ -130,6 +138,7 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .insert(chime.id.clone(), chime);
         self.changed.notify_one();
+        self.revision.bump();
     }
 
     /// Replaces every chime (a standby refreshing from the database).
@@ -137,6 +146,7 @@ impl Registry {
         *self.chimes.write().unwrap_or_else(|p| p.into_inner()) =
             chimes.into_iter().map(|c| (c.id.clone(), c)).collect();
         self.changed.notify_one();
+        self.revision.bump();
     }
 
     /// Removes a chime and wakes the scheduler; the removed chime, if any.
@@ -147,6 +157,7 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
         self.changed.notify_one();
+        self.revision.bump();
         removed
     }
 }

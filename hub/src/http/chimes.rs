@@ -9,7 +9,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use chrono::Utc;
 use hearth_protocol::Id;
@@ -26,6 +26,10 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/api/v1/chimes", get(list).post(create))
         .route("/api/v1/chimes/{id}", get(read).put(replace).delete(remove))
         .route("/api/v1/chimes/{id}/play", post(play))
+        .route(
+            "/api/v1/chimes/{id}/enabled",
+            put(set_enabled).post(set_enabled),
+        )
 }
 
 fn refuse(error: ManageError) -> Refusal {
@@ -116,4 +120,21 @@ async fn play(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Ans
         Json(serde_json::json!({ "playing": id })),
     )
         .into_response())
+}
+
+/// `{"state":"ON"}` (or OFF, TOGGLE): the dashboard's and Home Assistant's
+/// switch, like `hearth/hub/chimes/<id>/enabled/set`; nothing else changes.
+async fn set_enabled(
+    State(shared): State<Arc<Shared>>,
+    Path(raw): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer {
+    let id = chime_id(&raw)?;
+    let command = super::v1::command(body)?;
+    let chime = shared
+        .chimes
+        .set_enabled(&id, command)
+        .await
+        .map_err(refuse)?;
+    Ok(Json(chime.view(Utc::now())).into_response())
 }

@@ -1,9 +1,11 @@
-//! The HTTP API: health and metrics, the homeslice-compatible `/api/v0`, and the JSON `/api/v1`.
+//! The HTTP side: the dashboard, health and metrics, the homeslice-compatible `/api/v0`, and the JSON `/api/v1`.
 //!
 //! `app(shared)` builds the whole router without a socket, so tests can
 //! drive it directly; `serve` binds it with graceful shutdown.
 
 mod chimes;
+mod dashboard;
+mod live;
 mod ops;
 mod v0;
 mod v1;
@@ -32,7 +34,12 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .merge(v0::routes())
         .merge(v1::routes())
         .merge(chimes::routes())
+        .merge(live::routes())
+        .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        // gzip for the page and JSON when the client asks; tiny bodies and
+        // the event stream (which must flush each event) are left alone.
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(shared)
 }
 

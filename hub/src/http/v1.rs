@@ -12,13 +12,15 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
 use hearth_protocol::{Command, Id, OutputKind, OutputRef};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{Refusal, command_and_confirm, set_button_durably};
 use crate::service::Shared;
 
 /// Longest history window a client may ask for.
 const MAX_HISTORY_HOURS: u32 = 24 * 31;
+/// Most points a client may ask a history to be averaged into.
+const MAX_HISTORY_POINTS: usize = 10_000;
 
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
@@ -48,21 +50,18 @@ fn id(raw: &str, what: &str) -> Result<Id, Refusal> {
 }
 
 /// A state change request: `{"state":"ON"}` (or OFF, TOGGLE).
-fn command(body: Result<Json<serde_json::Value>, JsonRejection>) -> Result<Command, Refusal> {
+pub(super) fn command(
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Command, Refusal> {
     let Json(value) = body.map_err(|e| Refusal::json(e.status(), e.body_text()))?;
     let text = value.to_string();
     Command::parse(text.as_bytes())
         .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, e.to_string()))
 }
 
-/// This hub: its role among replicas, version and time zone.
+/// This hub: its role among replicas, version, time zone, clock and links.
 async fn hub(State(shared): State<Arc<Shared>>) -> Response {
-    Json(serde_json::json!({
-        "role": *shared.role.borrow(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "timezone": shared.settings.timezone.name(),
-    }))
-    .into_response()
+    Json(super::live::HubView::of(&shared, Utc::now())).into_response()
 }
 
 async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
@@ -144,6 +143,8 @@ async fn get_node(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) ->
 #[serde(deny_unknown_fields)]
 struct HistoryQuery {
     hours: Option<u32>,
+    /// At most this many points, each the mean of its time bucket.
+    points: Option<usize>,
 }
 
 async fn history(
@@ -160,38 +161,30 @@ async fn history(
             format!("hours must be 1 to {MAX_HISTORY_HOURS}"),
         ));
     }
-    let since = Utc::now() - chrono::Duration::hours(hours.into());
-    let readings = shared
+    if query
+        .points
+        .is_some_and(|p| p == 0 || p > MAX_HISTORY_POINTS)
+    {
+        return Err(Refusal::json(
+            StatusCode::BAD_REQUEST,
+            format!("points must be 1 to {MAX_HISTORY_POINTS}"),
+        ));
+    }
+    let now = Utc::now();
+    let since = now - chrono::Duration::hours(hours.into());
+    let mut readings = shared
         .store
         .history(&id, since)
         .await
         .map_err(|e| Refusal::json(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    if let Some(points) = query.points {
+        readings = crate::history::downsample(readings, since, now, points);
+    }
     Ok(Json(readings).into_response())
 }
 
-#[derive(Debug, Serialize)]
-struct OutputView {
-    node: Id,
-    kind: &'static str,
-    name: Id,
-    state: hearth_protocol::OnOff,
-    changed_at: chrono::DateTime<Utc>,
-}
-
 async fn list_outputs(State(shared): State<Arc<Shared>>) -> Response {
-    let outputs: Vec<OutputView> = shared
-        .house()
-        .outputs
-        .into_values()
-        .map(|o| OutputView {
-            kind: o.output.kind.as_str(),
-            node: o.output.node,
-            name: o.output.name,
-            state: o.state,
-            changed_at: o.changed_at,
-        })
-        .collect();
-    Json(outputs).into_response()
+    Json(super::live::output_views(shared.house().outputs)).into_response()
 }
 
 fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Refusal> {

@@ -1,0 +1,220 @@
+//! The whole house in one JSON document, on request and as a live Server-Sent Events stream.
+//!
+//! `GET /api/v1/snapshot` answers once; `GET /api/v1/events` sends the same
+//! document as an `event: snapshot` at once and again after every change.
+//! Changes are coalesced (at most one event per [`EVENT_MIN_INTERVAL`]) so a
+//! burst of presses costs a phone a few events, not thousands, and the
+//! stream wakes at minute boundaries for the clock and when a chime's next
+//! play time passes.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use super::Refusal;
+use crate::chimes::ChimeView;
+use crate::house::{ButtonRecord, NodeRecord};
+use crate::leader::Role;
+use crate::service::Shared;
+
+/// Shortest gap between two events on one stream.
+pub const EVENT_MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// Live streams open at once; each holds a task and a connection.
+pub const MAX_EVENT_STREAMS: usize = 64;
+/// Comment lines that keep idle proxies from closing the stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+pub fn routes() -> Router<Arc<Shared>> {
+    let streams = Arc::new(Semaphore::new(MAX_EVENT_STREAMS));
+    Router::new()
+        .route("/api/v1/snapshot", get(snapshot))
+        .route(
+            "/api/v1/events",
+            get(move |state| events(state, streams.clone())),
+        )
+}
+
+/// This hub right now.
+#[derive(Debug, Serialize)]
+pub struct HubView {
+    pub role: Role,
+    pub version: &'static str,
+    pub timezone: &'static str,
+    /// `HHMM` in the hub's time zone, as on `hearth/clock/hhmm`.
+    pub clock: String,
+    pub broker_connected: bool,
+    pub database_ok: bool,
+}
+
+impl HubView {
+    pub fn of(shared: &Shared, now: DateTime<Utc>) -> Self {
+        use std::sync::atomic::Ordering::Relaxed;
+        let timezone = shared.settings.timezone;
+        Self {
+            role: *shared.role.borrow(),
+            version: env!("CARGO_PKG_VERSION"),
+            timezone: timezone.name(),
+            clock: crate::clock::hhmm(timezone, now),
+            broker_connected: shared.metrics.broker_connected.load(Relaxed),
+            database_ok: shared.metrics.database_ok.load(Relaxed),
+        }
+    }
+}
+
+/// A light, switch or sequence on a node, with its last confirmed state.
+#[derive(Debug, Serialize)]
+pub struct OutputView {
+    pub node: hearth_protocol::Id,
+    pub kind: &'static str,
+    pub name: hearth_protocol::Id,
+    pub state: hearth_protocol::OnOff,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Everything the dashboard shows.
+#[derive(Debug, Serialize)]
+pub struct Snapshot {
+    pub hub: HubView,
+    pub nodes: Vec<NodeRecord>,
+    pub outputs: Vec<OutputView>,
+    pub buttons: Vec<ButtonRecord>,
+    pub chimes: Vec<ChimeView>,
+}
+
+impl Snapshot {
+    pub fn of(shared: &Shared, now: DateTime<Utc>) -> Self {
+        let house = shared.house();
+        Self {
+            hub: HubView::of(shared, now),
+            nodes: house.nodes.into_values().collect(),
+            outputs: output_views(house.outputs),
+            buttons: house.buttons.into_values().collect(),
+            chimes: shared
+                .chimes
+                .registry
+                .snapshot()
+                .values()
+                .map(|c| c.view(now))
+                .collect(),
+        }
+    }
+}
+
+pub fn output_views(
+    outputs: std::collections::BTreeMap<hearth_protocol::OutputRef, crate::house::OutputRecord>,
+) -> Vec<OutputView> {
+    outputs
+        .into_values()
+        .map(|o| OutputView {
+            kind: o.output.kind.as_str(),
+            node: o.output.node,
+            name: o.output.name,
+            state: o.state,
+            changed_at: o.changed_at,
+        })
+        .collect()
+}
+
+async fn snapshot(State(shared): State<Arc<Shared>>) -> Response {
+    Json(Snapshot::of(&shared, Utc::now())).into_response()
+}
+
+async fn events(
+    State(shared): State<Arc<Shared>>,
+    streams: Arc<Semaphore>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Refusal> {
+    let permit = streams.try_acquire_owned().map_err(|_| {
+        Refusal::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{MAX_EVENT_STREAMS} live views are open already; close one"),
+        )
+    })?;
+    let live = Live {
+        house: shared.house_revision.watch(),
+        chimes: shared.chimes.registry.watch(),
+        shared,
+        last: None,
+        first: true,
+        _permit: permit,
+    };
+    let stream = futures_util::stream::unfold(live, |mut live| async move {
+        let data = live.next().await?;
+        Some((Ok(Event::default().event("snapshot").data(data)), live))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// One open stream: what it has sent, and what it waits on.
+struct Live {
+    shared: Arc<Shared>,
+    house: watch::Receiver<u64>,
+    chimes: watch::Receiver<u64>,
+    last: Option<String>,
+    first: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Live {
+    /// The next document that differs from the last one sent; `None` when
+    /// the hub stops (so graceful shutdown is not held up by open pages).
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            if !std::mem::take(&mut self.first) {
+                self.wait_for_change().await?;
+            }
+            let data = serde_json::to_string(&Snapshot::of(&self.shared, Utc::now()))
+                .unwrap_or_else(|_| "{}".to_owned());
+            if self.last.as_ref() != Some(&data) {
+                self.last = Some(data.clone());
+                return Some(data);
+            }
+        }
+    }
+
+    async fn wait_for_change(&mut self) -> Option<()> {
+        let stopping = self.shared.stopping.clone();
+        let wake = self.next_timed_wake(Utc::now());
+        tokio::select! {
+            _ = stopping.cancelled() => return None,
+            changed = self.house.changed() => changed.ok()?,
+            changed = self.chimes.changed() => changed.ok()?,
+            _ = tokio::time::sleep(wake) => {}
+        }
+        // Let the rest of a burst land, then take it all in one document.
+        tokio::select! {
+            _ = stopping.cancelled() => return None,
+            _ = tokio::time::sleep(EVENT_MIN_INTERVAL) => {}
+        }
+        self.house.borrow_and_update();
+        self.chimes.borrow_and_update();
+        Some(())
+    }
+
+    /// The clock's next minute, or a chime's next play if sooner (its
+    /// `next_at` moves on then).
+    fn next_timed_wake(&self, now: DateTime<Utc>) -> Duration {
+        let minute = crate::clock::until_next_minute(now);
+        let chime = self
+            .shared
+            .chimes
+            .registry
+            .snapshot()
+            .values()
+            .filter_map(|c| c.next_after(now))
+            .min()
+            .and_then(|at| (at - now).to_std().ok());
+        chime.map_or(minute, |c| c.min(minute))
+    }
+}
