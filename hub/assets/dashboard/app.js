@@ -253,7 +253,7 @@ function buttonRow(button) {
 function updateButton(row, button) {
   setSwitch(part(row, 'switch'), button.state === 'ON');
   const press = button.last_press_at
-    ? `last press ${button.last_action || 'single'} ${ago(button.last_press_at)} · ${button.press_count} presses`
+    ? `last press ${button.last_action || 'single'} ${ago(button.last_press_at)} · ${button.press_count} ${button.press_count === 1 ? 'press' : 'presses'}`
     : 'never pressed';
   part(row, 'meta').textContent = `${button.state} · ${press}`;
 }
