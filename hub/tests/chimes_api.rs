@@ -151,6 +151,21 @@ async fn mqtt_set_play_and_delete() {
     .await;
     assert!(body.contains("\"schedule\":\"16:20\""), "{body}");
 
+    // serde quotes an unknown key whole; a 10 KB one must not come back as
+    // a 10 KB error (capped like the protocol's own JSON errors).
+    let hostile = format!(r#"{{"{}":1}}"#, "k".repeat(10_000));
+    mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/set", "-m", &hostile]);
+    let error = sub
+        .collect_for(Duration::from_millis(500))
+        .into_iter()
+        .find(|l| l.starts_with("hearth/hub/error"))
+        .unwrap();
+    assert!(
+        error.contains("invalid chime JSON: unknown field") && error.len() < 400,
+        "{} bytes: {error:.300}",
+        error.len()
+    );
+
     // Empty payload deletes, and clears the retained view.
     mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/set", "-q", "1", "-n"]);
     // (mosquitto_sub shows an empty payload as "(null)")

@@ -27,20 +27,27 @@ pub enum PayloadError {
 
 /// Longest JSON parser message kept: serde quotes unknown keys in full, and
 /// a hostile 10 KB key must not become a 10 KB error on hearth/hub/error.
-const MAX_JSON_ERROR: usize = 200;
+pub const MAX_JSON_ERROR: usize = 200;
+
+/// serde_json's message for `error`, cut to [`MAX_JSON_ERROR`] bytes (at a
+/// character boundary, then `…`). Every error that quotes a parser message
+/// back to a sender goes through this, in this crate and beyond.
+pub fn json_error_message(error: &serde_json::Error) -> String {
+    let mut text = error.to_string();
+    if text.len() > MAX_JSON_ERROR {
+        let mut cut = MAX_JSON_ERROR;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
 
 impl PayloadError {
     fn json(error: &serde_json::Error) -> Self {
-        let mut text = error.to_string();
-        if text.len() > MAX_JSON_ERROR {
-            let mut cut = MAX_JSON_ERROR;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push('…');
-        }
-        Self::Json(text)
+        Self::Json(json_error_message(error))
     }
 
     fn unexpected(expected: &'static str, got: &str) -> Self {
@@ -488,6 +495,30 @@ mod tests {
             err.to_string().len() < 300,
             "{} bytes",
             err.to_string().len()
+        );
+    }
+
+    #[test]
+    fn json_error_messages_are_cut_at_a_character_boundary() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Json {}
+        // "é" is two bytes: after serde's "unknown field `" prefix a cut at
+        // byte 200 falls inside one for one of the two key lengths.
+        for pad in [0, 1] {
+            let key = format!("{}{}", "x".repeat(pad), "é".repeat(5_000));
+            let error = serde_json::from_str::<Json>(&format!("{{\"{key}\":1}}")).unwrap_err();
+            let full = error.to_string();
+            let message = json_error_message(&error);
+            let kept = message.strip_suffix('…').expect("marked as cut");
+            assert!(kept.len() <= MAX_JSON_ERROR && kept.len() >= MAX_JSON_ERROR - 1);
+            assert!(full.starts_with(kept), "{message}");
+        }
+        let short = serde_json::from_str::<Json>("{").unwrap_err();
+        assert_eq!(
+            json_error_message(&short),
+            short.to_string(),
+            "short ones are whole"
         );
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use hearth_protocol::payload::json_error_message;
 use hearth_protocol::{Command, Id, OnOff, Topic, Topics};
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
@@ -74,7 +75,7 @@ impl Chimes {
     /// Parses a JSON body or payload, then [`Chimes::upsert`].
     pub async fn upsert_json(&self, id: &Id, json: &[u8]) -> Result<Chime, ManageError> {
         let spec: ChimeSpec =
-            serde_json::from_slice(json).map_err(|e| ManageError::Json(e.to_string()))?;
+            serde_json::from_slice(json).map_err(|e| ManageError::Json(json_error_message(&e)))?;
         self.upsert(Some(id), &spec).await
     }
 
