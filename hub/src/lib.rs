@@ -140,6 +140,10 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         .await
         .map_err(HubError::Http)?;
     let http_addr = http_listener.local_addr().map_err(HubError::Http)?;
+    if !http_addr.ip().is_loopback() {
+        // Like homeslice, the HTTP side trusts its network: say so once.
+        tracing::warn!(%http_addr, "the dashboard and HTTP API have no login: anyone who can reach this address can switch lights; see docs/http-api.md");
+    }
     let (role_tx, role_rx) = tokio::sync::watch::channel(leader::Role::Undecided);
     let (chime_tx, chime_rx) = mpsc::channel(chimes::manage::CHIME_EVENT_CAPACITY);
     for id in removed_chimes {

@@ -90,7 +90,7 @@ fn print_banner(hub: &hearth_hub::Hub) {
         eprintln!("  MQTT broker:        {} (external)", hub.mqtt_url);
     }
     eprintln!(
-        "  HTTP API:           http://{}/  (/healthz, /readyz, /metrics, /api/v1)",
+        "  dashboard:          http://{}/  (API: /api/v1, /api/v0; /healthz, /readyz, /metrics)",
         hub.http_addr
     );
     eprintln!(
