@@ -1,4 +1,5 @@
-//! Test helpers: real brokers on free ports, real mosquitto_pub/sub processes, MQTT test clients.
+//! Test helpers: real brokers on free ports, real mosquitto_pub/sub processes, MQTT test clients,
+//! and a TCP proxy that pulls the network cable.
 //!
 //! Tests in every crate use these so that "the broker" in a test is always a
 //! real one reached over TCP: the embedded rumqttd or Debian's mosquitto.
@@ -9,6 +10,7 @@
 pub mod client;
 pub mod home_assistant;
 pub mod mosquitto;
+pub mod proxy;
 pub mod raw;
 pub mod tls;
 
@@ -18,6 +20,7 @@ use hearth_broker::{BrokerConfig, RunningBroker};
 
 pub use client::TestClient;
 pub use mosquitto::{MosquittoBroker, Subscriber, mosquitto_pub, require_tool};
+pub use proxy::Proxy;
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
