@@ -1,4 +1,5 @@
-//! Broker restart: the agent reconnects, resubscribes and republishes what the broker forgot.
+//! Broker restart: the agent reconnects, resubscribes and republishes what the broker forgot,
+//! also while commands keep coming.
 //!
 //! rumqttd cannot be stopped inside a process, so the broker here is the
 //! `hearth-broker` binary, killed and restarted on the same port.
@@ -10,6 +11,9 @@ mod common;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{InProcessAgent, line, node_toml, topic, write};
@@ -103,4 +107,206 @@ async fn after_a_broker_restart_states_are_republished_and_commands_obeyed() {
     agent.stop().await;
     broker.kill().unwrap();
     broker.wait().unwrap();
+}
+
+/// Gap between two commands of the load: about 50 a second.
+const COMMAND_GAP: Duration = Duration::from_millis(20);
+
+/// What became of the commands a [`Toggler`] sent, by when each was started
+/// (so an acknowledgement counted as "after" some moment surely came after it).
+#[derive(Debug, Default)]
+struct Tally {
+    /// `mosquitto_pub -q 1` exited 0: the broker acknowledged the command.
+    acked: Vec<Instant>,
+    /// It could not connect or got no PUBACK: the user saw an error.
+    failed: Vec<Instant>,
+}
+
+impl Tally {
+    fn acked_between(&self, from: Instant, to: Instant) -> usize {
+        self.acked.iter().filter(|t| **t > from && **t < to).count()
+    }
+}
+
+/// A person (or a script) sending `TOGGLE` to the red light about 50 times
+/// a second, one `mosquitto_pub -q 1` each, until stopped.
+struct Toggler {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<Tally>,
+}
+
+impl Toggler {
+    fn start(port: u16) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut tally = Tally::default();
+            while !flag.load(Relaxed) {
+                let started = Instant::now();
+                let out = mosquitto_pub(
+                    port,
+                    &["-q", "1", "-t", &topic("light/red/set"), "-m", "TOGGLE"],
+                );
+                let list = if out.status.success() {
+                    &mut tally.acked
+                } else {
+                    &mut tally.failed
+                };
+                list.push(started);
+                std::thread::sleep(COMMAND_GAP);
+            }
+            tally
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Tally {
+        self.stop.store(true, Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+/// The `light/red/state` payloads among `lines`, in order.
+fn red_states(lines: &[String]) -> Vec<&str> {
+    let prefix = format!("{} ", topic("light/red/state"));
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .collect()
+}
+
+/// The broker is killed and restarted while commands arrive at ~50/s.
+///
+/// What a command sent in that window means: QoS 0 or 1, a command the
+/// broker acknowledged just before it died, or one it accepted after its
+/// restart but before the agent had subscribed again, is dropped by the
+/// broker (rumqttd keeps no sessions across a restart, and a message with
+/// no subscriber goes nowhere); one sent while it was down fails at the
+/// sender. Neither reaches the agent, so neither can be its loss. What the
+/// agent owns, and this test holds it to: the state it reports (retained,
+/// and its last confirmation) is always its pin's real level, and once it
+/// is back every acknowledged command is obeyed, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agreeing() {
+    let port = free_port();
+    let mut broker = start_broker(port);
+    let dir = tempfile::tempdir().unwrap();
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
+    common::wait_online(port);
+
+    let before = Subscriber::start(port, &topic("light/red/state"), &["-R"]);
+    let started_at = Instant::now();
+    let toggler = Toggler::start(port);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let obeyed_before = red_states(&before.collect_for(Duration::from_millis(200))).len();
+
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+    let killed_at = Instant::now();
+    drop(before);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut broker = start_broker(port);
+    let restarted_at = Instant::now();
+
+    let after = Subscriber::start(port, &topic("#"), &[]);
+    after.expect_line(&line("availability", "online"), RECONNECT_WAIT);
+    // The agent subscribes before it says `online`, on one connection, so
+    // every command acknowledged from here on has a subscriber.
+    let back_at = Instant::now();
+    let back_after = back_at - restarted_at;
+    // Keep the stream going with the agent back, then stop and let it settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let tally = toggler.stop();
+    let stopped_at = Instant::now();
+    let seen = after.collect_for(Duration::from_secs(1));
+    let confirmed = red_states(&seen);
+
+    let acked_before = tally.acked_between(started_at, killed_at);
+    let failed_down = tally
+        .failed
+        .iter()
+        .filter(|t| **t > killed_at && **t < restarted_at)
+        .count();
+    let acked_after = tally.acked_between(restarted_at, stopped_at);
+    let acked_once_back = tally.acked_between(back_at, stopped_at);
+    // The first state line is the agent's republish (or the retained copy of it).
+    let obeyed_after = confirmed.len().saturating_sub(1);
+    assert!(
+        obeyed_before > 10,
+        "the agent obeyed {obeyed_before} commands before the kill"
+    );
+    assert!(
+        failed_down > 0,
+        "the stream really ran into the outage: {tally:?}"
+    );
+    assert!(
+        acked_once_back > 10 && obeyed_after >= acked_once_back,
+        "every command acknowledged once the agent was back is obeyed: {acked_once_back} \
+         acknowledged, {obeyed_after} obeyed: {seen:?}"
+    );
+
+    // The truth, three ways: the pin, the agent's last word, the retained state.
+    let level = agent.level(17).unwrap();
+    let pin_state = if level == Level::High { "ON" } else { "OFF" };
+    assert_eq!(
+        confirmed.last().copied(),
+        Some(pin_state),
+        "the agent's last confirmation matches its pin"
+    );
+    let late = Subscriber::start(port, &topic("light/red/state"), &[]);
+    assert_eq!(
+        late.collect_for(Duration::from_millis(500)),
+        [line("light/red/state", pin_state)],
+        "the retained state matches the pin"
+    );
+    drop(late);
+
+    // Steady again: every acknowledged command is obeyed, once, in order.
+    const EXACT: usize = 40;
+    // `-R`: the retained state is not a confirmation of these commands.
+    let sub = Subscriber::start(port, &topic("light/red/state"), &["-R"]);
+    for _ in 0..EXACT {
+        publish_qos1(port, "light/red/set", "TOGGLE");
+    }
+    let mut expected = Vec::new();
+    let mut state = pin_state;
+    for _ in 0..EXACT {
+        state = if state == "ON" { "OFF" } else { "ON" };
+        expected.push(line("light/red/state", state));
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + common::WAIT;
+    while got.len() < EXACT {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match sub.next_line(left) {
+            Some(l) => got.push(l),
+            None => break,
+        }
+    }
+    got.extend(sub.collect_for(Duration::from_millis(500)));
+    assert_eq!(got, expected, "{EXACT} toggles, {EXACT} flips");
+    assert_eq!(
+        agent.level(17),
+        Some(if state == "ON" {
+            Level::High
+        } else {
+            Level::Low
+        })
+    );
+
+    println!(
+        "{acked_before} commands acknowledged before the kill ({obeyed_before} obeyed), \
+         {failed_down} refused while the broker was down, {acked_after} acknowledged after the \
+         restart and {obeyed_after} obeyed: {} dropped by the broker before the agent had \
+         subscribed again (seen back {back_after:.1?} after the restart)",
+        acked_after.saturating_sub(obeyed_after),
+    );
+    agent.stop().await;
+    broker.kill().unwrap();
+    broker.wait().unwrap();
+}
+
+fn publish_qos1(port: u16, rest: &str, payload: &str) {
+    let out = mosquitto_pub(port, &["-q", "1", "-t", &topic(rest), "-m", payload]);
+    assert!(out.status.success(), "{out:?}");
 }
