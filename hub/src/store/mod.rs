@@ -12,6 +12,7 @@ use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, P
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
+mod batch;
 mod chimes;
 
 pub use chimes::RunStatus;
@@ -28,6 +29,11 @@ pub enum StoreError {
     Connect { url: String, source: sqlx::Error },
     #[error("cannot create the database directory {dir}: {source}")]
     CreateDir { dir: String, source: std::io::Error },
+    #[error(
+        "the database directory {dir} is not writable: {source} (SQLite keeps its -wal and \
+         -shm files beside the database, so the directory must be writable)"
+    )]
+    DirNotWritable { dir: String, source: std::io::Error },
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
@@ -100,6 +106,9 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
             dir: dir.display().to_string(),
             source,
         })?;
+        if !query.contains("mode=ro") {
+            check_writable(dir)?;
+        }
     }
     Ok(if query.contains("mode=") {
         url.to_owned()
@@ -108,6 +117,24 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     } else {
         format!("{url}&mode=rwc")
     })
+}
+
+/// Fails unless a file can be created in `dir`. Without this a read-only
+/// directory (a volume mounted read-only, a card the kernel remounted)
+/// surfaces only after the pool's acquire timeout as "pool timed out",
+/// because SQLite cannot create the WAL files beside an existing database.
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let probe = dir.join(format!(".hearth-write-check-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(source) => Err(StoreError::DirNotWritable {
+            dir: dir.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// The URL with any password replaced, for error messages and logs.
@@ -174,92 +201,14 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Applies `writes` in one transaction: all or nothing.
+    /// Applies `writes` in one transaction: all or nothing. Later writes to
+    /// the same row win.
     pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
         if writes.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
-        for write in writes {
-            match write {
-                Write::Button(b) => {
-                    sqlx::query(
-                        "INSERT INTO buttons (id, state, changed_at, last_action, last_press_at, press_count) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
-                         changed_at = excluded.changed_at, last_action = excluded.last_action, \
-                         last_press_at = excluded.last_press_at, press_count = excluded.press_count",
-                    )
-                    .bind(b.id.as_str())
-                    .bind(b.state.as_str())
-                    .bind(millis(b.changed_at))
-                    .bind(b.last_action.map(|a| a.as_str()))
-                    .bind(b.last_press_at.map(millis))
-                    .bind(b.press_count)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Output(o) => {
-                    sqlx::query(
-                        "INSERT INTO outputs (node, kind, name, state, changed_at) VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (node, kind, name) DO UPDATE SET state = excluded.state, \
-                         changed_at = excluded.changed_at",
-                    )
-                    .bind(o.output.node.as_str())
-                    .bind(o.output.kind.as_str())
-                    .bind(o.output.name.as_str())
-                    .bind(o.state.as_str())
-                    .bind(millis(o.changed_at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Node(n) => {
-                    sqlx::query(
-                        "INSERT INTO nodes (id, availability, last_seen, temperature, humidity, climate_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (id) DO UPDATE SET availability = excluded.availability, \
-                         last_seen = excluded.last_seen, temperature = excluded.temperature, \
-                         humidity = excluded.humidity, climate_at = excluded.climate_at",
-                    )
-                    .bind(n.id.as_str())
-                    .bind(n.availability.map(|a| a.as_str()))
-                    .bind(n.last_seen.map(millis))
-                    .bind(n.climate.as_ref().map(|c| c.temperature))
-                    .bind(n.climate.as_ref().map(|c| c.humidity))
-                    .bind(n.climate.as_ref().map(|c| millis(c.at)))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::Reading { node, climate } => {
-                    sqlx::query(
-                        "INSERT INTO sensor_readings (node, at, temperature, humidity) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (node, at) DO NOTHING",
-                    )
-                    .bind(node.as_str())
-                    .bind(millis(climate.at))
-                    .bind(climate.temperature)
-                    .bind(climate.humidity)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Write::ForgetButton(id) => {
-                    sqlx::query("DELETE FROM buttons WHERE id = $1")
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Write::MessageId { id, at } => {
-                    sqlx::query(
-                        "INSERT INTO processed_messages (id, at) VALUES ($1, $2) \
-                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
-                    )
-                    .bind(id.as_str())
-                    .bind(millis(*at))
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
+        batch::apply(&mut tx, writes).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -1,0 +1,226 @@
+//! Writing one batch of changes in one transaction: a few multi-row statements per table, however large the batch.
+//!
+//! A statement per row costs a round trip each (a hand-off to sqlx's SQLite
+//! worker thread, or a network round trip to Postgres), and at thousands of
+//! presses a second those round trips, not the SQL, were the hub's ceiling.
+//! Rows are grouped per table, the last write to a row wins, and each group
+//! goes out in statements of [`ROWS_PER_STATEMENT`] rows, sorted by key so
+//! that two hubs writing the same rows always lock them in the same order.
+
+use std::collections::BTreeMap;
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection};
+
+use super::{StoreError, Write, millis};
+use crate::house::{ButtonRecord, NodeRecord, OutputRecord};
+
+/// Rows per statement: bound parameters stay far below SQLite's limit
+/// (32,766) and Postgres's (65,535) with the widest table (6 columns).
+pub const ROWS_PER_STATEMENT: usize = 500;
+
+/// The rows of one batch, one map per table.
+#[derive(Debug, Default)]
+struct Rows<'a> {
+    /// `None`: the button is forgotten (deleted).
+    buttons: BTreeMap<&'a str, Option<&'a ButtonRecord>>,
+    outputs: BTreeMap<String, &'a OutputRecord>,
+    nodes: BTreeMap<&'a str, &'a NodeRecord>,
+    readings: BTreeMap<(&'a str, i64), (f64, f64)>,
+    message_ids: BTreeMap<&'a str, i64>,
+}
+
+impl<'a> Rows<'a> {
+    fn of(writes: &'a [Write]) -> Self {
+        let mut rows = Self::default();
+        for write in writes {
+            match write {
+                Write::Button(b) => {
+                    rows.buttons.insert(b.id.as_str(), Some(b));
+                }
+                Write::ForgetButton(id) => {
+                    rows.buttons.insert(id.as_str(), None);
+                }
+                Write::Output(o) => {
+                    rows.outputs.insert(o.output.to_string(), o);
+                }
+                Write::Node(n) => {
+                    rows.nodes.insert(n.id.as_str(), n);
+                }
+                Write::Reading { node, climate } => {
+                    // The first reading at an instant is kept, as ON CONFLICT DO NOTHING would.
+                    rows.readings
+                        .entry((node.as_str(), millis(climate.at)))
+                        .or_insert((climate.temperature, climate.humidity));
+                }
+                Write::MessageId { id, at } => {
+                    rows.message_ids.insert(id.as_str(), millis(*at));
+                }
+            }
+        }
+        rows
+    }
+}
+
+/// `($1, $2), ($3, $4)` for 2 rows of 2 columns.
+fn values(rows: usize, columns: usize) -> String {
+    let mut sql = String::with_capacity(rows * columns * 5);
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&(row * columns + column + 1).to_string());
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+type AnyQuery<'q> = Query<'q, Any, AnyArguments<'q>>;
+
+/// Runs `head VALUES (...), (...) tail` for `items`, a statement per chunk.
+async fn insert_many<T>(
+    conn: &mut AnyConnection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    items: &[T],
+    bind: impl for<'q> Fn(AnyQuery<'q>, &'q T) -> AnyQuery<'q>,
+) -> Result<(), StoreError> {
+    for chunk in items.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!("{head} VALUES {} {tail}", values(chunk.len(), columns));
+        let mut query = sqlx::query(&sql);
+        for item in chunk {
+            query = bind(query, item);
+        }
+        // The SQL text is built per chunk size, so it cannot be cached
+        // across calls as a prepared statement: say so to sqlx.
+        query.persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Applies every write of a batch on `conn` (inside the caller's transaction).
+pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), StoreError> {
+    let rows = Rows::of(writes);
+
+    let forgotten: Vec<&str> = rows
+        .buttons
+        .iter()
+        .filter(|(_, b)| b.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    for chunk in forgotten.chunks(ROWS_PER_STATEMENT) {
+        let list = (1..=chunk.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("DELETE FROM buttons WHERE id IN ({list})");
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.persistent(false).execute(&mut *conn).await?;
+    }
+
+    let buttons: Vec<&ButtonRecord> = rows.buttons.values().flatten().copied().collect();
+    insert_many(
+        conn,
+        "INSERT INTO buttons (id, state, changed_at, last_action, last_press_at, press_count)",
+        6,
+        "ON CONFLICT (id) DO UPDATE SET state = excluded.state, \
+         changed_at = excluded.changed_at, last_action = excluded.last_action, \
+         last_press_at = excluded.last_press_at, press_count = excluded.press_count",
+        &buttons,
+        |q, b| {
+            q.bind(b.id.as_str())
+                .bind(b.state.as_str())
+                .bind(millis(b.changed_at))
+                .bind(b.last_action.map(|a| a.as_str()))
+                .bind(b.last_press_at.map(millis))
+                .bind(b.press_count)
+        },
+    )
+    .await?;
+
+    let outputs: Vec<&OutputRecord> = rows.outputs.values().copied().collect();
+    insert_many(
+        conn,
+        "INSERT INTO outputs (node, kind, name, state, changed_at)",
+        5,
+        "ON CONFLICT (node, kind, name) DO UPDATE SET state = excluded.state, \
+         changed_at = excluded.changed_at",
+        &outputs,
+        |q, o| {
+            q.bind(o.output.node.as_str())
+                .bind(o.output.kind.as_str())
+                .bind(o.output.name.as_str())
+                .bind(o.state.as_str())
+                .bind(millis(o.changed_at))
+        },
+    )
+    .await?;
+
+    let nodes: Vec<&NodeRecord> = rows.nodes.values().copied().collect();
+    insert_many(
+        conn,
+        "INSERT INTO nodes (id, availability, last_seen, temperature, humidity, climate_at)",
+        6,
+        "ON CONFLICT (id) DO UPDATE SET availability = excluded.availability, \
+         last_seen = excluded.last_seen, temperature = excluded.temperature, \
+         humidity = excluded.humidity, climate_at = excluded.climate_at",
+        &nodes,
+        |q, n| {
+            q.bind(n.id.as_str())
+                .bind(n.availability.map(|a| a.as_str()))
+                .bind(n.last_seen.map(millis))
+                .bind(n.climate.as_ref().map(|c| c.temperature))
+                .bind(n.climate.as_ref().map(|c| c.humidity))
+                .bind(n.climate.as_ref().map(|c| millis(c.at)))
+        },
+    )
+    .await?;
+
+    let readings: Vec<_> = rows.readings.into_iter().collect();
+    insert_many(
+        conn,
+        "INSERT INTO sensor_readings (node, at, temperature, humidity)",
+        4,
+        "ON CONFLICT (node, at) DO NOTHING",
+        &readings,
+        |q, ((node, at), (temperature, humidity))| {
+            q.bind(*node).bind(*at).bind(*temperature).bind(*humidity)
+        },
+    )
+    .await?;
+
+    let message_ids: Vec<_> = rows.message_ids.into_iter().collect();
+    insert_many(
+        conn,
+        "INSERT INTO processed_messages (id, at)",
+        2,
+        "ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        &message_ids,
+        |q, (id, at)| q.bind(*id).bind(*at),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(values(1, 1), "($1)");
+        assert_eq!(values(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
