@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hearth_common::backoff::Backoff;
 use rumqttc::{AsyncClient, Publish};
@@ -23,6 +23,12 @@ use crate::store::{Store, Write};
 pub const WRITE_QUEUE_CAPACITY: usize = 1024;
 /// Most jobs committed in one transaction.
 pub const MAX_BATCH_JOBS: usize = 512;
+/// How long a failing batch is still retried once the hub is stopping.
+/// Retrying for ever kept a hub whose database had turned read-only from
+/// ever exiting on SIGTERM; giving up loses nothing acknowledged, because
+/// the messages behind the batch are not acknowledged and the broker
+/// delivers them again to the next hub.
+pub const SHUTDOWN_RETRY_LIMIT: Duration = Duration::from_secs(3);
 
 /// The effect of one message (or one API call) and who to tell once it is durable.
 #[derive(Debug, Default)]
@@ -98,6 +104,8 @@ pub async fn run_writer(
     metrics: Arc<Metrics>,
 ) {
     let mut backoff = Backoff::default();
+    // When the hub began stopping (every sender gone) with a batch failing.
+    let mut stopping_since: Option<Instant> = None;
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH_JOBS {
@@ -129,7 +137,24 @@ pub async fn run_writer(
                     metrics.error(ErrorReason::DatabaseWrite);
                     metrics.database_ok.store(false, Relaxed);
                     metrics.writes_failing.store(true, Relaxed);
-                    let retry_in = backoff.next_delay(&mut rand::rng());
+                    let mut retry_in = backoff.next_delay(&mut rand::rng());
+                    if jobs.is_closed() {
+                        let since = *stopping_since.get_or_insert_with(Instant::now);
+                        let left = SHUTDOWN_RETRY_LIMIT.saturating_sub(since.elapsed());
+                        if left.is_zero() {
+                            // Nothing behind this batch is acknowledged either:
+                            // acks must go out in order.
+                            tracing::error!(
+                                %error,
+                                rows = writes.len(),
+                                queued = jobs.len(),
+                                "stopping with the database still failing; the unacknowledged \
+                                 messages stay with the broker for the next start"
+                            );
+                            return;
+                        }
+                        retry_in = retry_in.min(left);
+                    }
                     tracing::warn!(%error, rows = writes.len(), ?retry_in, "database write failed; retrying");
                     tokio::time::sleep(retry_in).await;
                 }
