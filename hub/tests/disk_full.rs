@@ -6,37 +6,24 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestDb, call, mqtt_port, spawn_hub, wait_ready};
+use common::{TestDb, Tmpfs, call, mqtt_port, spawn_hub, wait_ready};
 use hearth_testkit::TestClient;
 use rumqttc::QoS;
 
-/// A 4 MiB tmpfs, unmounted on drop.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
+/// A 4 MiB tmpfs that can be filled.
+struct SmallDisk(Tmpfs);
 
 impl SmallDisk {
     fn mount() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-            .arg(dir.path())
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root: run ./scripts/test.sh as root"
-        );
-        Self { dir }
+        Self(Tmpfs::mount("4m"))
     }
 
     /// Fills every free byte; returns the filler file to delete later.
     fn fill(&self) -> std::path::PathBuf {
         use std::io::Write;
-        let path = self.dir.path().join("filler");
+        let path = self.0.path().join("filler");
         let mut f = std::fs::File::create(&path).unwrap();
         let chunk = vec![0u8; 64 * 1024];
         while f.write_all(&chunk).is_ok() {}
@@ -48,15 +35,6 @@ impl SmallDisk {
     }
 }
 
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 async fn readyz(base: &str) -> (u16, String) {
     let (status, _, body) = call("GET", &format!("{base}/readyz"), None).await;
     (status, body)
@@ -65,7 +43,7 @@ async fn readyz(base: &str) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_reported_and_nothing_is_lost_once_space_returns() {
     let disk = SmallDisk::mount();
-    let db = TestDb::at(format!("sqlite://{}/hearth.db", disk.dir.path().display()));
+    let db = TestDb::at(format!("sqlite://{}/hearth.db", disk.0.path().display()));
     let hub = spawn_hub(&db, "").await;
     wait_ready(&hub).await;
     let base = format!("http://{}", hub.http_addr);

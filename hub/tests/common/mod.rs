@@ -210,18 +210,52 @@ pub fn hub_process(
     http_port: u16,
     client_id: &str,
 ) -> Process {
+    let mut command = hub_command(config, db, mqtt_port, http_port, client_id);
+    // HEARTH_TEST_HUB_LOG=<file> keeps the hubs' logs for a failure hunt.
+    let stderr = match std::env::var("HEARTH_TEST_HUB_LOG") {
+        Ok(path) => std::process::Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap(),
+        ),
+        Err(_) => std::process::Stdio::null(),
+    };
+    Process(command.stderr(stderr).spawn().unwrap())
+}
+
+/// The `hearth-hub` command [`hub_process`] runs, for tests that want its
+/// output or exit status themselves.
+pub fn hub_command(
+    config: Option<&std::path::Path>,
+    db: &TestDb,
+    mqtt_port: u16,
+    http_port: u16,
+    client_id: &str,
+) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hearth-hub"));
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
-    let child = command
+    command
         .env("HEARTH_BROKER__EMBEDDED", "false")
         .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
         .env("HEARTH_DATABASE__URL", &db.url)
         .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
         .env("HEARTH_HUB__CLIENT_ID", client_id)
-        // HEARTH_TEST_HUB_LOG=<file> keeps the hubs' logs for a failure hunt.
-        .stderr(match std::env::var("HEARTH_TEST_HUB_LOG") {
+        // Error exits are read as a user reads them, without a backtrace.
+        .env("RUST_BACKTRACE", "0");
+    command
+}
+
+/// The `hearth-broker` binary on `port`, as its own process (the Kubernetes
+/// layout: it outlives a hub restart, with the hub's session in it).
+pub fn broker_process(port: u16) -> Process {
+    let child = std::process::Command::new(hearth_testkit::binary("hearth-broker"))
+        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
+        // HEARTH_TEST_BROKER_LOG=<file> keeps the broker's log for a failure hunt.
+        .stderr(match std::env::var("HEARTH_TEST_BROKER_LOG") {
             Ok(path) => std::process::Stdio::from(
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -233,7 +267,60 @@ pub fn hub_process(
         })
         .spawn()
         .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "hearth-broker never listened on {port}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     Process(child)
+}
+
+/// A small tmpfs, unmounted on drop. Needs root, as the test script has.
+pub struct Tmpfs {
+    pub dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    pub fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root: run ./scripts/test.sh as root"
+        );
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `mount -o remount,<how>`: `ro` or `rw`. Linux refuses `ro` (busy)
+    /// while any file on it is open for writing.
+    pub fn remount(&self, how: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{how}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "remount,{how} failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
 }
 
 /// Waits until the hub serving HTTP on `port` answers `/readyz` with 200.

@@ -1,0 +1,362 @@
+//! The SQLite file's filesystem turns read-only: under load the hub stays up, says why on
+//! `/readyz` and acknowledges no press it could not store; started on a read-only directory it
+//! exits with an error naming it. Needs root (it mounts filesystems), as the test script has.
+//!
+//! Linux refuses `mount -o remount,ro` (busy) while a file on the
+//! filesystem is open for writing, which a running hub's database always is,
+//! so a read-only turn under a running hub is made the way it happens on a
+//! Raspberry Pi: the kernel remounts an ext4 card read-only after an error
+//! (`errors=remount-ro`, triggered through ext4's `trigger_fs_error`). That
+//! turn cannot be undone while mounted; recovery is the operator's: stop the
+//! hub, remount the card, start the hub. The startup case uses a tmpfs
+//! remounted read-only while nothing has it open.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Process, TestDb, Tmpfs, broker_process, call, hub_command, wait_http_ready};
+use hearth_testkit::{TestClient, free_port};
+use rumqttc::QoS;
+
+const CLIENT_ID: &str = "hearth-hub-read-only-test";
+
+/// An ext4 filesystem in a file, loop-mounted with `errors=remount-ro` as a
+/// Pi's root card is; unmounted on drop (the loop device goes with it).
+struct Card {
+    image: PathBuf,
+    mount: tempfile::TempDir,
+    _image_dir: tempfile::TempDir,
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Card {
+    fn mount() -> Self {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("card.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(32 << 20)
+            .unwrap();
+        // No journal: an error then only remounts, with nothing to replay.
+        run(
+            "mkfs.ext4",
+            &["-q", "-F", "-O", "^has_journal", image.to_str().unwrap()],
+        );
+        let card = Self {
+            image,
+            mount: tempfile::tempdir().unwrap(),
+            _image_dir: image_dir,
+        };
+        card.attach();
+        card
+    }
+
+    fn attach(&self) {
+        run(
+            "mount",
+            &[
+                "-o",
+                "loop,errors=remount-ro",
+                self.image.to_str().unwrap(),
+                self.path().to_str().unwrap(),
+            ],
+        );
+    }
+
+    fn path(&self) -> &Path {
+        self.mount.path()
+    }
+
+    /// What the kernel does when the card misbehaves: an ext4 error, and
+    /// with `errors=remount-ro` the filesystem is read-only from then on.
+    fn fail(&self) {
+        let out = Command::new("findmnt")
+            .args(["-no", "SOURCE"])
+            .arg(self.path())
+            .output()
+            .unwrap();
+        let device = String::from_utf8(out.stdout).unwrap();
+        let device = device.trim().trim_start_matches("/dev/");
+        std::fs::write(
+            format!("/sys/fs/ext4/{device}/trigger_fs_error"),
+            "hearth read-only test",
+        )
+        .unwrap();
+        let probe = std::fs::File::create(self.path().join("probe"));
+        assert!(probe.is_err(), "the card is still writable");
+    }
+
+    /// The operator's repair: unmount the failed card and mount it again.
+    fn remount(&self) {
+        run("umount", &[self.path().to_str().unwrap()]);
+        self.attach();
+    }
+}
+
+impl Drop for Card {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.path()).status();
+    }
+}
+
+async fn press_count(http_port: u16) -> i64 {
+    let (status, _, body) = call(
+        "GET",
+        &format!("http://127.0.0.1:{http_port}/api/v1/buttons/desk"),
+        None,
+    )
+    .await;
+    if status != 200 {
+        return 0;
+    }
+    let button: serde_json::Value = serde_json::from_str(&body).unwrap();
+    button["press_count"].as_i64().unwrap()
+}
+
+async fn wait_for_count(http_port: u16, want: i64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = press_count(http_port).await;
+        if got == want {
+            return;
+        }
+        assert!(
+            got < want && Instant::now() < deadline,
+            "press count {got}, want {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn press(presser: &TestClient, ids: std::ops::Range<usize>) {
+    for n in ids {
+        presser
+            .publish(
+                "hearth/button/desk/press",
+                QoS::AtLeastOnce,
+                false,
+                format!("{{\"id\":\"p{n}\"}}"),
+            )
+            .await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn hub_logging_to(db: &TestDb, mqtt_port: u16, http_port: u16, log: &Path) -> Process {
+    let child = hub_command(None, db, mqtt_port, http_port, CLIENT_ID)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    Process(child)
+}
+
+/// SIGTERM, then waits up to `within` for the exit; `None` if still running.
+fn terminate_within(hub: &mut Process, within: Duration) -> Option<Duration> {
+    let asked = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-TERM", &hub.0.id().to_string()])
+        .status();
+    while asked.elapsed() < within {
+        if hub.0.try_wait().unwrap().is_some() {
+            return Some(asked.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_card_turning_read_only_is_reported_and_sigterm_still_stops_the_hub() {
+    card_turns_read_only_under_load(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "finds a loss: 299 of 300 presses stored after the repair, 3 runs of 3; the first \
+            press after the failure is acknowledged though never stored, and /readyz can flap \
+            back to 200 (docs/reliability.md)"]
+async fn a_card_turning_read_only_under_load_loses_no_acknowledged_press() {
+    card_turns_read_only_under_load(true).await;
+}
+
+/// Presses, the card fails, more presses, SIGTERM; then, with
+/// `check_recovery`, the card is repaired and every press must be stored.
+async fn card_turns_read_only_under_load(check_recovery: bool) {
+    let card = Card::mount();
+    let db = TestDb::at(format!("sqlite://{}/hearth.db", card.path().display()));
+    let logs = tempfile::tempdir().unwrap();
+    let (mqtt_port, http_port) = (free_port(), free_port());
+    // Its own process, so the presses the hub could not store wait in the
+    // hub's session while the hub is restarted.
+    let _broker = broker_process(mqtt_port);
+    let first_log = logs.path().join("first.log");
+    let mut hub = hub_logging_to(&db, mqtt_port, http_port, &first_log);
+    wait_http_ready(http_port).await;
+    let base = format!("http://127.0.0.1:{http_port}");
+
+    let presser = TestClient::connect(mqtt_port, "presser").await;
+    press(&presser, 0..100).await;
+    wait_for_count(http_port, 100, Duration::from_secs(20)).await;
+    // Commits are durable across a crash of the hub (synchronous=NORMAL)
+    // but may still sit in the page cache; a card failing a few seconds
+    // after them would have written them. Without this the test would
+    // measure the kernel dropping dirty pages of a failed filesystem.
+    run("sync", &[]);
+
+    card.fail();
+    let failed_at = Instant::now();
+    press(&presser, 100..300).await;
+    let reason = loop {
+        let (status, _, body) = call("GET", &format!("{base}/readyz"), None).await;
+        if status == 503 {
+            break body;
+        }
+        assert!(
+            failed_at.elapsed() < Duration::from_secs(20),
+            "/readyz never reported the read-only database"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let noticed_after = failed_at.elapsed();
+    assert!(reason.contains("database"), "{reason}");
+    // Some seconds of refused writes: the hub keeps serving and retrying.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hub.0.try_wait().unwrap().is_none(), "the hub exited");
+    assert_eq!(call("GET", &format!("{base}/healthz"), None).await.0, 200);
+    if check_recovery {
+        // Flaps back to 200 in some runs: a retried commit reports success
+        // on the read-only card (the same fault that loses the press).
+        let (status, _, body) = call("GET", &format!("{base}/readyz"), None).await;
+        assert_eq!(status, 503, "still not ready: {body}");
+    }
+
+    // What an operator (or Kubernetes) does: stop the hub, fix the card,
+    // start the hub. Stopping must work with the writes still failing,
+    // within Kubernetes' default 30 s grace before it kills.
+    let stopped_in = terminate_within(&mut hub, Duration::from_secs(30));
+    if stopped_in.is_none() {
+        hub.kill_9();
+    }
+    let log = std::fs::read_to_string(&first_log).unwrap();
+    assert!(!log.contains("panicked"), "{log}");
+    assert!(
+        log.contains("database write failed"),
+        "the failed writes are logged: {log}"
+    );
+    let stopped_in = stopped_in.unwrap_or_else(|| {
+        panic!("SIGTERM did not stop the hub within 30 s while its writes failed: {log}")
+    });
+    assert!(
+        log.contains("stopping with the database still failing"),
+        "the hub says what it left with the broker: {log}"
+    );
+    if !check_recovery {
+        println!(
+            "/readyz 503 {noticed_after:.1?} after the card failed ({}); SIGTERM stopped the hub \
+             in {stopped_in:.1?}",
+            reason.trim()
+        );
+        return;
+    }
+    card.remount();
+    let second_log = logs.path().join("second.log");
+    let mut hub = hub_logging_to(&db, mqtt_port, http_port, &second_log);
+    wait_http_ready(http_port).await;
+    // Every press arrives exactly once: those stored before the failure
+    // from the database, the rest redelivered by the broker because the
+    // hub never acknowledged them.
+    wait_for_count(http_port, 300, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(press_count(http_port).await, 300);
+    let first_error = log
+        .lines()
+        .find(|l| l.contains("database write failed"))
+        .unwrap_or_default();
+    println!(
+        "/readyz 503 {noticed_after:.1?} after the card failed ({}); SIGTERM stopped the hub in \
+         {stopped_in:.1?}; all 300 presses stored after the repair. First error: {first_error}",
+        reason.trim()
+    );
+    hub.terminate();
+}
+
+/// Runs `command` to its exit (within `within`), returning its status and stderr.
+fn run_to_exit(mut command: Command, within: Duration) -> (ExitStatus, String) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the hub was still running after {within:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, reader.join().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_database_directory_is_a_clear_error_at_startup() {
+    let disk = Tmpfs::mount("8m");
+    let dir = disk.path().display().to_string();
+    let db = TestDb::at(format!("sqlite://{dir}/hearth.db"));
+    let (mqtt_port, http_port) = (free_port(), free_port());
+    let _broker = broker_process(mqtt_port);
+    let check = |case: &str| {
+        let (status, stderr) = run_to_exit(
+            hub_command(None, &db, mqtt_port, http_port, CLIENT_ID),
+            Duration::from_secs(20),
+        );
+        assert!(
+            !status.success(),
+            "{case}: started on a read-only directory"
+        );
+        assert!(!stderr.contains("panicked"), "{case}: {stderr}");
+        assert!(
+            stderr.contains(&format!("database directory {dir} is not writable"))
+                && stderr.contains("Read-only file system"),
+            "{case}: the error names the directory and why: {stderr}"
+        );
+    };
+
+    // A fresh install on a volume mounted read-only.
+    disk.remount("ro");
+    check("no database yet");
+
+    // A database from earlier runs whose volume is now read-only: SQLite
+    // could open the file but not create its WAL files beside it.
+    disk.remount("rw");
+    let mut hub = common::hub_process(None, &db, mqtt_port, http_port, CLIENT_ID);
+    wait_http_ready(http_port).await;
+    hub.terminate();
+    assert!(disk.path().join("hearth.db").exists());
+    disk.remount("ro");
+    check("existing database");
+}
