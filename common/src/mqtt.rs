@@ -234,6 +234,8 @@ pub enum LinkEvent {
         session_present: bool,
     },
     Message(Publish),
+    /// A SUBACK arrived: the broker now routes that SUBSCRIBE's filters to us.
+    Subscribed,
     /// The connection failed; the driver retries after `retry_in`.
     Disconnected {
         error: String,
@@ -299,6 +301,9 @@ pub async fn drive(
                 }
                 Ok(Event::Incoming(Incoming::Publish(publish))) => {
                     push(LinkEvent::Message(publish), &mut dropped)
+                }
+                Ok(Event::Incoming(Incoming::SubAck(_))) => {
+                    push(LinkEvent::Subscribed, &mut dropped)
                 }
                 Ok(_) => {}
                 Err(error) => {

@@ -168,6 +168,10 @@ pub async fn run_core(
                     core.on_connected(session_present, now).await;
                     Ok(())
                 }
+                Some(LinkEvent::Subscribed) => {
+                    core.shared.metrics.subscribed.store(true, Relaxed);
+                    Ok(())
+                }
                 Some(LinkEvent::Disconnected { error, retry_in }) => {
                     core.on_disconnected(&error, retry_in);
                     Ok(())
@@ -201,16 +205,22 @@ pub async fn run_core(
 impl Core<'_> {
     async fn on_connected(&mut self, session_present: bool, role: Role) {
         self.connected = true;
-        // A session the broker kept still carries our subscriptions (a hub
-        // never unsubscribes: a standby lets messages go instead), and
-        // subscribing again makes rumqttd restart the filter where it is,
-        // skipping what it held for us. A new session has none.
+        // A session the broker kept still carries our subscriptions: every
+        // new session subscribes at once, whatever the role (a standby lets
+        // messages go), and a hub never unsubscribes. Subscribing again
+        // would make rumqttd restart the filter where it is, skipping what
+        // it held for us.
         self.subscribed = session_present;
+        self.shared
+            .metrics
+            .subscribed
+            .store(session_present, Relaxed);
         self.connection.next();
         // Held messages came on the old connection: the broker resends them.
         self.held.clear();
         self.shared.metrics.broker_connected.store(true, Relaxed);
         tracing::info!(session_present, ?role, "connected to the broker");
+        self.subscribe_once().await;
         if role == Role::Leader {
             self.take_the_stage().await;
         }
@@ -218,6 +228,7 @@ impl Core<'_> {
 
     fn on_disconnected(&mut self, error: &str, retry_in: Duration) {
         self.connected = false;
+        self.shared.metrics.subscribed.store(false, Relaxed);
         if self.shared.metrics.broker_connected.swap(false, Relaxed) {
             tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
         } else {
@@ -418,20 +429,26 @@ impl Core<'_> {
         outcome.writes
     }
 
+    /// Subscribes this session to every filter, unless it already is.
+    async fn subscribe_once(&mut self) {
+        if self.subscribed {
+            return;
+        }
+        let subscribe = self
+            .filters
+            .iter()
+            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
+        match self.client.subscribe_many(subscribe).await {
+            Ok(()) => self.subscribed = true,
+            Err(error) => tracing::error!(%error, "cannot subscribe"),
+        }
+    }
+
     /// Becoming the active hub (or reconnecting as it): subscribe, and
     /// announce availability, the clock and every retained state.
     async fn take_the_stage(&mut self) {
         let settings = &self.shared.settings;
-        if !self.subscribed {
-            let subscribe = self
-                .filters
-                .iter()
-                .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce));
-            match self.client.subscribe_many(subscribe).await {
-                Ok(()) => self.subscribed = true,
-                Err(error) => tracing::error!(%error, "cannot subscribe"),
-            }
-        }
+        self.subscribe_once().await;
         let mut hello = vec![
             Outgoing::retained(
                 settings.topics.build(&Topic::HubAvailability),

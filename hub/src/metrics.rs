@@ -53,6 +53,9 @@ pub struct Metrics {
     pub writes_coalesced: AtomicU64,
     pub write_queue_depth: AtomicUsize,
     pub broker_connected: AtomicBool,
+    /// The broker routes our filters to this connection (SUBACK seen, or a
+    /// kept session): until then a press would be dropped, not held for us.
+    pub subscribed: AtomicBool,
     pub database_ok: AtomicBool,
     /// The last batch failed to commit (a full disk answers a ping fine).
     pub writes_failing: AtomicBool,

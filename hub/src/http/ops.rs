@@ -18,11 +18,14 @@ pub fn routes() -> Router<Arc<Shared>> {
         .route("/metrics", get(metrics))
 }
 
-/// Ready only while both the broker and the database are reachable.
+/// Ready only while the broker routes our topics to us and the database
+/// takes writes: a press sent to a ready hub is never dropped unseen.
 async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     let mut problems = Vec::new();
     if !shared.metrics.broker_connected.load(Relaxed) {
         problems.push("broker disconnected");
+    } else if !shared.metrics.subscribed.load(Relaxed) {
+        problems.push("subscribing");
     }
     if !shared.metrics.database_ok.load(Relaxed) {
         problems.push("database unreachable");

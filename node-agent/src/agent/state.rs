@@ -148,6 +148,7 @@ impl Agent {
                 self.announce().await;
             }
             LinkEvent::Message(publish) => self.on_message(&publish.topic, &publish.payload).await,
+            LinkEvent::Subscribed => {}
             LinkEvent::Disconnected { error, retry_in } => {
                 if self.connected {
                     tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
