@@ -121,9 +121,14 @@ pub async fn run_writer(
         metrics
             .writes_coalesced
             .fetch_add((raw_len - writes.len()) as u64, Relaxed);
+        let mut failed = false;
         loop {
             let started = Instant::now();
-            match store.apply(&writes).await {
+            let mut result = store.apply(&writes).await;
+            if failed && result.is_ok() {
+                result = store.check_still_writable();
+            }
+            match result {
                 Ok(()) => {
                     if !writes.is_empty() {
                         metrics.observe_write(started.elapsed());
@@ -134,6 +139,7 @@ pub async fn run_writer(
                     break;
                 }
                 Err(error) => {
+                    failed = true;
                     metrics.error(ErrorReason::DatabaseWrite);
                     metrics.database_ok.store(false, Relaxed);
                     metrics.writes_failing.store(true, Relaxed);

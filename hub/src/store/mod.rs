@@ -38,6 +38,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Query(#[from] sqlx::Error),
+    #[error("the database directory {dir} is not writable (read-only filesystem?)")]
+    ReadOnly { dir: String },
     #[error("row in {table} holds an invalid value: {why}")]
     Corrupt { table: &'static str, why: String },
 }
@@ -79,6 +81,8 @@ pub struct Reading {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The SQLite file's directory, checked after a failed commit.
+    sqlite_dir: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn millis(at: DateTime<Utc>) -> i64 {
@@ -94,14 +98,9 @@ pub(crate) fn from_millis(ms: i64) -> DateTime<Utc> {
 /// Returns the URL with `mode=rwc` so SQLite creates a missing file, and
 /// creates the file's directory.
 fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
-    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if path != ":memory:"
-        && !path.is_empty()
-        && let Some(dir) = Path::new(path)
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-    {
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    if let Some(dir) = sqlite_dir(url) {
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
             dir: dir.display().to_string(),
             source,
@@ -117,6 +116,20 @@ fn prepare_sqlite_url(url: &str) -> Result<String, StoreError> {
     } else {
         format!("{url}&mode=rwc")
     })
+}
+
+/// The directory of a SQLite URL's file; `None` for in-memory databases
+/// and files in the working directory given without one.
+fn sqlite_dir(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = rest.split_once('?').map_or(rest, |(p, _)| p);
+    if path == ":memory:" || path.is_empty() {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
 }
 
 /// Fails unless a file can be created in `dir`. Without this a read-only
@@ -172,10 +185,15 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
-                        // WAL lets HTTP reads run while the writer commits;
-                        // NORMAL sync is durable across process crashes.
+                        // WAL lets HTTP reads run while the writer commits.
+                        // FULL: a commit is fsynced before it returns, because
+                        // the broker forgets a press once we acknowledge it.
+                        // NORMAL survives a process crash but not a power cut,
+                        // and on a card gone read-only the kernel took WAL
+                        // writes into its cache and only fsync said no: a
+                        // press was acknowledged and never stored.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
                     }
                     Ok(())
@@ -189,7 +207,15 @@ impl Store {
             Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
         };
         migrator.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let sqlite_dir = match backend {
+            Backend::Sqlite => sqlite_dir(&db.url),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_dir,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -211,6 +237,22 @@ impl Store {
         batch::apply(&mut tx, writes).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// After failed writes, whether a commit that now succeeds can be
+    /// believed: on a card the kernel turned read-only after an error
+    /// (ext4 `errors=remount-ro`, shown as `emergency_ro`, which the mount
+    /// flags do not report), a retried SQLite commit was seen to succeed
+    /// while nothing reached the card, and that press was acknowledged and
+    /// lost (hub/tests/read_only.rs). Creating a file beside the database
+    /// fails there.
+    pub fn check_still_writable(&self) -> Result<(), StoreError> {
+        match &self.sqlite_dir {
+            Some(dir) => check_writable(dir).map_err(|_| StoreError::ReadOnly {
+                dir: dir.display().to_string(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Reads everything the hub keeps in memory.
