@@ -9,11 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::{Backend, TestDb};
+use common::{Backend, TestDb, store};
 use hearth_hub::chimes::manage::ChimeEvent;
 use hearth_hub::chimes::scheduler::{ChimeStats, Clock, ManualClock, Registry, run};
 use hearth_hub::chimes::{Chime, ChimeSpec, Source};
-use hearth_hub::config::DatabaseSection;
 use hearth_hub::store::Store;
 use hearth_protocol::Id;
 use tokio::sync::mpsc;
@@ -36,15 +35,6 @@ fn chime(id: &str, schedule: &str, weekdays: &[&str], tz: &str) -> Chime {
         ..ChimeSpec::default()
     }
     .validate(None, chrono_tz::UTC, Source::Runtime)
-    .unwrap()
-}
-
-async fn store(db: &TestDb) -> Store {
-    Store::connect(&DatabaseSection {
-        url: db.url.clone(),
-        ..DatabaseSection::default()
-    })
-    .await
     .unwrap()
 }
 

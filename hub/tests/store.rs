@@ -5,20 +5,10 @@
 mod common;
 
 use chrono::{Duration, TimeZone, Utc};
-use common::{Backend, TestDb};
-use hearth_hub::config::DatabaseSection;
+use common::{Backend, TestDb, store};
 use hearth_hub::house::{ButtonRecord, NodeRecord, OutputRecord};
-use hearth_hub::store::{Store, Write};
+use hearth_hub::store::Write;
 use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction};
-
-async fn store(db: &TestDb) -> Store {
-    Store::connect(&DatabaseSection {
-        url: db.url.clone(),
-        ..DatabaseSection::default()
-    })
-    .await
-    .unwrap()
-}
 
 fn button(n: usize, presses: i64) -> ButtonRecord {
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 7, 0, 0).unwrap();

@@ -211,8 +211,18 @@ pub fn hub_process(
     client_id: &str,
 ) -> Process {
     let mut command = hub_command(config, db, mqtt_port, http_port, client_id);
-    // HEARTH_TEST_HUB_LOG=<file> keeps the hubs' logs for a failure hunt.
-    let stderr = match std::env::var("HEARTH_TEST_HUB_LOG") {
+    Process(
+        command
+            .stderr(log_file_from("HEARTH_TEST_HUB_LOG"))
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Where a child's stderr goes: appended to the file named by the
+/// environment variable `var` (kept for a failure hunt), or nowhere.
+fn log_file_from(var: &str) -> std::process::Stdio {
+    match std::env::var(var) {
         Ok(path) => std::process::Stdio::from(
             std::fs::OpenOptions::new()
                 .create(true)
@@ -221,8 +231,17 @@ pub fn hub_process(
                 .unwrap(),
         ),
         Err(_) => std::process::Stdio::null(),
-    };
-    Process(command.stderr(stderr).spawn().unwrap())
+    }
+}
+
+/// A store on the test's own database, migrated.
+pub async fn store(db: &TestDb) -> hearth_hub::store::Store {
+    hearth_hub::store::Store::connect(&hearth_hub::config::DatabaseSection {
+        url: db.url.clone(),
+        ..hearth_hub::config::DatabaseSection::default()
+    })
+    .await
+    .unwrap()
 }
 
 /// The `hearth-hub` command [`hub_process`] runs, for tests that want its
@@ -254,17 +273,7 @@ pub fn hub_command(
 pub fn broker_process(port: u16) -> Process {
     let child = std::process::Command::new(hearth_testkit::binary("hearth-broker"))
         .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
-        // HEARTH_TEST_BROKER_LOG=<file> keeps the broker's log for a failure hunt.
-        .stderr(match std::env::var("HEARTH_TEST_BROKER_LOG") {
-            Ok(path) => std::process::Stdio::from(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .unwrap(),
-            ),
-            Err(_) => std::process::Stdio::null(),
-        })
+        .stderr(log_file_from("HEARTH_TEST_BROKER_LOG"))
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
