@@ -89,12 +89,22 @@ impl Default for DatabaseSection {
 pub struct HttpSection {
     /// HTTP API, health and metrics listener.
     pub listen: SocketAddr,
+    /// Logins for the dashboard and API: argon2 hashes written by
+    /// `hearth-broker passwd FILE USER`. Off when neither this nor `users` is set.
+    pub password_file: Option<std::path::PathBuf>,
+    /// user -> plain-text password (accepted, warned about; prefer the file).
+    pub users: BTreeMap<String, hearth_broker::Password>,
+    /// With logins on, let `/api/v0` (homeslice devices) in without one.
+    pub v0_without_login: bool,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".parse().expect("constant address parses"),
+            password_file: None,
+            users: BTreeMap::new(),
+            v0_without_login: false,
         }
     }
 }

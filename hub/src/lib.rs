@@ -49,6 +49,8 @@ pub enum HubError {
     Store(#[from] store::StoreError),
     #[error("{0}")]
     Http(std::io::Error),
+    #[error("http logins: {0}")]
+    HttpLogins(#[from] hearth_broker::AuthError),
     #[error("mqtt: {0}")]
     Mqtt(#[from] mqtt::MqttError),
     #[error("a hub task failed: {0}")]
@@ -140,9 +142,10 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         .await
         .map_err(HubError::Http)?;
     let http_addr = http_listener.local_addr().map_err(HubError::Http)?;
-    if !http_addr.ip().is_loopback() {
+    let logins = http::Logins::from_settings(&settings.http)?;
+    if !http_addr.ip().is_loopback() && logins.is_none() {
         // Like homeslice, the HTTP side trusts its network: say so once.
-        tracing::warn!(%http_addr, "the dashboard and HTTP API have no login: anyone who can reach this address can switch lights; see docs/http-api.md");
+        tracing::warn!(%http_addr, "the dashboard and HTTP API have no login: anyone who can reach this address can switch lights; name users in [http] (docs/http-api.md)");
     }
     let (role_tx, role_rx) = tokio::sync::watch::channel(leader::Role::Undecided);
     let (chime_tx, chime_rx) = mpsc::channel(chimes::manage::CHIME_EVENT_CAPACITY);
@@ -174,6 +177,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         confirmations,
         house_revision: revision::Revision::default(),
         stopping: shutdown.clone(),
+        logins,
     });
 
     let mut tasks = JoinSet::new();

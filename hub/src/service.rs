@@ -71,6 +71,8 @@ pub struct Shared {
     pub confirmations: broadcast::Sender<(OutputRef, OnOff)>,
     /// Bumped on every change to `house`, for live views.
     pub house_revision: crate::revision::Revision,
+    /// Who may use the HTTP side; `None`: anyone who can reach it.
+    pub logins: Option<crate::http::Logins>,
     /// Cancelled when the hub stops: long-lived HTTP streams end with it.
     pub stopping: CancellationToken,
 }

@@ -6,6 +6,7 @@
 mod chimes;
 mod dashboard;
 mod live;
+mod logins;
 mod ops;
 mod v0;
 mod v1;
@@ -22,6 +23,8 @@ use hearth_protocol::{Command, OnOff, OutputRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use logins::Logins;
+
 use crate::service::{ApiCall, Shared};
 
 /// Largest request body accepted; every API body is a few bytes of JSON.
@@ -37,6 +40,10 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .merge(live::routes())
         .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            logins::require_login,
+        ))
         // gzip for the page and JSON when the client asks; tiny bodies and
         // the event stream (which must flush each event) are left alone.
         .layer(tower_http::compression::CompressionLayer::new())
