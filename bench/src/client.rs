@@ -477,6 +477,38 @@ pub struct Drive {
     pub end: DriveEnd,
 }
 
+/// When message `seq` of a run paced at `rate` per second from `start` is
+/// due. Paced against the schedule, not the previous send, so timer
+/// granularity (~1 ms) causes bursts but never a lower rate.
+pub fn due(start: Instant, seq: u64, rate: u32) -> Instant {
+    let offset_ns = u128::from(seq) * 1_000_000_000 / u128::from(rate.max(1));
+    start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX))
+}
+
+/// Runs `sender`, which hands publishes to rumqttc's queue, while
+/// [`drive_publisher`] polls `eventloop`: in one task, so neither waits for
+/// a thread hop. The driver ends last in a healthy run (it waits for the
+/// final ack); if it ends first the connection died or time ran out, and
+/// the sender, blocked on a queue nobody drains, is dropped.
+pub async fn send_while_driving(
+    sender: impl Future<Output = ()>,
+    eventloop: &mut EventLoop,
+    qos: QoS,
+    count: u64,
+    deadline: Instant,
+    now_ns: impl Fn() -> u64,
+) -> Drive {
+    let mut sender = std::pin::pin!(sender);
+    let mut driver = std::pin::pin!(drive_publisher(eventloop, qos, count, deadline, now_ns));
+    let mut sender_done = false;
+    loop {
+        tokio::select! {
+            () = &mut sender, if !sender_done => sender_done = true,
+            drive = &mut driver => return drive,
+        }
+    }
+}
+
 /// Polls a publisher's event loop until `count` messages are acknowledged
 /// (QoS 1) or written (QoS 0), or `deadline`. `now_ns` stamps the last one.
 /// Never reconnects: see [`wait_connected`].

@@ -15,7 +15,6 @@
 //! wait in the client's own queue: the delay an application would see.
 
 use std::fmt;
-use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -341,26 +340,15 @@ async fn publisher(
     start: Instant,
 ) -> PublisherOutcome {
     let mut outcome = PublisherOutcome::default();
-    let drive = {
-        let mut sender = pin!(send_all(index, &client, &plan, start, &mut outcome));
-        let mut driver = pin!(client::drive_publisher(
-            &mut eventloop,
-            plan.qos,
-            plan.messages,
-            plan.deadline,
-            || plan.now_ns(),
-        ));
-        let mut sender_done = false;
-        // The driver ends last in a healthy run (it waits for the final
-        // ack). If it ends first the connection died or time ran out, and
-        // the sender, blocked on a queue nobody drains, is dropped.
-        loop {
-            tokio::select! {
-                () = &mut sender, if !sender_done => sender_done = true,
-                drive = &mut driver => break drive,
-            }
-        }
-    };
+    let drive = client::send_while_driving(
+        send_all(index, &client, &plan, start, &mut outcome),
+        &mut eventloop,
+        plan.qos,
+        plan.messages,
+        plan.deadline,
+        || plan.now_ns(),
+    )
+    .await;
     outcome.acked = drive.acked;
     outcome.last_acked_ns = drive.last_acked_ns;
     match drive.end {
@@ -382,10 +370,7 @@ async fn send_all(
 ) {
     for seq in 0..plan.messages {
         if plan.rate > 0 {
-            // Pace against the schedule, not the previous send, so timer
-            // granularity (~1 ms) causes bursts but never a lower rate.
-            let offset_ns = u128::from(seq) * 1_000_000_000 / u128::from(plan.rate);
-            let due = start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX));
+            let due = client::due(start, seq, plan.rate);
             if due >= plan.deadline {
                 outcome.timed_out = true;
                 return;

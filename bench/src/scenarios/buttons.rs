@@ -18,7 +18,6 @@
 //! handed to rumqttc: broker in, hub, broker out, as a person would see it.
 
 use std::fmt;
-use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -330,25 +329,15 @@ struct PressOutcome {
 async fn press_all(client: AsyncClient, mut eventloop: EventLoop, plan: Arc<Plan>) -> PressOutcome {
     let mut outcome = PressOutcome::default();
     let start = Instant::now();
-    let drive = {
-        let mut sender = pin!(send_presses(&client, &plan, start, &mut outcome));
-        let mut driver = pin!(client::drive_publisher(
-            &mut eventloop,
-            QoS::AtLeastOnce,
-            plan.presses,
-            plan.deadline,
-            || plan.now_ns(),
-        ));
-        let mut sender_done = false;
-        // The driver ends last in a healthy run (it waits for the final
-        // PUBACK); if it ends first the connection died or time ran out.
-        loop {
-            tokio::select! {
-                () = &mut sender, if !sender_done => sender_done = true,
-                drive = &mut driver => break drive,
-            }
-        }
-    };
+    let drive = client::send_while_driving(
+        send_presses(&client, &plan, start, &mut outcome),
+        &mut eventloop,
+        QoS::AtLeastOnce,
+        plan.presses,
+        plan.deadline,
+        || plan.now_ns(),
+    )
+    .await;
     outcome.acked = drive.acked;
     outcome.last_acked_ns = drive.last_acked_ns;
     match drive.end {
@@ -360,8 +349,7 @@ async fn press_all(client: AsyncClient, mut eventloop: EventLoop, plan: Arc<Plan
     outcome
 }
 
-/// Hands every press to rumqttc, paced against the schedule (not the
-/// previous send) so timer granularity causes bursts but never a lower rate.
+/// Hands every press to rumqttc, paced by [`client::due`].
 async fn send_presses(
     client: &AsyncClient,
     plan: &Plan,
@@ -371,8 +359,7 @@ async fn send_presses(
     let buttons = u64::from(plan.buttons);
     for seq in 0..plan.presses {
         if plan.rate > 0 {
-            let offset_ns = u128::from(seq) * 1_000_000_000 / u128::from(plan.rate);
-            let due = start + Duration::from_nanos(u64::try_from(offset_ns).unwrap_or(u64::MAX));
+            let due = client::due(start, seq, plan.rate);
             if due >= plan.deadline {
                 outcome.timed_out = true;
                 return;
