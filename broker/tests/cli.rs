@@ -77,11 +77,7 @@ fn serves_until_sigterm_then_exits_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
     let sub = Subscriber::start(port, "cli/#", &[]);
     assert!(
         mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"])

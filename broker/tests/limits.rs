@@ -220,11 +220,7 @@ async fn a_stalled_subscriber_does_not_grow_the_brokers_memory_without_bound() {
             .unwrap(),
     );
     let pid = broker.0.id();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
 
     let _stalled = StalledSubscriber::start(port, "stalled", "slow/#", 0);
     let mut watcher = TestClient::connect(port, "watcher").await;

@@ -28,6 +28,19 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// Waits until something accepts TCP connections on loopback `port`: a
+/// broker process just spawned. Panics naming `what` after `within`.
+pub fn wait_listening(port: u16, within: std::time::Duration, what: &str) {
+    let deadline = std::time::Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not listen on port {port} within {within:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// Default embedded-broker config on a free loopback port.
 pub fn broker_config() -> BrokerConfig {
     BrokerConfig {

@@ -168,14 +168,7 @@ impl MosquittoBroker {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mosquitto");
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "mosquitto did not listen on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        crate::wait_listening(port, Duration::from_secs(5), "mosquitto");
         Self {
             child,
             port,

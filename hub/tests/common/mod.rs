@@ -276,14 +276,7 @@ pub fn broker_process(port: u16) -> Process {
         .stderr(log_file_from("HEARTH_TEST_BROKER_LOG"))
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "hearth-broker never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hearth_testkit::wait_listening(port, Duration::from_secs(20), "hearth-broker");
     Process(child)
 }
 
