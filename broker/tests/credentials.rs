@@ -21,11 +21,14 @@ fn broker() -> Command {
 }
 
 /// `hearth-broker passwd <args>` with `stdin` piped in (so it is not a terminal).
-fn passwd(args: &[&str], file: &Path, stdin: &str) -> Output {
+/// `hearth-broker passwd <flags> FILE <rest>` with `stdin` piped in (empty:
+/// an immediate end of input, as for a command run without a terminal).
+fn passwd(flags: &[&str], file: &Path, rest: &[&str], stdin: &str) -> Output {
     let mut child = broker()
         .arg("passwd")
-        .args(args)
+        .args(flags)
         .arg(file)
+        .args(rest)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -47,46 +50,19 @@ fn passwd_adds_changes_and_deletes_users_like_mosquitto_passwd() {
     let file = dir.path().join("passwd");
 
     // Batch mode works and warns about shell history.
-    let out = passwd(&["-b"], &file, "");
+    let out = passwd(&["-b"], &file, &[], "");
     assert!(!out.status.success(), "-b without USER PASSWORD must fail");
-    let out = broker()
-        .args(["passwd", "-b"])
-        .arg(&file)
-        .args(["hub", "batch-Secret-1"])
-        .output()
-        .unwrap();
+    let out = passwd(&["-b"], &file, &["hub", "batch-Secret-1"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("shell history"), "{}", stderr(&out));
 
     // Not a terminal: one line from stdin, no flag needed; --stdin says it explicitly.
-    let out = passwd(&[], &file, "piped-Secret-2\n");
+    let out = passwd(&[], &file, &[], "piped-Secret-2\n");
     assert!(!out.status.success(), "USER is required");
-    let out = broker()
-        .args(["passwd"])
-        .arg(&file)
-        .arg("pi-1")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(b"piped-Secret-2\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = passwd(&[], &file, &["pi-1"], "piped-Secret-2\n");
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("added user pi-1"), "{}", stderr(&out));
-    let out = broker()
-        .args(["passwd", "--stdin"])
-        .arg(&file)
-        .arg("ha")
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut c| {
-            c.stdin.take().unwrap().write_all(b"piped-Secret-3\r\n")?;
-            c.wait_with_output()
-        })
-        .unwrap();
+    let out = passwd(&["--stdin"], &file, &["ha"], "piped-Secret-3\r\n");
     assert!(out.status.success(), "{}", stderr(&out));
 
     let text = std::fs::read_to_string(&file).unwrap();
@@ -109,31 +85,16 @@ fn passwd_adds_changes_and_deletes_users_like_mosquitto_passwd() {
     }
 
     // Changing a password replaces the hash; deleting removes the line.
-    let out = broker()
-        .args(["passwd", "-b"])
-        .arg(&file)
-        .args(["hub", "changed-Secret-4"])
-        .output()
-        .unwrap();
+    let out = passwd(&["-b"], &file, &["hub", "changed-Secret-4"], "");
     assert!(
         stderr(&out).contains("updated user hub"),
         "{}",
         stderr(&out)
     );
     assert_ne!(std::fs::read_to_string(&file).unwrap(), text);
-    let out = broker()
-        .args(["passwd", "-D"])
-        .arg(&file)
-        .arg("ha")
-        .output()
-        .unwrap();
+    let out = passwd(&["-D"], &file, &["ha"], "");
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = broker()
-        .args(["passwd", "-D"])
-        .arg(&file)
-        .arg("ha")
-        .output()
-        .unwrap();
+    let out = passwd(&["-D"], &file, &["ha"], "");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("\"ha\" is not in the password file"));
     let users: Vec<String> = PasswordFile::load(&file)
@@ -145,23 +106,12 @@ fn passwd_adds_changes_and_deletes_users_like_mosquitto_passwd() {
 
     // Bad input: a user name with ':' and an empty password change nothing.
     let before = std::fs::read_to_string(&file).unwrap();
-    let out = broker()
-        .args(["passwd", "-b"])
-        .arg(&file)
-        .args(["a:b", "pw"])
-        .output()
-        .unwrap();
+    let out = passwd(&["-b"], &file, &["a:b", "pw"], "");
     assert!(!out.status.success());
     assert!(stderr(&out).contains("\"a:b\""), "{}", stderr(&out));
-    let out = passwd(&[], &file.clone(), "\n");
+    let out = passwd(&[], &file, &[], "\n");
     assert!(!out.status.success());
-    let out = broker()
-        .arg("passwd")
-        .arg(&file)
-        .arg("x")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = passwd(&[], &file, &["x"], "");
     assert!(!out.status.success(), "empty stdin must not set a password");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
 }
@@ -358,11 +308,7 @@ fn broker_log_during_logins(log: &str) -> String {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "broker did not listen");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
     for (user, pass, ok) in [
         ("hub", "Hashed-Pw-4471", true),
         ("hub", "Wrong-Pw-5520", false),
