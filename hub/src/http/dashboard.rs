@@ -50,29 +50,25 @@ const STYLE: Asset = asset!("app.css", "text/css; charset=utf-8");
 const ICON: Asset = asset!("icon.svg", "image/svg+xml");
 const MANIFEST: Asset = asset!("manifest.json", "application/manifest+json");
 
+/// Path -> file. `/favicon.ico` is what browsers ask for unprompted.
+const FILES: [(&str, &Asset); 6] = [
+    ("/", &INDEX),
+    ("/app.js", &SCRIPT),
+    ("/app.css", &STYLE),
+    ("/icon.svg", &ICON),
+    ("/favicon.ico", &ICON),
+    ("/manifest.json", &MANIFEST),
+];
+
 pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/", get(|h: HeaderMap| async move { serve(&INDEX, &h) }))
-        .route(
-            "/app.js",
-            get(|h: HeaderMap| async move { serve(&SCRIPT, &h) }),
-        )
-        .route(
-            "/app.css",
-            get(|h: HeaderMap| async move { serve(&STYLE, &h) }),
-        )
-        .route(
-            "/icon.svg",
-            get(|h: HeaderMap| async move { serve(&ICON, &h) }),
-        )
-        .route(
-            "/favicon.ico",
-            get(|h: HeaderMap| async move { serve(&ICON, &h) }),
-        )
-        .route(
-            "/manifest.json",
-            get(|h: HeaderMap| async move { serve(&MANIFEST, &h) }),
-        )
+    FILES
+        .into_iter()
+        .fold(Router::new(), |router, (path, asset)| {
+            router.route(
+                path,
+                get(move |request: HeaderMap| async move { serve(asset, &request) }),
+            )
+        })
 }
 
 fn serve(asset: &Asset, request: &HeaderMap) -> Response {
