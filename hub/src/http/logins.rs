@@ -58,7 +58,8 @@ impl Logins {
     }
 
     fn open_path(&self, path: &str) -> bool {
-        matches!(path, "/healthz" | "/readyz")
+        path == super::ops::HEALTH_PATH
+            || path == super::ops::READY_PATH
             || (self.v0_without_login && path.starts_with("/api/v0/"))
     }
 

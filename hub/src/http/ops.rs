@@ -11,10 +11,15 @@ use axum::routing::get;
 
 use crate::service::Shared;
 
+/// Liveness probe: answers while the process runs.
+pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness probe: see [`readyz`].
+pub const READY_PATH: &str = "/readyz";
+
 pub fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+        .route(HEALTH_PATH, get(|| async { "ok\n" }))
+        .route(READY_PATH, get(readyz))
         .route("/metrics", get(metrics))
 }
 
