@@ -4,10 +4,12 @@
 # broker: a command goes in with mosquitto_pub, the state comes out on
 # mosquitto_sub, and SIGTERM leaves `offline` behind.
 #
-# Runs as root on a fresh Debian bookworm; installs what is missing (Rust via
-# rustup if absent, the two rustup targets, cross gcc + libc, qemu-user-static,
-# mosquitto and mosquitto-clients). Linkers are set through environment
-# variables only; ~/.cargo/config is left alone.
+# Runs on a fresh Debian bookworm, as root or as a user with sudo; installs
+# what is missing (Rust via rustup if absent, the two rustup targets, cross
+# gcc + libc, qemu-user-static, mosquitto and mosquitto-clients). Only apt-get
+# goes through sudo: rustup and its targets are the invoking user's own.
+# Linkers are set through environment variables only; ~/.cargo/config is
+# left alone.
 #
 # Usage: scripts/cross-agent.sh [--no-install]
 # Prints binary sizes, timings and PASS/FAIL per target; exits non-zero on
@@ -38,6 +40,9 @@ INSTALL=1
 
 log() { printf '==> %s\n' "$*" >&2; }
 now_ms() { date +%s%3N; }
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
 
 # ---------------------------------------------------------------- install
 install_missing() {
@@ -47,8 +52,8 @@ install_missing() {
   done
   if ((${#missing[@]})); then
     log "apt-get install ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   fi
   if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
     # shellcheck disable=SC1091
