@@ -122,67 +122,84 @@ async fn new_york_spring_forward_and_fall_back() {
     assert!(spring.iter().chain(&fall).all(|(_, _, late)| !late));
 }
 
+fn of<'a>(plays: &'a [(String, String, bool)], chime: &str) -> Vec<&'a str> {
+    plays
+        .iter()
+        .filter(|p| p.0 == chime)
+        .map(|p| p.1.as_str())
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn berlin_and_sydney_through_their_changes() {
     let db = TestDb::new(Backend::Sqlite).await;
     let store = store(&db).await;
-    let plays = plays_between(
-        &store,
+    let both = || {
         vec![
             chime("berlin", "02:15", &[], "Europe/Berlin"),
             chime("sydney", "02:30", &[], "Australia/Sydney"),
-        ],
+        ]
+    };
+    // Berlin springs forward on 2026-03-29 (02:15 does not exist: 03:00
+    // CEST); Sydney falls back on 2026-04-05 (02:30 happens twice).
+    let spring = plays_between(
+        &store,
+        both(),
         "2026-03-28T00:00:00Z",
-        "2026-03-31T00:00:00Z",
+        "2026-04-07T00:00:00Z",
     )
     .await;
-    let berlin: Vec<_> = plays
-        .iter()
-        .filter(|p| p.0 == "berlin")
-        .map(|p| p.1.as_str())
-        .collect();
+    let berlin = of(&spring, "berlin");
     assert_eq!(
-        berlin,
+        berlin[..3],
         [
             "2026-03-28T01:15:00Z",
             "2026-03-29T01:00:00Z",
             "2026-03-30T00:15:00Z"
         ]
     );
+    assert_eq!(berlin.len(), 10, "one play a day: {berlin:?}");
+    let sydney = of(&spring, "sydney");
+    assert_eq!(
+        sydney[sydney.len() - 3..],
+        [
+            "2026-04-04T15:30:00Z",
+            "2026-04-05T16:30:00Z",
+            "2026-04-06T16:30:00Z"
+        ],
+        "02:30 on the fall-back day plays once, at its first (AEDT) instant"
+    );
+    assert_eq!(sydney.len(), 10, "one play a day: {sydney:?}");
+    // Sydney springs forward on 2026-10-04 (02:30 does not exist: 03:00
+    // AEDT); Berlin falls back on 2026-10-25 (02:15 happens twice).
     let autumn = plays_between(
         &store,
-        vec![
-            chime("berlin", "02:15", &[], "Europe/Berlin"),
-            chime("sydney", "02:30", &[], "Australia/Sydney"),
-        ],
-        "2026-10-03T00:00:00Z",
+        both(),
+        "2026-10-02T12:00:00Z",
         "2026-10-27T00:00:00Z",
     )
     .await;
-    let berlin: Vec<_> = autumn
-        .iter()
-        .filter(|p| p.0 == "berlin")
-        .map(|p| p.1.as_str())
-        .collect();
-    assert!(berlin.contains(&"2026-10-25T00:15:00Z"));
+    let sydney = of(&autumn, "sydney");
     assert_eq!(
-        berlin
-            .iter()
-            .filter(|t| t.starts_with("2026-10-25"))
-            .count(),
-        1,
+        sydney[..3],
+        [
+            "2026-10-02T16:30:00Z",
+            "2026-10-03T16:00:00Z",
+            "2026-10-04T15:30:00Z"
+        ]
+    );
+    let berlin = of(&autumn, "berlin");
+    assert_eq!(
+        berlin[berlin.len() - 3..],
+        [
+            "2026-10-24T00:15:00Z",
+            "2026-10-25T00:15:00Z",
+            "2026-10-26T01:15:00Z"
+        ],
         "02:15 on the fall-back day plays once"
     );
-    let sydney: Vec<_> = autumn
-        .iter()
-        .filter(|p| p.0 == "sydney")
-        .map(|p| p.1.as_str())
-        .collect();
-    // 2026-10-04 02:30 does not exist in Sydney: it plays at 03:00 AEDT.
-    assert_eq!(
-        &sydney[..2],
-        ["2026-10-03T16:00:00Z", "2026-10-04T15:30:00Z"]
-    );
+    assert_eq!(sydney.len(), 25, "one play a day: {sydney:?}");
+    assert_eq!(berlin.len(), 24, "one play a day: {berlin:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,6 +304,44 @@ async fn down_through_an_occurrence_plays_late_inside_the_window_and_records_a_m
             ("2026-01-01T07:00:00+00:00".to_owned(), "played"),
             ("2026-01-02T07:00:00+00:00".to_owned(), "missed"),
         ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_hours_down_the_backlog_is_recorded_and_the_last_minute_still_plays() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let store = store(&db).await;
+    let every_minute = || vec![chime("tick", "0 * * * * *", &[], "UTC")];
+    plays_between(
+        &store,
+        every_minute(),
+        "2026-01-01T04:00:00Z",
+        "2026-01-01T04:01:30Z",
+    )
+    .await;
+    // Down for three hours: 179 occurrences are past the 60 s window, the
+    // one at 07:00 is inside it when the hub is back at 07:00:30.
+    let back = plays_between(
+        &store,
+        every_minute(),
+        "2026-01-01T07:00:30Z",
+        "2026-01-01T07:01:30Z",
+    )
+    .await;
+    assert_eq!(
+        back,
+        [
+            ("tick".to_owned(), "2026-01-01T07:00:00Z".to_owned(), true),
+            ("tick".to_owned(), "2026-01-01T07:01:00Z".to_owned(), false),
+        ]
+    );
+    let runs = store.runs(&Id::new("tick").unwrap()).await.unwrap();
+    let count = |status: &str| runs.iter().filter(|(_, s)| s.as_str() == status).count();
+    assert_eq!(count("played"), 3, "{runs:?}");
+    assert_eq!(
+        count("missed"),
+        100,
+        "the backlog is recorded up to its cap"
     );
 }
 

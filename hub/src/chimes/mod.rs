@@ -427,16 +427,6 @@ pub enum Overdue {
     Missed,
 }
 
-/// Whether an occurrence at `scheduled_for`, noticed at `now`, still plays.
-pub fn overdue(scheduled_for: DateTime<Utc>, now: DateTime<Utc>, catch_up: Duration) -> Overdue {
-    let late = (now - scheduled_for).to_std().unwrap_or_default();
-    if late <= catch_up {
-        Overdue::PlayLate
-    } else {
-        Overdue::Missed
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,7 +726,7 @@ mod tests {
     }
 
     #[test]
-    fn disabled_chimes_have_no_next_time_and_overdue_respects_the_window() {
+    fn disabled_chimes_have_no_next_time() {
         let chime = ChimeSpec {
             enabled: Some(false),
             ..spec("07:00")
@@ -748,14 +738,5 @@ mod tests {
         )
         .unwrap();
         assert_eq!(chime.next_after(Utc::now()), None);
-        let at = utc("2026-01-01T07:00:00Z");
-        assert_eq!(
-            overdue(at, utc("2026-01-01T07:00:59Z"), DEFAULT_CATCH_UP),
-            Overdue::PlayLate
-        );
-        assert_eq!(
-            overdue(at, utc("2026-01-01T07:01:01Z"), DEFAULT_CATCH_UP),
-            Overdue::Missed
-        );
     }
 }

@@ -19,12 +19,15 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::manage::ChimeEvent;
-use super::{Chime, Overdue, overdue};
+use super::{Chime, Overdue};
 use crate::store::{RunStatus, Store};
 
 /// Most missed occurrences recorded per chime in one pass (after a long
 /// outage the rest are only counted in the log).
 const MAX_MISSED_RECORDED: usize = 100;
+/// Most occurrences played late in one pass: a wide catch-up window over a
+/// frequent schedule must not turn into a burst of plays.
+const MAX_LATE_PLAYS: usize = 10;
 /// Longest sleep: a safety net against clock jumps (NTP, suspend).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Pause after a database error before trying again.
@@ -238,6 +241,57 @@ pub async fn run_while_leader(
     }
 }
 
+/// The occurrences in `(cursor, now]` to deal with, oldest first, each
+/// with whether it plays late or is recorded missed, and whether missed
+/// ones were left unrecorded. The window is walked from its far end so that
+/// after a long outage the backlog of missed occurrences can never crowd
+/// out the ones still inside the catch-up window: the newest of those play.
+fn due_since(
+    chime: &Chime,
+    cursor: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (Vec<(DateTime<Utc>, Overdue)>, bool) {
+    // Exactly `catch_up` late still plays: the window's start is just
+    // before `now - catch_up`.
+    let window = chrono::Duration::from_std(chime.catch_up).unwrap_or(chrono::Duration::MAX)
+        + chrono::Duration::nanoseconds(1);
+    let window_start = now.checked_sub_signed(window).unwrap_or(cursor).max(cursor);
+    let mut missed = chime.schedule.between(
+        cursor,
+        window_start,
+        chime.timezone,
+        MAX_MISSED_RECORDED + 1,
+    );
+    let mut more_missed = missed.len() > MAX_MISSED_RECORDED;
+    missed.truncate(MAX_MISSED_RECORDED);
+    // Inside the window only the newest MAX_LATE_PLAYS play; older ones are
+    // as good as missed. The walk is bounded by the window (at most a day).
+    let mut late = std::collections::VecDeque::with_capacity(MAX_LATE_PLAYS + 1);
+    let mut at = window_start;
+    while let Some(next) = chime.schedule.next_after(at, chime.timezone) {
+        if next > now {
+            break;
+        }
+        late.push_back(next);
+        if late.len() > MAX_LATE_PLAYS
+            && let Some(old) = late.pop_front()
+        {
+            if missed.len() < MAX_MISSED_RECORDED {
+                missed.push(old);
+            } else {
+                more_missed = true;
+            }
+        }
+        at = next;
+    }
+    let due = missed
+        .into_iter()
+        .map(|at| (at, Overdue::Missed))
+        .chain(late.into_iter().map(|at| (at, Overdue::PlayLate)))
+        .collect();
+    (due, more_missed)
+}
+
 /// Runs until `shutdown`, sending every claimed occurrence to `plays`.
 pub async fn run(
     registry: std::sync::Arc<Registry>,
@@ -274,13 +328,11 @@ pub async fn run(
                 cursors.insert(chime.id.clone(), now);
                 continue;
             }
-            let due = chime
-                .schedule
-                .between(cursor, now, chime.timezone, MAX_MISSED_RECORDED + 1);
+            let (due, more_missed) = due_since(chime, cursor, now);
             let mut reached = cursor;
             let mut missed_here = 0usize;
-            for at in &due {
-                let (status, late) = match overdue(*at, now, chime.catch_up) {
+            for (at, overdue) in &due {
+                let (status, late) = match overdue {
                     Overdue::PlayLate => {
                         (RunStatus::Played, now - *at > chrono::Duration::seconds(1))
                     }
@@ -322,8 +374,7 @@ pub async fn run(
                 cursors.insert(chime.id.clone(), reached);
                 continue;
             }
-            if due.len() > MAX_MISSED_RECORDED {
-                // Many more missed than we record: skip the rest.
+            if more_missed {
                 tracing::warn!(chime = %chime.id, recorded = missed_here, "more occurrences were missed than recorded");
             }
             cursors.insert(chime.id.clone(), now);
@@ -344,5 +395,97 @@ pub async fn run(
             _ = registry.changed.notified() => {}
             _ = clock.sleep(sleep) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chimes::{ChimeSpec, Source};
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn chime(schedule: &str, catch_up_secs: u64) -> Chime {
+        ChimeSpec {
+            schedule: schedule.into(),
+            speaker: "kitchen".into(),
+            sound: "bell.wav".into(),
+            catch_up_secs: Some(catch_up_secs),
+            ..ChimeSpec::default()
+        }
+        .validate(
+            Some(&Id::new("c").unwrap()),
+            chrono_tz::UTC,
+            Source::Runtime,
+        )
+        .unwrap()
+    }
+
+    fn kinds(due: &[(DateTime<Utc>, Overdue)]) -> (usize, usize) {
+        let late = due.iter().filter(|(_, o)| *o == Overdue::PlayLate).count();
+        (due.len() - late, late)
+    }
+
+    #[test]
+    fn the_catch_up_window_includes_its_edge() {
+        let daily = chime("07:00", 60);
+        let at = utc("2026-01-01T07:00:00Z");
+        let cursor = utc("2026-01-01T06:00:00Z");
+        let (due, _) = due_since(&daily, cursor, utc("2026-01-01T07:01:00Z"));
+        assert_eq!(due, [(at, Overdue::PlayLate)]);
+        let (due, _) = due_since(&daily, cursor, utc("2026-01-01T07:01:01Z"));
+        assert_eq!(due, [(at, Overdue::Missed)]);
+    }
+
+    #[test]
+    fn a_long_outage_still_plays_the_occurrence_inside_the_window() {
+        // Every minute, down for three hours: 180 occurrences, the last one
+        // 30 s ago. The backlog is capped; the recent one still plays.
+        let every_minute = chime("0 * * * * *", 60);
+        let (due, more) = due_since(
+            &every_minute,
+            utc("2026-01-01T04:00:00Z"),
+            utc("2026-01-01T07:00:30Z"),
+        );
+        assert!(more, "180 missed, only {MAX_MISSED_RECORDED} recorded");
+        assert_eq!(kinds(&due), (MAX_MISSED_RECORDED, 1));
+        assert_eq!(
+            due.last(),
+            Some(&(utc("2026-01-01T07:00:00Z"), Overdue::PlayLate))
+        );
+        assert!(due.windows(2).all(|w| w[0].0 < w[1].0), "oldest first");
+    }
+
+    #[test]
+    fn a_wide_window_plays_only_the_newest_and_records_the_rest() {
+        // Every minute with an hour's catch-up, down for 30 minutes.
+        let every_minute = chime("0 * * * * *", 3600);
+        let (due, more) = due_since(
+            &every_minute,
+            utc("2026-01-01T06:30:00Z"),
+            utc("2026-01-01T07:00:30Z"),
+        );
+        assert!(!more);
+        assert_eq!(kinds(&due), (30 - MAX_LATE_PLAYS, MAX_LATE_PLAYS));
+        assert_eq!(due[0], (utc("2026-01-01T06:31:00Z"), Overdue::Missed));
+        assert_eq!(
+            due.last(),
+            Some(&(utc("2026-01-01T07:00:00Z"), Overdue::PlayLate))
+        );
+    }
+
+    #[test]
+    fn an_occurrence_at_the_cursor_is_not_due_again() {
+        let daily = chime("07:00", 60);
+        let (due, more) = due_since(
+            &daily,
+            utc("2026-01-01T07:00:00Z"),
+            utc("2026-01-01T08:00:00Z"),
+        );
+        assert!(due.is_empty() && !more);
     }
 }
