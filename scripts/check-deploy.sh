@@ -22,7 +22,9 @@
 #   docker-context     COPY sources vs Dockerfile.dockerignore, toolchain pin,
 #                      platform -> Rust target mapping (deploy/check/dockerfile_context.py)
 #   shell-scripts      shellcheck of deploy/docker/*.sh and this script
-#   compose            docker compose config (the real Compose v2, no engine)
+#   compose            docker compose config (the real Compose v2, no engine):
+#                      every profile, refusal without passwords, and the
+#                      hub's database URL from POSTGRES_PASSWORD
 #   systemd            systemd-analyze verify of deploy/systemd/*.service
 #   config-check       only with HEARTH_BIN_DIR: <program> --check-config on
 #                      every config in the ConfigMaps and in Compose
@@ -237,6 +239,19 @@ COMPOSE_FILE_PATH="$DEPLOY/compose/compose.yaml"
 COMPOSE_JSON="$WORK/compose.json"
 rm -f "$COMPOSE_JSON"
 if ((${#COMPOSE[@]})); then
+    # hub_database_url WANT [VAR=value...]: the hub's HEARTH_DATABASE__URL
+    # with --profile postgres, env.example and VAR=value... must be WANT.
+    hub_database_url() {
+        local want="$1" got
+        shift
+        got="$(env -u POSTGRES_PASSWORD -u HEARTH_DATABASE_URL "$@" \
+            "${COMPOSE[@]}" --project-directory "$DEPLOY/compose" -f "$COMPOSE_FILE_PATH" \
+            --env-file "$DEPLOY/compose/env.example" --profile postgres config --format json \
+            | "$PY" -c 'import json, sys
+print(json.load(sys.stdin)["services"]["hearth-hub"]["environment"]["HEARTH_DATABASE__URL"])')" || return 1
+        echo "${*:-nothing set}: $got"
+        [[ "$got" == "$want" ]] || { echo "  expected $want"; return 1; }
+    }
     compose_checks() {
         # No project .env may leak in: only the example's placeholders.
         local c=("${COMPOSE[@]}" --project-directory "$DEPLOY/compose" -f "$COMPOSE_FILE_PATH")
@@ -260,6 +275,12 @@ EOF
             echo "compose accepted a configuration without passwords"
             return 1
         fi
+        echo "== the hub's database with --profile postgres"
+        local nas="postgres://hearth:other-pw@nas.home.arpa:5432/hearth"
+        hub_database_url "sqlite:///var/lib/hearth/hearth.db" || return 1
+        hub_database_url "postgres://hearth:check-pw@postgres:5432/hearth" POSTGRES_PASSWORD=check-pw || return 1
+        hub_database_url "$nas" POSTGRES_PASSWORD=check-pw HEARTH_DATABASE_URL="$nas" || return 1
+        hub_database_url "$nas" HEARTH_DATABASE_URL="$nas" || return 1
     }
     check compose "compose.yaml valid ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?')), profiles postgres+simulate" \
         compose_checks
