@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
-use hearth_testkit::{Subscriber, mosquitto_pub};
+use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, spawn_hub_on, wait_ready};
+use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
 
 const TEA: &str = r#"{"name":"Tea","schedule":"16:20","timezone":"America/Los_Angeles","speaker":"living-room","sound":"tea.wav","volume":40}"#;
 
@@ -185,54 +185,140 @@ async fn mqtt_set_play_and_delete() {
     hub.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn config_chimes_sync_at_startup_and_leave_runtime_ones_alone() {
-    let db = TestDb::new(Backend::Sqlite).await;
-    let with_two = r#"
-        [[chimes]]
-        id = "tea"
-        schedule = "16:20"
-        timezone = "America/Los_Angeles"
-        speaker = "living-room"
-        sound = "tea.wav"
-
-        [[chimes]]
-        id = "wake"
-        schedule = "07:00"
-        weekdays = ["weekdays"]
-        speaker = "bedroom"
-        sound = "birds.wav"
-    "#;
-    let hub = spawn_hub(&db, with_two).await;
-    let base = format!("http://{}/api/v1/chimes", hub.http_addr);
-    call("PUT", &format!("{base}/mine"), Some(TEA)).await;
-    let (_, _, body) = call("GET", &base, None).await;
-    assert!(
-        body.contains("\"source\":\"config\"") && body.contains("\"source\":\"runtime\""),
-        "{body}"
-    );
-    hub.stop().await;
-
-    // The file now lists only tea, at a new time.
-    let with_one = r#"
-        [[chimes]]
-        id = "tea"
-        schedule = "16:30"
-        timezone = "America/Los_Angeles"
-        speaker = "living-room"
-        sound = "tea.wav"
-    "#;
-    let hub = spawn_hub(&db, with_one).await;
-    let base = format!("http://{}/api/v1/chimes", hub.http_addr);
-    let (_, _, body) = call("GET", &base, None).await;
+/// The chimes the hub lists, as (id, source, schedule, enabled).
+async fn listed(hub: &hearth_hub::Hub) -> Vec<(String, String, String, bool)> {
+    let (_, _, body) = call(
+        "GET",
+        &format!("http://{}/api/v1/chimes", hub.http_addr),
+        None,
+    )
+    .await;
     let list: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let ids: Vec<&str> = list
-        .as_array()
+    list.as_array()
         .unwrap()
         .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["mine", "tea"]);
-    assert!(body.contains("\"schedule\":\"16:30\""), "{body}");
-    hub.stop().await;
+        .map(|c| {
+            (
+                c["id"].as_str().unwrap().to_owned(),
+                c["source"].as_str().unwrap().to_owned(),
+                c["schedule"].as_str().unwrap().to_owned(),
+                c["enabled"].as_bool().unwrap(),
+            )
+        })
+        .collect()
 }
+
+/// Home Assistant discovery objects the broker holds for the hub's chimes.
+fn discovered_chimes(port: u16) -> Vec<String> {
+    let mut objects: Vec<String> =
+        Subscriber::start(port, "homeassistant/+/hearth_hub/+/config", &[])
+            .collect_for(Duration::from_millis(500))
+            .into_iter()
+            .filter_map(|line| {
+                let topic = line.split(' ').next()?;
+                let object = topic.split('/').nth(3)?;
+                object.starts_with("chime_").then(|| object.to_owned())
+            })
+            .collect();
+    objects.sort();
+    objects.dedup();
+    objects
+}
+
+fn owned(rows: &[(&str, &str, &str, bool)]) -> Vec<(String, String, String, bool)> {
+    rows.iter()
+        .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), *d))
+        .collect()
+}
+
+on_both_backends!(
+    config_chimes_sync_at_startup_keep_run_time_edits_and_leave_runtime_ones_alone,
+    async |backend: Backend| {
+        let db = TestDb::new(backend).await;
+        // A broker that outlives the hub, as in a real home: retained
+        // discovery must be cleared, not merely forgotten.
+        let broker = start_broker(&broker_config());
+        let port = broker.mqtt_addr().port();
+        let url = format!("mqtt://127.0.0.1:{port}");
+        let with_two = r#"
+            [[chimes]]
+            id = "tea"
+            schedule = "16:20"
+            timezone = "America/Los_Angeles"
+            speaker = "living-room"
+            sound = "tea.wav"
+
+            [[chimes]]
+            id = "wake"
+            schedule = "07:00"
+            weekdays = ["weekdays"]
+            speaker = "bedroom"
+            sound = "birds.wav"
+        "#;
+        let hub = spawn_hub_on(&db, &url, with_two).await;
+        wait_ready(&hub).await;
+        let base = format!("http://{}/api/v1/chimes", hub.http_addr);
+        let (status, _, body) = call("PUT", &format!("{base}/mine"), Some(TEA)).await;
+        assert_eq!(status, 200, "{body}");
+        // Run-time edits of config chimes: wake switched off (as Home
+        // Assistant's switch does), tea moved.
+        let (status, _, body) = call(
+            "PUT",
+            &format!("{base}/wake/enabled"),
+            Some(r#"{"state":"OFF"}"#),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let moved = TEA.replace("16:20", "16:25");
+        let (status, _, body) = call("PUT", &format!("{base}/tea"), Some(&moved)).await;
+        assert_eq!(status, 200, "{body}");
+        // POST makes new chimes only.
+        let (status, _, body) =
+            call("POST", &base, Some(&TEA.replace("{", r#"{"id":"tea","#))).await;
+        assert_eq!(status, 409, "{body}");
+        assert!(body.contains("PUT /api/v1/chimes/tea"), "{body}");
+        let expected = owned(&[
+            ("mine", "runtime", "16:20", true),
+            ("tea", "config", "16:25", true),
+            ("wake", "config", "07:00", false),
+        ]);
+        assert_eq!(listed(&hub).await, expected);
+        assert_eq!(
+            discovered_chimes(port),
+            ["chime_mine", "chime_tea", "chime_wake"]
+        );
+        hub.stop().await;
+
+        // The same file again (a restart, a power cut): the edits stay.
+        let hub = spawn_hub_on(&db, &url, with_two).await;
+        wait_ready(&hub).await;
+        assert_eq!(
+            listed(&hub).await,
+            expected,
+            "run-time edits survive a restart"
+        );
+        hub.stop().await;
+
+        // The file now lists only tea, at a new time: the file wins for
+        // what it changed, wake goes (from Home Assistant too), mine stays.
+        let with_one = r#"
+            [[chimes]]
+            id = "tea"
+            schedule = "16:30"
+            timezone = "America/Los_Angeles"
+            speaker = "living-room"
+            sound = "tea.wav"
+        "#;
+        let hub = spawn_hub_on(&db, &url, with_one).await;
+        wait_ready(&hub).await;
+        assert_eq!(
+            listed(&hub).await,
+            owned(&[
+                ("mine", "runtime", "16:20", true),
+                ("tea", "config", "16:30", true),
+            ])
+        );
+        assert_eq!(discovered_chimes(port), ["chime_mine", "chime_tea"]);
+        hub.stop().await;
+    }
+);

@@ -60,7 +60,11 @@ pub struct Chimes {
 impl Chimes {
     /// Validates and saves `spec` as chime `id` (from the path or topic).
     pub async fn upsert(&self, id: Option<&Id>, spec: &ChimeSpec) -> Result<Chime, ManageError> {
-        let chime = spec.validate(id, self.default_tz, Source::Runtime)?;
+        let mut chime = spec.validate(id, self.default_tz, Source::Runtime)?;
+        if let Some(existing) = self.registry.get(&chime.id) {
+            // Edited, not made here: a config chime stays the file's.
+            chime.source = existing.source;
+        }
         self.store.upsert_chime(&chime).await?;
         self.registry.put(chime.clone());
         let _ = self

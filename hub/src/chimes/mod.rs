@@ -30,7 +30,8 @@ const MAX_SOUND_LEN: usize = 128;
 /// Longest chime name.
 const MAX_NAME_LEN: usize = 100;
 
-/// Where a chime was declared: config chimes are replaced on every start.
+/// Where a chime was declared: config chimes come and go with the file, and
+/// the file re-applies one when its entry there changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {

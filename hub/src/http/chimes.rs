@@ -84,8 +84,16 @@ async fn create(
     body: Result<Json<ChimeSpec>, JsonRejection>,
 ) -> Answer {
     let spec = spec(body)?;
-    if spec.id.is_none() {
+    let Some(raw) = &spec.id else {
         return Err(Refusal::json(StatusCode::BAD_REQUEST, "id: missing"));
+    };
+    let id = chime_id(raw)?;
+    if shared.chimes.registry.get(&id).is_some() {
+        // POST makes a new chime; quietly replacing one would lose it.
+        return Err(Refusal::json(
+            StatusCode::CONFLICT,
+            format!("chime {id} already exists; PUT /api/v1/chimes/{id} replaces it"),
+        ));
     }
     let chime = shared.chimes.upsert(None, &spec).await.map_err(refuse)?;
     Ok((StatusCode::CREATED, Json(chime.view(Utc::now()))).into_response())

@@ -24,6 +24,13 @@ impl RunStatus {
     }
 }
 
+fn spec_json(chime: &Chime) -> Result<String, StoreError> {
+    serde_json::to_string(&chime.spec()).map_err(|e| StoreError::Corrupt {
+        table: "chimes",
+        why: e.to_string(),
+    })
+}
+
 impl Store {
     /// Every stored chime. A row that no longer validates (say, a time
     /// zone removed from the tz database) is skipped with a warning rather
@@ -58,17 +65,15 @@ impl Store {
         Ok(chimes)
     }
 
-    /// Creates or replaces a chime.
+    /// Creates or replaces a chime. A chime keeps the source it was made
+    /// with: a config chime changed at run time is still the file's, and
+    /// goes when the file drops it.
     pub async fn upsert_chime(&self, chime: &Chime) -> Result<(), StoreError> {
-        let spec = serde_json::to_string(&chime.spec()).map_err(|e| StoreError::Corrupt {
-            table: "chimes",
-            why: e.to_string(),
-        })?;
+        let spec = spec_json(chime)?;
         sqlx::query(
             "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
-             updated_at = excluded.updated_at \
-             WHERE chimes.spec <> excluded.spec OR chimes.source <> excluded.source",
+             ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at \
+             WHERE chimes.spec <> excluded.spec",
         )
         .bind(chime.id.as_str())
         .bind(spec)
@@ -88,9 +93,11 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Makes the stored config chimes exactly `chimes`: upserts each, and
-    /// removes config chimes the file no longer lists. Runtime chimes stay.
-    /// Returns the ids removed.
+    /// Makes the stored config chimes exactly `chimes`: adds new ones,
+    /// re-applies those whose declaration in the file changed since the last
+    /// sync (a run-time edit of an unchanged one is kept), and removes config
+    /// chimes the file no longer lists. Runtime chimes stay, unless the file
+    /// now declares one with the same id. Returns the ids removed.
     pub async fn sync_config_chimes(&self, chimes: &[Chime]) -> Result<Vec<String>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let stored: Vec<String> = sqlx::query("SELECT id FROM chimes WHERE source = 'config'")
@@ -110,15 +117,13 @@ impl Store {
             }
         }
         for chime in chimes {
-            let spec = serde_json::to_string(&chime.spec()).map_err(|e| StoreError::Corrupt {
-                table: "chimes",
-                why: e.to_string(),
-            })?;
+            let spec = spec_json(chime)?;
             sqlx::query(
-                "INSERT INTO chimes (id, spec, source, updated_at) VALUES ($1, $2, 'config', $3) \
+                "INSERT INTO chimes (id, spec, source, declared, updated_at) \
+                 VALUES ($1, $2, 'config', $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, source = excluded.source, \
-                 updated_at = excluded.updated_at \
-                 WHERE chimes.spec <> excluded.spec OR chimes.source <> excluded.source",
+                 declared = excluded.declared, updated_at = excluded.updated_at \
+                 WHERE chimes.declared IS NULL OR chimes.declared <> excluded.declared",
             )
             .bind(chime.id.as_str())
             .bind(spec)
