@@ -3,11 +3,16 @@
 //!
 //! The leader holds a session-level Postgres advisory lock on a connection
 //! of its own. If the leader process dies, its connection closes and
-//! Postgres frees the lock at once; if its machine or network dies, TCP
-//! keepalives set on that session make Postgres notice within seconds. A
-//! standby tries the lock every [`POLL_INTERVAL`], so it takes over within
-//! a few seconds. With SQLite there is only ever one hub: it leads.
+//! Postgres frees the lock at once. If its machine or network dies,
+//! Postgres notices through the keepalive and user timeouts set on that
+//! session ([`SERVER_NOTICES_WITHIN`]), and a standby, trying the lock every
+//! [`POLL_INTERVAL`], takes over. The leader meanwhile checks its own lock
+//! connection every [`POLL_INTERVAL`] and gives up leading when a check gets
+//! no answer within [`CHECK_TIMEOUT`]: it steps down before Postgres can
+//! hand the lock to anyone else, so two hubs never act at once. With SQLite
+//! there is only ever one hub: it leads.
 
+use std::future::Future;
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
@@ -17,7 +22,17 @@ use tokio_util::sync::CancellationToken;
 /// The advisory lock key: "HEARTH" in ASCII.
 pub const LOCK_KEY: i64 = 0x4845_4152_5448;
 /// How often a standby tries the lock and a leader checks its connection.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest wait for Postgres to answer a lock attempt or a check. A
+/// leader's last good check is at most POLL_INTERVAL + CHECK_TIMEOUT old
+/// when it steps down, well inside SERVER_NOTICES_WITHIN.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest wait for a new lock connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long Postgres takes at most to notice the lock connection's far end
+/// is gone (keepalive: 3 s idle, then 3 probes 1 s apart; unacknowledged
+/// data: tcp_user_timeout) and free the lock.
+pub const SERVER_NOTICES_WITHIN: Duration = Duration::from_secs(6);
 /// Refusals in a row before another hub is taken to lead. A hub restarted
 /// after a crash can find its own previous connection still holding the
 /// lock for a moment; declaring itself standby at once would make it let go
@@ -50,7 +65,7 @@ pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: Canc
     loop {
         let leading = *role.borrow() == Role::Leader;
         let next = match (&mut lock_conn, leading) {
-            (None, _) => match connect(&database_url).await {
+            (None, _) => match timed(CONNECT_TIMEOUT, connect(&database_url)).await {
                 Ok(conn) => {
                     lock_conn = Some(conn);
                     continue;
@@ -60,7 +75,7 @@ pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: Canc
                     Role::Undecided
                 }
             },
-            (Some(conn), false) => match try_lock(conn).await {
+            (Some(conn), false) => match timed(CHECK_TIMEOUT, try_lock(conn)).await {
                 Ok(true) => {
                     refusals = 0;
                     Role::Leader
@@ -79,7 +94,7 @@ pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: Canc
                     Role::Undecided
                 }
             },
-            (Some(conn), true) => match conn.ping().await {
+            (Some(conn), true) => match timed(CHECK_TIMEOUT, conn.ping()).await {
                 Ok(()) => Role::Leader,
                 Err(error) => {
                     // The lock went with the connection: someone else may lead now.
@@ -107,13 +122,31 @@ pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: Canc
     }
 }
 
+/// `work`, or a timeout error once `limit` has passed: a half-open
+/// connection (a pulled cable) would otherwise hang for many minutes of
+/// TCP retransmissions.
+async fn timed<T>(
+    limit: Duration,
+    work: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer from Postgres within {limit:?}"),
+        )))
+    })
+}
+
 async fn connect(url: &str) -> Result<PgConnection, sqlx::Error> {
     let mut conn = PgConnection::connect(url).await?;
-    // Notice a dead leader's machine in ~10 s rather than the kernel's hours.
+    // Notice a dead leader's machine within SERVER_NOTICES_WITHIN rather
+    // than the kernel's hours: keepalives while the line is idle, the user
+    // timeout while an answer is still unacknowledged.
     for setting in [
-        "SET tcp_keepalives_idle = 5",
-        "SET tcp_keepalives_interval = 2",
-        "SET tcp_keepalives_count = 2",
+        "SET tcp_keepalives_idle = 3",
+        "SET tcp_keepalives_interval = 1",
+        "SET tcp_keepalives_count = 3",
+        "SET tcp_user_timeout = 6000",
     ] {
         sqlx::query(setting).execute(&mut conn).await?;
     }

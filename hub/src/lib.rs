@@ -236,7 +236,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     // Know our role before anything acts on it; a Postgres that does not
     // answer leaves us standing by, and the election keeps trying.
     let mut first_role = role_rx.clone();
-    let _ = tokio::time::timeout(leader::POLL_INTERVAL * 3, first_role.changed()).await;
+    let _ = tokio::time::timeout(leader::POLL_INTERVAL * 6, first_role.changed()).await;
     tasks.spawn(service::run_clock(
         shared.clone(),
         client.clone(),

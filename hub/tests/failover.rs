@@ -123,3 +123,67 @@ async fn the_standby_takes_over_within_ten_seconds_and_rules_fire_once() {
     );
     drop(b);
 }
+
+/// The leader's view of Postgres is cut (a pulled cable between them, no
+/// socket closed): it must stop leading on its own, before Postgres could
+/// free its lock for the standby, and one hub leads again once the line is
+/// back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_cut_off_from_postgres_steps_down_before_anyone_else_can_lead() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let postgres: url::Url = db.url.parse().unwrap();
+    let upstream = format!(
+        "{}:{}",
+        postgres.host_str().unwrap(),
+        postgres.port().unwrap()
+    );
+    let proxy = hearth_testkit::Proxy::start(upstream.parse().unwrap()).await;
+    let mut through_proxy = postgres.clone();
+    through_proxy.set_port(Some(proxy.port())).unwrap();
+    let db_a = TestDb::at(through_proxy.to_string());
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let (http_a, http_b) = (free_port(), free_port());
+
+    let _a = hub_process(None, &db_a, port, http_a, "hub-a");
+    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
+    let _b = hub_process(None, &db, port, http_b, "hub-b");
+    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+
+    proxy.cut();
+    let cut_at = Instant::now();
+    let stepped_down = loop {
+        let (a, b) = (role(http_a).await, role(http_b).await);
+        assert_ne!(b.as_deref(), Some("leader"), "two leaders");
+        if a.as_deref() != Some("leader") {
+            break cut_at.elapsed();
+        }
+        assert!(
+            cut_at.elapsed() < hearth_hub::leader::SERVER_NOTICES_WITHIN,
+            "the cut-off leader still leads after {:?}",
+            cut_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("the cut-off leader stepped down after {stepped_down:?}");
+
+    proxy.restore();
+    let restored_at = Instant::now();
+    loop {
+        let (a, b) = (role(http_a).await, role(http_b).await);
+        let leaders = [&a, &b]
+            .iter()
+            .filter(|r| r.as_deref() == Some("leader"))
+            .count();
+        assert!(leaders <= 1, "two leaders: {a:?} {b:?}");
+        if leaders == 1 {
+            break;
+        }
+        assert!(
+            restored_at.elapsed() < Duration::from_secs(10),
+            "nobody leads {:?} after the line came back ({a:?}, {b:?})",
+            restored_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
