@@ -122,6 +122,10 @@ pub async fn run(
         }
     };
 
+    // Safe state before anything else: stopping the helpers can take up to
+    // TASK_STOP_TIMEOUT each, and a relay must not stay on meanwhile.
+    agent.board.all_off();
+    agent.drive_all_off();
     helpers_stop.cancel();
     for task in helpers {
         let _ = timeout(TASK_STOP_TIMEOUT, task).await;

@@ -167,8 +167,30 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Duration {
     }
 }
 
-#[test]
-fn sigterm_switches_everything_off_publishes_offline_and_exits_within_two_seconds() {
+/// The last level the simulated GPIO logged for each output, from the
+/// agent's log.
+fn last_levels(log: &str) -> std::collections::BTreeMap<String, String> {
+    let mut levels = std::collections::BTreeMap::new();
+    for line in strip_ansi(log)
+        .lines()
+        .filter(|l| l.contains("simulated GPIO"))
+    {
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .map(str::to_owned)
+        };
+        if let (Some(output), Some(level)) = (field("output"), field("level")) {
+            levels.insert(output, level);
+        }
+    }
+    levels
+}
+
+/// Lamp and the traffic sequence on, then `signal`: every output ends at
+/// its off level (the lamp's relay is active-low), the OFF states and then
+/// `offline` are published, and the agent is gone within two seconds.
+fn a_signal_leaves_everything_off(signal: &str) {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
     let dir = tempfile::tempdir().unwrap();
@@ -176,27 +198,35 @@ fn sigterm_switches_everything_off_publishes_offline_and_exits_within_two_second
     let mut child = agent()
         .args(["--simulate", "--config"])
         .arg(&config)
+        .env("HEARTH_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut text).unwrap();
+        text
+    });
     wait_online(port);
     let sub = Subscriber::start(port, &topic("#"), &["-R"]);
-    for (rest, payload) in [("light/red/set", "ON"), ("switch/lamp/set", "ON")] {
+    for (rest, payload) in [("switch/lamp/set", "ON"), ("sequence/traffic/set", "ON")] {
         mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
     }
-    sub.expect_line(&line("light/red/state", "ON"), WAIT);
     sub.expect_line(&line("switch/lamp/state", "ON"), WAIT);
+    sub.expect_line(&line("sequence/traffic/state", "ON"), WAIT);
+    // Mid-sequence: a light is on when the signal comes.
+    sub.expect_line(&line("light/yellow/state", "ON"), WAIT);
 
     let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
     let took = wait_exit(&mut child, Duration::from_secs(2));
     let lines = sub.collect_for(Duration::from_millis(500));
     for want in [
-        line("light/red/state", "OFF"),
         line("switch/lamp/state", "OFF"),
         line("sequence/traffic/state", "OFF"),
         line("availability", "offline"),
@@ -211,9 +241,30 @@ fn sigterm_switches_everything_off_publishes_offline_and_exits_within_two_second
         Some(lines.len() - 1),
         "offline comes last: {lines:?}"
     );
-    eprintln!("agent exited {took:?} after SIGTERM");
+    let levels = last_levels(&log.join().unwrap());
+    let off: std::collections::BTreeMap<String, String> = [
+        ("green", "low"),
+        ("lamp", "high"),
+        ("red", "low"),
+        ("yellow", "low"),
+    ]
+    .iter()
+    .map(|(o, l)| (o.to_string(), l.to_string()))
+    .collect();
+    assert_eq!(levels, off, "the pins as the agent left them");
+    eprintln!("agent exited {took:?} after SIG{signal}");
 
     // The broker keeps the final word for late subscribers.
     let late = Subscriber::start(port, &topic("availability"), &[]);
     late.expect_line(&line("availability", "offline"), WAIT);
+}
+
+#[test]
+fn sigterm_mid_sequence_switches_everything_off_publishes_offline_and_exits_within_two_seconds() {
+    a_signal_leaves_everything_off("TERM");
+}
+
+#[test]
+fn sigint_does_the_same_as_sigterm() {
+    a_signal_leaves_everything_off("INT");
 }

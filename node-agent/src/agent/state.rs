@@ -369,7 +369,8 @@ impl Agent {
             .await;
     }
 
-    /// Safe state first, then tell the broker, then leave.
+    /// Safe state first (again: the speaker, now stopped, may have had the
+    /// buzzer on), then tell the broker, then leave.
     pub(super) async fn shut_down(&mut self, link_rx: &mut mpsc::Receiver<LinkEvent>) {
         self.board.all_off();
         self.drive_all_off();
