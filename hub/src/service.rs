@@ -144,6 +144,11 @@ pub async fn run_housekeeping(shared: Arc<Shared>, shutdown: CancellationToken) 
                     Ok(rows) => tracing::info!(rows, "pruned old climate readings"),
                     Err(error) => tracing::warn!(%error, "pruning failed"),
                 }
+                match shared.store.prune_chime_runs(now - keep).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "pruned old chime runs"),
+                    Err(error) => tracing::warn!(%error, "pruning chime runs failed"),
+                }
             }
         }
     }

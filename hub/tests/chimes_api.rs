@@ -66,6 +66,22 @@ on_both_backends!(
             "bad updates saved nothing: {body}"
         );
 
+        // Play now, from HTTP: the speaker hears it at once.
+        let speaker = Subscriber::start(mqtt_port(&hub), "hearth/chime/+/play", &[]);
+        let (status, _, body) = call("POST", &format!("{base}/tea/play"), None).await;
+        assert_eq!(status, 202, "{body}");
+        speaker.expect_line(
+            r#"hearth/chime/living-room/play {"sound":"tea.wav","volume":40,"chime":"tea"}"#,
+            WAIT,
+        );
+        let (status, _, body) = call("POST", &format!("{base}/nope/play"), None).await;
+        assert_eq!(status, 404, "{body}");
+        for path in ["Tea%20Time", "tea.wav", &"x".repeat(65)] {
+            let (status, _, body) = call("PUT", &format!("{base}/{path}"), Some(TEA)).await;
+            assert_eq!(status, 400, "{path}: {body}");
+            assert!(body.contains("id: "), "{path}: {body}");
+        }
+
         let (status, _, body) = call("POST", &base, Some(r#"{"id":"wake","schedule":"07:00","weekdays":["weekdays"],"speaker":"bedroom","sound":"birds.wav"}"#)).await;
         assert_eq!(status, 201, "{body}");
         let (_, _, list) = call("GET", &base, None).await;

@@ -84,13 +84,41 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes a chime; false if there was none.
+    /// Deletes a chime and its run rows; false if there was none.
     pub async fn delete_chime(&self, id: &Id) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM chimes WHERE id = $1")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("DELETE FROM chime_runs WHERE chime_id = $1")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes run rows from before `before`, except each chime's newest
+    /// (where its scheduler resumes after a restart), and the runs of
+    /// chimes that no longer exist. An every-second chime records 86,400
+    /// runs a day; nothing reads old ones. Returns the rows deleted.
+    pub async fn prune_chime_runs(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let old = sqlx::query(
+            "DELETE FROM chime_runs WHERE scheduled_for < $1 AND scheduled_for < ( \
+                 SELECT MAX(newest.scheduled_for) FROM chime_runs AS newest \
+                 WHERE newest.chime_id = chime_runs.chime_id)",
+        )
+        .bind(millis(before))
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        let orphans =
+            sqlx::query("DELETE FROM chime_runs WHERE chime_id NOT IN (SELECT id FROM chimes)")
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(old + orphans)
     }
 
     /// Makes the stored config chimes exactly `chimes`: adds new ones,
@@ -109,10 +137,12 @@ impl Store {
         let mut removed = Vec::new();
         for id in stored {
             if !chimes.iter().any(|c| c.id.as_str() == id) {
-                sqlx::query("DELETE FROM chimes WHERE id = $1")
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await?;
+                for table in [
+                    "DELETE FROM chimes WHERE id = $1",
+                    "DELETE FROM chime_runs WHERE chime_id = $1",
+                ] {
+                    sqlx::query(table).bind(&id).execute(&mut *tx).await?;
+                }
                 removed.push(id);
             }
         }
