@@ -11,8 +11,10 @@
 //! The hub publishes them all on every (re)connect and, with the current
 //! states, whenever Home Assistant announces itself on `<prefix>/status`; a
 //! new button announces itself with its first message (see `brain`), a
-//! chime with every change, and a deleted chime's configs are cleared with
-//! empty retained payloads. Buttons are never forgotten, so theirs stay.
+//! chime with every change, and a deleted chime's or forgotten button's
+//! configs are cleared with empty retained payloads. The hub also listens on
+//! its own config topics, so a retained config it no longer backs (removed
+//! while it was down) is cleared when the broker replays it.
 //!
 //! Unique ids (also the object ids, so entity ids are predictable):
 //! `hearth_hub_button_<id>` (event), `hearth_hub_button_<id>_state`
@@ -75,6 +77,12 @@ impl HubDiscovery {
     /// The hub listens for Home Assistant's birth here.
     pub fn status_topic(&self) -> String {
         self.topics.status()
+    }
+
+    /// Every config the hub's device ever had, as one subscription: the
+    /// retained ones the broker replays show what to clear.
+    pub fn config_filter(&self) -> String {
+        self.topics.device_filter(HUB_DEVICE_ID)
     }
 
     /// True for Home Assistant's birth message (`online` on its status topic).
@@ -326,16 +334,18 @@ pub fn retained(messages: Vec<Message>) -> Vec<Outgoing> {
         .collect()
 }
 
-/// `filters` plus Home Assistant's status topic, unless a filter (a rule's)
-/// already covers it: the broker would deliver one copy per match.
+/// `filters` plus Home Assistant's status topic and the hub device's
+/// config topics, each unless a filter (a rule's) already covers it: the
+/// broker would deliver one copy per match.
 pub fn with_filters(settings: &Settings, mut filters: Vec<String>) -> Vec<String> {
     if let Some(discovery) = HubDiscovery::new(settings) {
-        let status = discovery.status_topic();
-        if !filters
-            .iter()
-            .any(|f| crate::rules::filter_covers(f, &status))
-        {
-            filters.push(status);
+        for wanted in [discovery.status_topic(), discovery.config_filter()] {
+            if !filters
+                .iter()
+                .any(|f| crate::rules::filter_covers(f, &wanted))
+            {
+                filters.push(wanted);
+            }
         }
     }
     filters
@@ -353,7 +363,10 @@ pub fn configs(shared: &Shared) -> Vec<Outgoing> {
 
 /// Home Assistant's birth: every config again, then every current state
 /// (availability, clock, button states, chimes) so its entities start
-/// right. Empty for any other message.
+/// right. A retained config of the hub's device that no current button or
+/// chime has (removed while the hub was down or discovery was off, or a
+/// database restored from an older backup): cleared, by the leader only,
+/// since a standby's view of the house lags. Empty for any other message.
 pub fn on_message(
     shared: &Shared,
     brain: &Brain<'_>,
@@ -362,15 +375,26 @@ pub fn on_message(
 ) -> Vec<Outgoing> {
     let settings = &shared.settings;
     // Every message passes here: rule out the others without allocating.
-    let on_status = settings
+    let under_prefix = settings
         .discovery
         .as_ref()
-        .is_some_and(|d| topic.strip_prefix(d.prefix()) == Some("/status"));
-    let Some(discovery) = HubDiscovery::new(settings).filter(|_| on_status) else {
+        .is_some_and(|d| topic.starts_with(d.prefix()));
+    let Some(discovery) = HubDiscovery::new(settings).filter(|_| under_prefix) else {
         return Vec::new();
     };
-    if !discovery.is_birth(topic, payload) {
-        return Vec::new();
+    let leading = *shared.role.borrow() == crate::leader::Role::Leader;
+    let current = if leading && !payload.is_empty() && topic.ends_with("/config") {
+        configs(shared).into_iter().map(|o| o.topic).collect()
+    } else {
+        std::collections::BTreeSet::new()
+    };
+    match discovery::react(&discovery.topics, HUB_DEVICE_ID, &current, topic, payload) {
+        Some(Reaction::Resend) => {}
+        Some(Reaction::Clear(stale)) if leading => {
+            tracing::info!(topic = %stale, "clearing a Home Assistant entity the hub no longer has");
+            return vec![Outgoing::retained(stale, Vec::new())];
+        }
+        _ => return Vec::new(),
     }
     tracing::info!("Home Assistant (re)started: sending discovery and states again");
     let mut out = configs(shared);

@@ -387,3 +387,55 @@ async fn switched_off_the_hub_says_nothing_to_home_assistant() {
     );
     hub.stop().await;
 }
+
+/// Retained configs of the hub's device that nothing backs any more (a
+/// button and a chime removed while the hub was down, a database restored
+/// from an old backup) are cleared when the hub connects; current ones and
+/// other devices' configs are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_hub_entities_left_on_the_broker_are_cleared() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let broker = hearth_testkit::start_broker(&hearth_testkit::broker_config());
+    let port = broker.mqtt_addr().port();
+    let stale = [
+        hub_config("chime_gone", "button"),
+        hub_config("button_ghost", "event"),
+        hub_config("button_ghost_single", "device_automation"),
+    ];
+    let foreign = format!("{DISCOVERY_PREFIX}/sensor/someone_else/x/config");
+    for topic in stale.iter().chain([&foreign]) {
+        let publish = mosquitto_pub(
+            port,
+            &["-t", topic, "-r", "-q", "1", "-m", r#"{"name":"x"}"#],
+        );
+        assert!(publish.status.success());
+    }
+    let hub = common::spawn_hub_on(&db, &format!("mqtt://127.0.0.1:{port}"), HUB_TOML).await;
+    wait_ready(&hub).await;
+
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let late = hearth_testkit::Subscriber::start(port, &format!("{DISCOVERY_PREFIX}/#"), &[]);
+        let topics: BTreeSet<String> = late
+            .collect_for(QUIET)
+            .iter()
+            .filter_map(|l| l.split(' ').next().map(str::to_owned))
+            .collect();
+        let left: Vec<_> = stale.iter().filter(|t| topics.contains(*t)).collect();
+        if left.is_empty() {
+            for kept in [
+                hub_config("chime_tea", "button"),
+                hub_config("clock", "sensor"),
+                foreign.clone(),
+            ] {
+                assert!(topics.contains(&kept), "{kept} was cleared: {topics:?}");
+            }
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still retained: {left:?}"
+        );
+    }
+    hub.stop().await;
+}
