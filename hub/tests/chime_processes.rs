@@ -10,7 +10,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use common::{Backend, TestDb, call, hub_process, spawn_hub_on, wait_http_ready, wait_ready};
+use common::{
+    Backend, TestDb, call, hub_process, hub_role, spawn_hub_on, wait_http_ready, wait_ready,
+};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
 
@@ -134,18 +136,6 @@ async fn the_cli_manages_chimes_a_running_hub_picks_up_at_once() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     hub.stop().await;
-}
-
-/// The role a hub reports on `/api/v1/hub`.
-async fn hub_role(http: u16) -> Option<String> {
-    let body = reqwest::get(format!("http://127.0.0.1:{http}/api/v1/hub"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let hub: serde_json::Value = serde_json::from_str(&body).ok()?;
-    hub["role"].as_str().map(str::to_owned)
 }
 
 /// Collects every play on `hearth/chime/+/play` as (chime, scheduled_for).

@@ -49,6 +49,12 @@ async fn stored(store: &Store) -> Vec<(String, String, String, bool)> {
         .collect()
 }
 
+/// When `chime`'s recorded runs were scheduled, oldest first.
+async fn run_times(store: &Store, chime: &str) -> Vec<DateTime<Utc>> {
+    let runs = store.runs(&id(chime)).await.unwrap();
+    runs.into_iter().map(|(t, _)| t).collect()
+}
+
 fn rows(rows: &[(&str, &str, &str, bool)]) -> Vec<(String, String, String, bool)> {
     rows.iter()
         .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), *d))
@@ -200,23 +206,11 @@ on_both_backends!(
 
         let pruned = store.prune_chime_runs(at(3)).await.unwrap();
         assert_eq!(pruned, 3, "daily's 01:00 and 02:00, and the ghost's");
-        let kept: Vec<_> = store
-            .runs(&id("daily"))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
+        let kept = run_times(&store, "daily").await;
         assert_eq!(kept, [at(3), at(4), at(5)]);
         // Everything is old: the newest run stays, as the resume point.
         store.prune_chime_runs(at(23)).await.unwrap();
-        let kept: Vec<_> = store
-            .runs(&id("daily"))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
+        let kept = run_times(&store, "daily").await;
         assert_eq!(kept, [at(5)]);
         assert!(store.runs(&id("ghost")).await.unwrap().is_empty());
     }

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb, hub_process};
+use common::{Backend, TestDb, hub_process, hub_role};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
 
@@ -17,27 +17,16 @@ when = { button = "desk", action = "single" }
 then = [{ publish = "test/fired", payload = "lamp" }]
 "#;
 
-async fn role(http: u16) -> Option<String> {
-    let body = reqwest::get(format!("http://127.0.0.1:{http}/api/v1/hub"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    v["role"].as_str().map(str::to_owned)
-}
-
 async fn wait_for_role(http: u16, want: &str, within: Duration) -> Duration {
     let started = Instant::now();
     loop {
-        if role(http).await.as_deref() == Some(want) {
+        if hub_role(http).await.as_deref() == Some(want) {
             return started.elapsed();
         }
         assert!(
             started.elapsed() < within,
             "hub on {http} was not {want} within {within:?} (is {:?})",
-            role(http).await
+            hub_role(http).await
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -153,7 +142,7 @@ async fn a_leader_cut_off_from_postgres_steps_down_before_anyone_else_can_lead()
     proxy.cut();
     let cut_at = Instant::now();
     let stepped_down = loop {
-        let (a, b) = (role(http_a).await, role(http_b).await);
+        let (a, b) = (hub_role(http_a).await, hub_role(http_b).await);
         assert_ne!(b.as_deref(), Some("leader"), "two leaders");
         if a.as_deref() != Some("leader") {
             break cut_at.elapsed();
@@ -170,7 +159,7 @@ async fn a_leader_cut_off_from_postgres_steps_down_before_anyone_else_can_lead()
     proxy.restore();
     let restored_at = Instant::now();
     loop {
-        let (a, b) = (role(http_a).await, role(http_b).await);
+        let (a, b) = (hub_role(http_a).await, hub_role(http_b).await);
         let leaders = [&a, &b]
             .iter()
             .filter(|r| r.as_deref() == Some("leader"))

@@ -325,6 +325,19 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The role a hub on `http` reports on `/api/v1/hub` (leader, standby,
+/// undecided); `None` while it does not answer.
+pub async fn hub_role(http: u16) -> Option<String> {
+    let body = reqwest::get(format!("http://127.0.0.1:{http}/api/v1/hub"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let hub: serde_json::Value = serde_json::from_str(&body).ok()?;
+    hub["role"].as_str().map(str::to_owned)
+}
+
 /// Waits until the hub serving HTTP on `port` answers `/readyz` with 200.
 pub async fn wait_http_ready(port: u16) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
