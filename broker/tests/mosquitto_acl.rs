@@ -156,6 +156,18 @@ fn people_and_home_assistant_command_but_cannot_fake_state() {
         publish(port, user, "hearth/button/desk/set", user);
         let seen = spy.expect_line(&format!("hearth/button/desk/set {user}"), WAIT);
         assert!(seen.is_empty(), "{user} faked a state: {seen:?}");
+        // Every command Home Assistant's entities send gets through.
+        for topic in [
+            "hearth/button/desk/press",
+            "hearth/node/pi-1/light/lamp/set",
+            "hearth/hub/chimes/tea/set",
+            "hearth/hub/chimes/tea/play",
+            "hearth/hub/chimes/tea/enabled/set",
+            "hearth/chime/kitchen/play",
+        ] {
+            publish(port, user, topic, user);
+            spy.expect_line(&format!("{topic} {user}"), WAIT);
+        }
     }
     // Wrong password, or no password: not even connected.
     let out = mosquitto_pub(port, &["-u", "alice", "-P", "nope", "-t", "x", "-m", "y"]);
