@@ -234,7 +234,9 @@ mod tests {
         assert_eq!(levels, [Level::Low, Level::High, Level::Low, Level::High]);
         assert!(matches!(
             speaker.submit(&play("../x")),
-            Err(SpeakerError::Sound(SoundError::BadName { .. }))
+            Err(SpeakerError::Sound(SoundError::Name(
+                hearth_protocol::sound::SoundNameError::BadName { .. }
+            )))
         ));
         shutdown.cancel();
         task.await.unwrap();

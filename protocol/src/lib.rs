@@ -6,6 +6,7 @@
 pub mod discovery;
 pub mod id;
 pub mod payload;
+pub mod sound;
 pub mod topic;
 
 pub use id::{Id, IdError};

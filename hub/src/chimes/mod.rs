@@ -25,8 +25,6 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CATCH_UP: Duration = Duration::from_secs(60);
 /// Longest catch-up window a chime may ask for.
 pub const MAX_CATCH_UP: Duration = Duration::from_secs(24 * 3600);
-/// Longest sound name.
-const MAX_SOUND_LEN: usize = 128;
 /// Longest chime name.
 const MAX_NAME_LEN: usize = 100;
 
@@ -252,22 +250,11 @@ fn weekday_field(weekdays: &[String]) -> Result<String, ChimeError> {
 /// Checks a sound name: a plain file name inside the speaker's sounds
 /// directory, so a payload can never point a player at another path.
 pub fn validate_sound(sound: &str) -> Result<(), ChimeError> {
-    let ok = !sound.is_empty()
-        && sound.len() <= MAX_SOUND_LEN
-        && !sound.starts_with('.')
-        && sound
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(bad(
-            "sound",
-            format!(
-                "{sound:?} must be a file name of letters, digits, '.', '_' or '-' (no '/', not starting with '.')"
-            ),
-        ))
-    }
+    // The agent checks a play's sound by the same rule: a chime the hub
+    // saves is one a speaker will play.
+    hearth_protocol::sound::validate_sound_name(sound)
+        .map(|_| ())
+        .map_err(|e| bad("sound", e.to_string()))
 }
 
 /// A checked chime, ready to schedule.
@@ -678,14 +665,18 @@ mod tests {
             .field,
             "sound"
         );
-        assert_eq!(
-            check(ChimeSpec {
-                sound: ".hidden".into(),
-                ..spec("07:00")
-            })
-            .field,
-            "sound"
-        );
+        // Every name a speaker would refuse, the hub refuses when saving.
+        for sound in [".hidden", "a..b", &"a".repeat(129)] {
+            assert_eq!(
+                check(ChimeSpec {
+                    sound: sound.into(),
+                    ..spec("07:00")
+                })
+                .field,
+                "sound",
+                "{sound}"
+            );
+        }
         assert_eq!(
             check(ChimeSpec {
                 volume: Some(101),
