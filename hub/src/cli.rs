@@ -176,6 +176,9 @@ pub async fn run_chimes(
         }
         ChimeCommand::Next { id, count } => {
             let chime = find(&store, settings, &id).await?;
+            if !chime.enabled {
+                writeln!(out, "{} is disabled: it does not play", chime.id)?;
+            }
             let mut at = Utc::now();
             for _ in 0..count {
                 match chime.next_after(at) {

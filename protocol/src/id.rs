@@ -59,7 +59,8 @@ fn is_id_char(c: char) -> bool {
 
 impl fmt::Display for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // pad, not write_str: width and alignment (`{:<16}`) must apply.
+        f.pad(&self.0)
     }
 }
 
@@ -98,6 +99,12 @@ impl<'de> Deserialize<'de> for Id {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_up_in_tables() {
+        let id = Id::new("tea").unwrap();
+        assert_eq!(format!("[{id:<6}][{id:>5}]"), "[tea   ][  tea]");
+    }
 
     #[test]
     fn accepts_the_contract_alphabet() {

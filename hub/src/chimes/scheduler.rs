@@ -25,9 +25,10 @@ use crate::store::{RunStatus, Store};
 /// Most missed occurrences recorded per chime in one pass (after a long
 /// outage the rest are only counted in the log).
 const MAX_MISSED_RECORDED: usize = 100;
-/// Most occurrences played late in one pass: a wide catch-up window over a
-/// frequent schedule must not turn into a burst of plays.
-const MAX_LATE_PLAYS: usize = 10;
+/// Most occurrences of one chime played late in one pass: a wide catch-up
+/// window over a frequent schedule must not turn into a burst of plays,
+/// and a speaker queues only a few (the agent's SPEAKER_QUEUE_CAPACITY).
+const MAX_LATE_PLAYS: usize = 3;
 /// Longest sleep: a safety net against clock jumps (NTP, suspend).
 const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// Pause after a database error before trying again.
