@@ -281,7 +281,7 @@ impl<'a> Brain<'a> {
                 }
                 Err(e) => return self.reject(topic, e.to_string()),
             },
-            Some(Topic::NodeClimate(node)) => match Climate::parse(payload) {
+            Some(Topic::NodeClimate(node)) => match Climate::parse_received(payload, at) {
                 Ok(climate) => {
                     let record = node_entry(house, node);
                     record.climate = Some(climate.clone());

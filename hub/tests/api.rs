@@ -271,6 +271,40 @@ on_both_backends!(
         assert_eq!(status, 400);
         let (status, _, _) = call("GET", &format!("{base}/api/v1/nodes/nobody"), None).await;
         assert_eq!(status, 404);
+
+        // A DIY sensor (or a shell) sends a reading without `at`: it counts
+        // as measured when the hub received it.
+        let sent = chrono::Utc::now();
+        mosquitto_pub(
+            port,
+            &[
+                "-t",
+                "hearth/node/esp-1/climate",
+                "-q",
+                "1",
+                "-m",
+                r#"{"temperature":19.5,"humidity":55}"#,
+            ],
+        );
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let node = loop {
+            let (status, _, body) = call("GET", &format!("{base}/api/v1/nodes/esp-1"), None).await;
+            if status == 200 && body.contains("19.5") {
+                break serde_json::from_str::<serde_json::Value>(&body).unwrap();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the undated reading never appeared: {body}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let at = chrono::DateTime::parse_from_rfc3339(node["climate"]["at"].as_str().unwrap())
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert!(
+            at >= sent - chrono::Duration::seconds(1) && at <= chrono::Utc::now(),
+            "stamped {at}, sent {sent}"
+        );
         hub.stop().await;
     }
 );

@@ -299,6 +299,18 @@ mod rfc3339_millis {
             .map(|t| t.with_timezone(&Utc))
             .map_err(serde::de::Error::custom)
     }
+
+    /// The same for an optional field (`#[serde(default)]` covers absence).
+    pub mod optional {
+        use chrono::{DateTime, Utc};
+        use serde::Deserializer;
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<DateTime<Utc>>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
+    }
 }
 
 /// Published by the hub on `hearth/button/<id>/event` for each press.
@@ -319,15 +331,40 @@ pub struct Climate {
 }
 
 impl Climate {
+    /// A reading as the contract writes it, `at` included.
     pub fn parse(payload: &[u8]) -> Result<Self, PayloadError> {
         let climate: Self = serde_json::from_slice(payload).map_err(|e| PayloadError::json(&e))?;
-        if !climate.temperature.is_finite() || !climate.humidity.is_finite() {
+        climate.checked()
+    }
+
+    /// A reading from anyone: one without `at` (a DIY sensor, a shell) is
+    /// taken as measured at `received`.
+    pub fn parse_received(payload: &[u8], received: DateTime<Utc>) -> Result<Self, PayloadError> {
+        #[derive(Deserialize)]
+        struct Undated {
+            temperature: f64,
+            humidity: f64,
+            #[serde(default, with = "rfc3339_millis::optional")]
+            at: Option<DateTime<Utc>>,
+        }
+        let reading: Undated =
+            serde_json::from_slice(payload).map_err(|e| PayloadError::json(&e))?;
+        Self {
+            temperature: reading.temperature,
+            humidity: reading.humidity,
+            at: reading.at.unwrap_or(received),
+        }
+        .checked()
+    }
+
+    fn checked(self) -> Result<Self, PayloadError> {
+        if !self.temperature.is_finite() || !self.humidity.is_finite() {
             return Err(PayloadError::unexpected(
                 "finite numbers",
                 "non-finite reading",
             ));
         }
-        Ok(climate)
+        Ok(self)
     }
 }
 
@@ -583,8 +620,37 @@ mod tests {
             json,
             r#"{"temperature":21.0,"humidity":40.0,"at":"2026-11-22T14:20:00.000Z"}"#
         );
-        assert_eq!(Climate::parse(json.as_bytes()), Ok(climate));
+        assert_eq!(Climate::parse(json.as_bytes()), Ok(climate.clone()));
         assert!(Climate::parse(br#"{"temperature":"warm"}"#).is_err());
+
+        // From anyone: a dated reading keeps its time, an undated one takes
+        // the time it was received; the rest is checked as strictly.
+        let received = at + chrono::Duration::seconds(5);
+        assert_eq!(
+            Climate::parse_received(json.as_bytes(), received),
+            Ok(climate)
+        );
+        assert!(Climate::parse(br#"{"temperature":21.5,"humidity":40}"#).is_err());
+        assert_eq!(
+            Climate::parse_received(br#"{"temperature":21.5,"humidity":40}"#, received),
+            Ok(Climate {
+                temperature: 21.5,
+                humidity: 40.0,
+                at: received
+            })
+        );
+        for bad in [
+            &br#"{"temperature":21.5}"#[..],
+            br#"{"temperature":21.5,"humidity":40,"at":"yesterday"}"#,
+            br#"{"temperature":1e999,"humidity":40}"#,
+            b"21.5",
+        ] {
+            assert!(
+                Climate::parse_received(bad, received).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 
     #[test]

@@ -72,6 +72,7 @@ proptest! {
         let _ = OnOff::parse(&bytes);
         let _ = PressAction::parse(&bytes);
         let _ = Climate::parse(&bytes);
+        let _ = Climate::parse_received(&bytes, chrono::Utc::now());
         let _ = ChimePlay::parse(&bytes);
         let _ = Availability::parse(&bytes);
         let _ = hearth_protocol::payload::parse_number(&bytes);
