@@ -95,11 +95,19 @@ async fn birth_resends_every_config_and_state_and_commands_follow() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
     let dir = tempfile::tempdir().unwrap();
-    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
+    // One reading at start, then none for the rest of the test: whatever
+    // climate comes after the birth is the agent re-sending it.
+    let sensor = sensor_section().replace("interval_secs = 2", "interval_secs = 600");
+    let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, &sensor)));
     wait_online(port);
     let mut ha = watcher(port, "ha", &["homeassistant/#", &topic("#")]).await;
-    let first = home_assistant::configs(&home_assistant::collect(&mut ha, QUIET, WAIT).await);
-    assert_eq!(first.len(), 6, "{first:#?}");
+    let seen = home_assistant::collect(&mut ha, QUIET, WAIT).await;
+    let first = home_assistant::configs(&seen);
+    assert_eq!(first.len(), 8, "{first:#?}");
+    let reading = home_assistant::latest(&seen)
+        .get(&topic("climate"))
+        .cloned()
+        .expect("the first reading");
 
     // Home Assistant starts: every config again, then the current states.
     ha.publish("homeassistant/status", QoS::AtLeastOnce, false, "online")
@@ -112,11 +120,18 @@ async fn birth_resends_every_config_and_state_and_commands_follow() {
         ("light/red/state", "OFF"),
         ("switch/lamp/state", "OFF"),
         ("sequence/traffic/state", "OFF"),
+        ("climate", reading.as_str()),
     ] {
         assert_eq!(
             states.get(&topic(rest)).map(String::as_str),
             Some(payload),
             "{rest} not re-sent: {states:#?}"
+        );
+    }
+    for plain in ["climate/temperature", "climate/humidity"] {
+        assert!(
+            states.contains_key(&topic(plain)),
+            "{plain} not re-sent: {states:#?}"
         );
     }
     // Home Assistant going away asks for nothing.
