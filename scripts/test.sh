@@ -30,7 +30,8 @@ if [ "${free_kb:-0}" -lt $((15 * 1024 * 1024)) ]; then
 fi
 
 # --- system packages -------------------------------------------------------
-APT_PACKAGES=(mosquitto mosquitto-clients postgresql python3-venv curl ca-certificates chromium chromium-driver)
+# gcc and libc6-dev: rustup brings no linker, and a fresh Debian has none.
+APT_PACKAGES=(gcc libc6-dev mosquitto mosquitto-clients postgresql python3-venv curl ca-certificates chromium chromium-driver)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
