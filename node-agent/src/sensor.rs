@@ -99,7 +99,15 @@ pub fn open(config: &SensorConfig, simulate: bool) -> Result<Box<dyn ClimateSens
         )));
     }
     Ok(match config.backend {
-        SensorBackend::Iio => Box::new(iio::IioSensor::new(&config.iio_root)),
+        SensorBackend::Iio => {
+            // Not fatal: the dht11 module can load after the agent starts,
+            // and every read looks again. But say it now, not only at the
+            // first read an interval later.
+            if let Err(missing) = iio::IioSensor::locate(&config.iio_root) {
+                tracing::warn!(pin = config.pin, "{missing}");
+            }
+            Box::new(iio::IioSensor::new(&config.iio_root))
+        }
         SensorBackend::Gpio => Box::new(bitbang::GpioDht::open(config.pin, config.model)?),
     })
 }
@@ -166,6 +174,31 @@ mod tests {
             assert_eq!(r.humidity.fract(), 0.0);
             previous = r;
         }
+    }
+
+    #[test]
+    fn a_missing_iio_device_is_not_fatal_and_is_found_once_it_appears() {
+        let root = tempfile::tempdir().unwrap();
+        let config = SensorConfig {
+            model: Model::Dht11,
+            backend: SensorBackend::Iio,
+            pin: 4,
+            interval: std::time::Duration::from_secs(30),
+            max_attempts: 3,
+            iio_root: root.path().to_owned(),
+        };
+        let mut sensor = open(&config, false).unwrap();
+        let missing = sensor.read().unwrap_err();
+        assert_eq!(missing.reason(), FailureReason::Unavailable);
+        assert!(missing.to_string().contains("dtoverlay=dht11"), "{missing}");
+        // The overlay's module loads late: the next read finds it.
+        let device = root.path().join("iio:device0");
+        std::fs::create_dir(&device).unwrap();
+        std::fs::write(device.join("name"), "dht11\n").unwrap();
+        std::fs::write(device.join("in_temp_input"), "21300\n").unwrap();
+        std::fs::write(device.join("in_humidityrelative_input"), "45000\n").unwrap();
+        let reading = sensor.read().unwrap();
+        assert_eq!((reading.temperature, reading.humidity), (21.3, 45.0));
     }
 
     #[test]
