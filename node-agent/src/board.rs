@@ -150,9 +150,13 @@ impl Board {
         let before = self.snapshot();
         match target {
             Target::Output(index) => {
+                // TOGGLE means "the other way from what I see": resolve it
+                // before a sequence using the output is stopped (which
+                // switches it off), or a lit light would stay lit.
+                let wanted = self.outputs.get(index).map(|(_, s)| s.apply(command));
                 self.stop_sequences_using(index);
-                if let Some((_, state)) = self.outputs.get_mut(index) {
-                    *state = state.apply(command);
+                if let (Some((_, state)), Some(wanted)) = (self.outputs.get_mut(index), wanted) {
+                    *state = wanted;
                 }
             }
             Target::Sequence(index) => {

@@ -191,11 +191,18 @@ fn a_direct_command_takes_an_output_away_from_its_sequence() {
     assert_eq!(b.next_due(), None);
     assert!(b.tick(t0 + ms(10_000)).is_empty());
 
-    // TOGGLE acts after the stop: red was on, the stop turned it off.
+    // TOGGLE goes the other way from what was shown: red, lit by the
+    // sequence, goes off (and the sequence stops); yellow, dark, goes on.
     b.command(Target::Sequence(TRAFFIC), Command::On, t0);
-    let toggle = b.command(Target::Output(RED), Command::Toggle, t0 + ms(100));
-    assert_eq!(toggle.outputs, [(RED, OnOff::On)]);
     assert_eq!(on_states(&b), ["red"]);
+    let toggle = b.command(Target::Output(RED), Command::Toggle, t0 + ms(100));
+    assert_eq!(toggle.outputs, [(RED, OnOff::Off)]);
+    assert_eq!(toggle.sequences, [(TRAFFIC, OnOff::Off)]);
+    assert!(on_states(&b).is_empty());
+    b.command(Target::Sequence(TRAFFIC), Command::On, t0);
+    let toggle = b.command(Target::Output(YELLOW), Command::Toggle, t0 + ms(100));
+    assert_eq!(toggle.outputs, [(RED, OnOff::Off), (YELLOW, OnOff::On)]);
+    assert_eq!(on_states(&b), ["yellow"]);
 
     // Outputs the sequence does not use leave it running.
     b.command(Target::Sequence(TRAFFIC), Command::On, t0);
