@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb, hub_process, hub_role};
+use common::{Backend, TestDb, call, hub_process, hub_role};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
 
@@ -173,6 +173,67 @@ async fn a_leader_cut_off_from_postgres_steps_down_before_anyone_else_can_lead()
             "nobody leads {:?} after the line came back ({a:?}, {b:?})",
             restored_at.elapsed()
         );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A chime made and switched off through the standby's API reaches the
+/// leader, which schedules it and announces it to Home Assistant; the
+/// entities never flicker away on the way (the standby publishes nothing
+/// itself that the leader could take for a stale entity and clear).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_a_flicker() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let (http_a, http_b) = (free_port(), free_port());
+    let _a = hub_process(None, &db, port, http_a, "hub-a");
+    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
+    let _b = hub_process(None, &db, port, http_b, "hub-b");
+    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+    let mut ha = TestClient::connect(port, "ha").await;
+    ha.subscribe("homeassistant/+/hearth_hub/+/config", QoS::AtLeastOnce)
+        .await;
+    while ha.recv(Duration::from_millis(500)).await.is_some() {}
+
+    let standby = format!("http://127.0.0.1:{http_b}/api/v1/chimes/tea");
+    let tea = r#"{"schedule":"16:20","speaker":"kitchen","sound":"tea.wav"}"#;
+    let (status, _, body) = call("PUT", &standby, Some(tea)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = call(
+        "PUT",
+        &format!("{standby}/enabled"),
+        Some(r#"{"state":"OFF"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let mut announced = Vec::new();
+    while let Some(message) = ha.recv(Duration::from_secs(2)).await {
+        if message.topic.contains("/chime_tea/") {
+            announced.push((message.topic.clone(), message.payload.is_empty()));
+        }
+    }
+    assert!(
+        announced.iter().all(|(_, cleared)| !cleared),
+        "an entity of the new chime was cleared: {announced:?}"
+    );
+    for component in ["button", "switch"] {
+        let topic = format!("homeassistant/{component}/hearth_hub/chime_tea/config");
+        assert!(
+            announced.iter().any(|(t, _)| *t == topic),
+            "{topic} never announced: {announced:?}"
+        );
+    }
+    // The leader has it, switched off.
+    let leader = format!("http://127.0.0.1:{http_a}/api/v1/chimes/tea");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, _, body) = call("GET", &leader, None).await;
+        if status == 200 && body.contains("\"enabled\":false") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the leader never had it: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -67,12 +67,9 @@ impl Chimes {
         }
         self.store.upsert_chime(&chime).await?;
         self.registry.put(chime.clone());
-        let _ = self
-            .events
-            .send(ChimeEvent::Changed(chime.id.clone()))
-            .await;
         let spec = serde_json::to_vec(&chime.spec()).unwrap_or_default();
-        self.forward_if_standby(&chime.id, spec).await;
+        self.announce(ChimeEvent::Changed(chime.id.clone()), &chime.id, spec)
+            .await;
         Ok(chime)
     }
 
@@ -90,21 +87,25 @@ impl Chimes {
         if !existed && !known {
             return Err(ManageError::Unknown(id.clone()));
         }
-        let _ = self.events.send(ChimeEvent::Removed(id.clone())).await;
-        self.forward_if_standby(id, Vec::new()).await;
+        self.announce(ChimeEvent::Removed(id.clone()), id, Vec::new())
+            .await;
         Ok(())
     }
 
-    async fn forward_if_standby(&self, id: &Id, payload: Vec<u8>) {
-        if *self.role.borrow() != crate::leader::Role::Leader {
-            let _ = self
-                .events
-                .send(ChimeEvent::Forward {
-                    id: id.clone(),
-                    payload,
-                })
-                .await;
-        }
+    /// Tells MQTT about a change. The leader publishes it (view, Home
+    /// Assistant entities); anyone else hands it to the leader over the
+    /// chime's set topic and publishes nothing itself, or the leader could
+    /// see an entity announced that it does not know yet, and clear it.
+    async fn announce(&self, event: ChimeEvent, id: &Id, payload: Vec<u8>) {
+        let event = if *self.role.borrow() == crate::leader::Role::Leader {
+            event
+        } else {
+            ChimeEvent::Forward {
+                id: id.clone(),
+                payload,
+            }
+        };
+        let _ = self.events.send(event).await;
     }
 
     /// Enables or disables a chime and changes nothing else: what Home
@@ -119,9 +120,9 @@ impl Chimes {
         chime.enabled = was.apply(command).is_on();
         self.store.upsert_chime(&chime).await?;
         self.registry.put(chime.clone());
-        let _ = self.events.send(ChimeEvent::Changed(id.clone())).await;
         let spec = serde_json::to_vec(&chime.spec()).unwrap_or_default();
-        self.forward_if_standby(id, spec).await;
+        self.announce(ChimeEvent::Changed(id.clone()), id, spec)
+            .await;
         Ok(chime)
     }
 
