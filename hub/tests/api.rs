@@ -8,6 +8,22 @@ use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use hearth_testkit::{TestClient, mosquitto_pub};
 use rumqttc::QoS;
 
+/// `GET /api/v1/nodes/<node>` once its body mentions `text`.
+async fn node_showing(base: &str, node: &str, text: &str) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _, body) = call("GET", &format!("{base}/api/v1/nodes/{node}"), None).await;
+        if status == 200 && body.contains(text) {
+            return serde_json::from_str(&body).unwrap();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{node} never showed {text}: {body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 on_both_backends!(
     homeslice_buttons_are_byte_exact,
     async |backend: Backend| {
@@ -228,18 +244,7 @@ on_both_backends!(
             port,
             &["-t", "hearth/node/pi-1/climate", "-q", "1", "-m", climate],
         );
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let node = loop {
-            let (status, _, body) = call("GET", &format!("{base}/api/v1/nodes/pi-1"), None).await;
-            if status == 200 && body.contains("21.5") {
-                break serde_json::from_str::<serde_json::Value>(&body).unwrap();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node never appeared: {body}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let node = node_showing(&base, "pi-1", "21.5").await;
         assert_eq!(node["availability"], "online");
         assert_eq!(node["climate"]["humidity"], 40.0);
         // History is read from the database, which the writer fills a moment later.
@@ -286,18 +291,7 @@ on_both_backends!(
                 r#"{"temperature":19.5,"humidity":55}"#,
             ],
         );
-        let deadline = tokio::time::Instant::now() + WAIT;
-        let node = loop {
-            let (status, _, body) = call("GET", &format!("{base}/api/v1/nodes/esp-1"), None).await;
-            if status == 200 && body.contains("19.5") {
-                break serde_json::from_str::<serde_json::Value>(&body).unwrap();
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the undated reading never appeared: {body}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        };
+        let node = node_showing(&base, "esp-1", "19.5").await;
         let at = chrono::DateTime::parse_from_rfc3339(node["climate"]["at"].as_str().unwrap())
             .unwrap()
             .with_timezone(&chrono::Utc);

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb, call, hub_process, hub_role};
+use common::{Backend, Process, TestDb, call, hub_process, hub_role};
 use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
 use rumqttc::QoS;
 
@@ -30,6 +30,22 @@ async fn wait_for_role(http: u16, want: &str, within: Duration) -> Duration {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Two hub processes on the broker at `port`: a (on `db_a`) first, until
+/// it leads, then b (on `db_b`), until it stands by. Returns them with
+/// their HTTP ports.
+async fn leader_and_standby(
+    config: Option<&std::path::Path>,
+    (db_a, db_b): (&TestDb, &TestDb),
+    port: u16,
+) -> ((Process, u16), (Process, u16)) {
+    let (http_a, http_b) = (free_port(), free_port());
+    let a = hub_process(config, db_a, port, http_a, "hub-a");
+    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
+    let b = hub_process(config, db_b, port, http_b, "hub-b");
+    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+    ((a, http_a), (b, http_b))
 }
 
 async fn press(client: &TestClient, times: usize) {
@@ -62,12 +78,7 @@ async fn the_standby_takes_over_within_ten_seconds_and_rules_fire_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hearth.toml");
     std::fs::write(&config, RULES).unwrap();
-    let (http_a, http_b) = (free_port(), free_port());
-
-    let a = hub_process(Some(&config), &db, port, http_a, "hub-a");
-    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
-    let b = hub_process(Some(&config), &db, port, http_b, "hub-b");
-    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+    let ((a, _), (b, http_b)) = leader_and_standby(Some(&config), (&db, &db), port).await;
 
     let mut watcher = TestClient::connect(port, "watcher").await;
     watcher.subscribe("test/fired", QoS::AtLeastOnce).await;
@@ -132,12 +143,7 @@ async fn a_leader_cut_off_from_postgres_steps_down_before_anyone_else_can_lead()
     let db_a = TestDb::at(through_proxy.to_string());
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
-    let (http_a, http_b) = (free_port(), free_port());
-
-    let _a = hub_process(None, &db_a, port, http_a, "hub-a");
-    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
-    let _b = hub_process(None, &db, port, http_b, "hub-b");
-    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+    let ((_a, http_a), (_b, http_b)) = leader_and_standby(None, (&db_a, &db), port).await;
 
     proxy.cut();
     let cut_at = Instant::now();
@@ -186,11 +192,7 @@ async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_
     let db = TestDb::new(Backend::Postgres).await;
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
-    let (http_a, http_b) = (free_port(), free_port());
-    let _a = hub_process(None, &db, port, http_a, "hub-a");
-    wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
-    let _b = hub_process(None, &db, port, http_b, "hub-b");
-    wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
+    let ((_a, http_a), (_b, http_b)) = leader_and_standby(None, (&db, &db), port).await;
     let mut ha = TestClient::connect(port, "ha").await;
     ha.subscribe("homeassistant/+/hearth_hub/+/config", QoS::AtLeastOnce)
         .await;
