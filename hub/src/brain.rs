@@ -61,10 +61,12 @@ pub enum Kind {
     Other,
     Invalid,
     Duplicate,
+    /// A retained command or press the broker replayed: old news, ignored.
+    Replayed,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::ButtonSet,
         Kind::ButtonPress,
         Kind::Availability,
@@ -74,6 +76,7 @@ impl Kind {
         Kind::Other,
         Kind::Invalid,
         Kind::Duplicate,
+        Kind::Replayed,
     ];
 
     pub fn label(self) -> &'static str {
@@ -87,8 +90,20 @@ impl Kind {
             Kind::Other => "other",
             Kind::Invalid => "invalid",
             Kind::Duplicate => "duplicate",
+            Kind::Replayed => "replayed",
         }
     }
+}
+
+/// How a message reached the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Published while the hub was subscribed: news to act on.
+    Live,
+    /// A retained message the broker replayed because the hub subscribed
+    /// (MQTT sets the retain flag only then): old news. States are taken
+    /// in; commands, presses and rules are not run again.
+    Replayed,
 }
 
 /// Everything one message causes.
@@ -106,7 +121,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn kind(kind: Kind) -> Self {
+    pub fn kind(kind: Kind) -> Self {
         Self {
             kind: Some(kind),
             ..Self::default()
@@ -242,6 +257,7 @@ impl<'a> Brain<'a> {
         topic: &str,
         payload: &[u8],
         at: DateTime<Utc>,
+        delivery: Delivery,
     ) -> Outcome {
         let ours = self.builtin.iter().any(|f| rules::filter_matches(f, topic));
         let parsed = match self.topics.parse(topic) {
@@ -249,7 +265,19 @@ impl<'a> Brain<'a> {
             Err(e) if ours => return self.reject(topic, e.to_string()),
             Err(_) => None,
         };
+        let replayed = delivery == Delivery::Replayed;
+        // A state rule fires when the state changes, not each time it is
+        // repeated (an agent reconnecting, Home Assistant restarting).
+        let mut changed = true;
         let mut outcome = match &parsed {
+            // Someone retained a command: replaying it at every start would
+            // TOGGLE a button once per reboot.
+            Some(Topic::ButtonSet(_) | Topic::ButtonPress(_)) if replayed => {
+                return Outcome::kind(Kind::Replayed);
+            }
+            // The hub's own retained state coming back: its rules ran when
+            // the state changed (see set_button).
+            Some(Topic::ButtonState(_)) => return Outcome::kind(Kind::Other),
             Some(Topic::ButtonSet(id)) => match Command::parse(payload) {
                 Ok(command) => self.set_button(house, id, command, at),
                 Err(e) => return self.reject(topic, e.to_string()),
@@ -272,6 +300,7 @@ impl<'a> Brain<'a> {
             Some(Topic::NodeAvailability(node)) => match Availability::parse(payload) {
                 Ok(availability) => {
                     let record = node_entry(house, node);
+                    changed = record.availability != Some(availability);
                     record.availability = Some(availability);
                     record.last_seen = Some(at);
                     Outcome {
@@ -301,6 +330,7 @@ impl<'a> Brain<'a> {
             },
             Some(Topic::OutputState(output)) => match OnOff::parse(payload) {
                 Ok(state) => {
+                    changed = house.outputs.get(output).map(|r| r.state) != Some(state);
                     let record = OutputRecord {
                         output: output.clone(),
                         state,
@@ -317,7 +347,9 @@ impl<'a> Brain<'a> {
             },
             _ => Outcome::kind(Kind::Other),
         };
-        self.run_rules(house, &mut outcome, topic, payload, None);
+        if changed && !replayed {
+            self.run_rules(house, &mut outcome, topic, payload, None);
+        }
         outcome
     }
 
@@ -352,19 +384,29 @@ impl<'a> Brain<'a> {
             .entry(id.clone())
             .or_insert_with(|| ButtonRecord::new(id.clone(), at));
         let state = record.state.apply(command);
-        if state != record.state {
+        let changed = state != record.state;
+        if changed {
             record.state = state;
             record.changed_at = at;
         }
+        let state_topic = self.topics.build(&Topic::ButtonState(id.clone()));
         let mut outcome = Outcome {
-            publish: vec![Outgoing::retained(
-                self.topics.build(&Topic::ButtonState(id.clone())),
-                state.as_str(),
-            )],
+            publish: vec![Outgoing::retained(state_topic.clone(), state.as_str())],
             writes: vec![Write::Button(record.clone())],
             ..Outcome::kind(Kind::ButtonSet)
         };
         outcome.publish.extend(announce);
+        if changed {
+            // Rules on the state topic fire here, once per change; the
+            // retained copy coming back from the broker is not a change.
+            self.run_rules(
+                house,
+                &mut outcome,
+                &state_topic,
+                state.as_str().as_bytes(),
+                None,
+            );
+        }
         outcome
     }
 
@@ -519,6 +561,10 @@ mod tests {
         }
 
         fn send(&mut self, topic: &str, payload: &str) -> Outcome {
+            self.deliver(topic, payload, Delivery::Live)
+        }
+
+        fn deliver(&mut self, topic: &str, payload: &str, delivery: Delivery) -> Outcome {
             let brain = Brain::new(&self.topics, &self.rules);
             brain.handle(
                 &mut self.house,
@@ -526,6 +572,7 @@ mod tests {
                 topic,
                 payload.as_bytes(),
                 at(),
+                delivery,
             )
         }
     }
@@ -549,6 +596,97 @@ mod tests {
         when = { button = "desk", action = "single" }
         then = [{ output = "pi-1/light/lamp", command = "TOGGLE" }]
     "#;
+
+    #[test]
+    fn state_rules_fire_once_per_change_not_when_the_state_is_repeated() {
+        let mut w = World::new(
+            r#"
+            [[rules]]
+            name = "bedroom on"
+            when = { topic = "hearth/button/bedroom/state", payload = "ON" }
+            then = [{ output = "pi-1/light/lamp", command = "ON" }]
+
+            [[rules]]
+            name = "lamp on"
+            when = { topic = "hearth/node/pi-1/light/lamp/state", payload = "ON" }
+            then = [{ publish = "notify/lamp", payload = "on" }]
+        "#,
+        );
+        assert_eq!(
+            w.send("hearth/button/bedroom/set", "ON").fired,
+            ["bedroom on"]
+        );
+        // The hub's own retained state coming back (a reconnect, Home
+        // Assistant's birth), and the same command again: no change.
+        assert!(w.send("hearth/button/bedroom/state", "ON").fired.is_empty());
+        assert!(w.send("hearth/button/bedroom/set", "ON").fired.is_empty());
+        assert!(w.send("hearth/button/bedroom/set", "OFF").fired.is_empty());
+        assert_eq!(
+            w.send("hearth/button/bedroom/set", "TOGGLE").fired,
+            ["bedroom on"]
+        );
+
+        // An agent's state: repeated on every reconnect, a rule fires once.
+        assert_eq!(
+            w.send("hearth/node/pi-1/light/lamp/state", "ON").fired,
+            ["lamp on"]
+        );
+        assert!(
+            w.send("hearth/node/pi-1/light/lamp/state", "ON")
+                .fired
+                .is_empty()
+        );
+        assert!(
+            w.send("hearth/node/pi-1/light/lamp/state", "OFF")
+                .fired
+                .is_empty()
+        );
+        assert_eq!(
+            w.send("hearth/node/pi-1/light/lamp/state", "ON").fired,
+            ["lamp on"]
+        );
+    }
+
+    #[test]
+    fn replayed_retained_messages_update_states_but_run_no_command_or_rule() {
+        let mut w = World::new(
+            r#"
+            [[rules]]
+            name = "lamp on"
+            when = { topic = "hearth/node/pi-1/light/lamp/state", payload = "ON" }
+            then = [{ publish = "notify/lamp", payload = "on" }]
+
+            [[rules]]
+            name = "zigbee"
+            when = { topic = "zigbee2mqtt/remote/action" }
+            then = [{ publish = "notify/remote", payload = "pressed" }]
+        "#,
+        );
+        // Someone retained a TOGGLE: replayed at each start, it must not
+        // flip the button once per reboot.
+        let out = w.deliver("hearth/button/desk/set", "TOGGLE", Delivery::Replayed);
+        assert_eq!(out.kind, Some(Kind::Replayed));
+        assert!(out.publish.is_empty() && w.house.buttons.is_empty());
+        let out = w.deliver("hearth/button/desk/press", "single", Delivery::Replayed);
+        assert_eq!(out.kind, Some(Kind::Replayed));
+        // A replayed state is taken in, quietly.
+        let out = w.deliver(
+            "hearth/node/pi-1/light/lamp/state",
+            "ON",
+            Delivery::Replayed,
+        );
+        assert!(out.fired.is_empty());
+        assert_eq!(
+            w.house.outputs.values().next().map(|o| o.state),
+            Some(OnOff::On)
+        );
+        assert!(
+            w.deliver("zigbee2mqtt/remote/action", "on", Delivery::Replayed)
+                .fired
+                .is_empty()
+        );
+        assert_eq!(w.send("zigbee2mqtt/remote/action", "on").fired, ["zigbee"]);
+    }
 
     #[test]
     fn a_press_fires_the_rule_then_publishes_the_event() {
@@ -743,7 +881,14 @@ mod tests {
         let mut house = House::default();
         let mut recent = RecentIds::default();
         let mut send = |topic: &str, payload: &str| {
-            let out = brain.handle(&mut house, &mut recent, topic, payload.as_bytes(), at());
+            let out = brain.handle(
+                &mut house,
+                &mut recent,
+                topic,
+                payload.as_bytes(),
+                at(),
+                Delivery::Live,
+            );
             published(&out)
                 .into_iter()
                 .map(|(topic, _)| topic)

@@ -126,10 +126,16 @@ pub enum ConfigError {
     DatabaseUrl(String),
     #[error("switches.{id}: {why}")]
     Switch { id: String, why: String },
-    #[error("rules[{index}]: {source}")]
-    Rule { index: usize, source: RuleError },
-    #[error("chimes[{index}].{source}")]
-    Chime { index: usize, source: ChimeError },
+    // `error`, not `source`: thiserror would chain a `source` field as the
+    // cause, and the message, which already shows it, would say it twice.
+    #[error("rules[{index}]: {error}")]
+    Rule { index: usize, error: RuleError },
+    #[error(
+        "rules set each other off forever: {0}; give one of them a `payload` condition its predecessor's action does not produce"
+    )]
+    RuleLoop(String),
+    #[error("chimes[{index}].{error}")]
+    Chime { index: usize, error: ChimeError },
     #[error("chimes[{index}]: id {id:?} is used twice")]
     DuplicateChime { index: usize, id: String },
     #[error("broker: {0}")]
@@ -200,9 +206,16 @@ impl HubConfig {
             .enumerate()
             .map(|(index, rule)| {
                 rule.validate()
-                    .map_err(|source| ConfigError::Rule { index, source })
+                    .map_err(|error| ConfigError::Rule { index, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        if let Some(cycle) = crate::rules::find_loop(&rules, &topics) {
+            let named: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("rules[{i}] ({:?})", rules[i].name))
+                .collect();
+            return Err(ConfigError::RuleLoop(named.join(" -> ")));
+        }
         let switches = self
             .switches
             .into_iter()
@@ -220,7 +233,7 @@ impl HubConfig {
         for (index, spec) in self.chimes.iter().enumerate() {
             let chime = spec
                 .validate(None, timezone, Source::Config)
-                .map_err(|source| ConfigError::Chime { index, source })?;
+                .map_err(|error| ConfigError::Chime { index, error })?;
             if chimes.iter().any(|c| c.id == chime.id) {
                 return Err(ConfigError::DuplicateChime {
                     index,

@@ -18,7 +18,7 @@ use rumqttc::{AsyncClient, Publish, QoS, SubscribeFilter};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::brain::{self, Brain, Outcome, Outgoing, RecentIds};
+use crate::brain::{self, Brain, Delivery, Kind, Outcome, Outgoing, RecentIds};
 use crate::clock;
 use crate::ingest::{Connection, WriteJob};
 use crate::leader::Role;
@@ -313,6 +313,13 @@ impl Core<'_> {
                 }
                 Outcome::default()
             }
+            // A retained chime command replayed at subscribe time would
+            // undo every change made since it was sent.
+            Ok(Topic::HubChimeSet(_) | Topic::HubChimePlay(_) | Topic::HubChimeEnabledSet(_))
+                if publish.retain =>
+            {
+                Outcome::kind(Kind::Replayed)
+            }
             Ok(Topic::HubChimeSet(_) | Topic::HubChimePlay(_) | Topic::HubChimeEnabledSet(_)) => {
                 chime_message(self.shared, &self.brain, &publish.topic, &publish.payload).await
             }
@@ -323,6 +330,11 @@ impl Core<'_> {
                     &publish.topic,
                     &publish.payload,
                     Utc::now(),
+                    if publish.retain {
+                        Delivery::Replayed
+                    } else {
+                        Delivery::Live
+                    },
                 )
             }),
         };
@@ -365,9 +377,19 @@ impl Core<'_> {
                 Ok(())
             }
             ApiCall::SetButton { id, command, reply } => {
-                let outcome = self
-                    .shared
-                    .change_house(|house| self.brain.set_button(house, &id, command, Utc::now()));
+                // Exactly what the same command over MQTT does, rules on the
+                // set topic included: HTTP-only devices are no lesser.
+                let topic = settings.topics.build(&Topic::ButtonSet(id.clone()));
+                let outcome = self.shared.change_house(|house| {
+                    self.brain.handle(
+                        house,
+                        &mut self.recent,
+                        &topic,
+                        command.as_str().as_bytes(),
+                        Utc::now(),
+                        Delivery::Live,
+                    )
+                });
                 let state = self
                     .shared
                     .house()
@@ -494,7 +516,7 @@ async fn chime_message(shared: &Shared, brain: &Brain<'_>, topic: &str, payload:
     };
     match result {
         Ok(()) => Outcome {
-            kind: Some(brain::Kind::Chime),
+            kind: Some(Kind::Chime),
             ..Outcome::default()
         },
         Err(error) => brain.reject(topic, error.to_string()),

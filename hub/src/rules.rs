@@ -14,6 +14,9 @@
 use hearth_protocol::{Command, Id, OutputKind, OutputRef, PressAction};
 use serde::Deserialize;
 
+mod loops;
+pub use loops::find_loop;
+
 /// A rule as written in the config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -55,10 +55,18 @@ fn mistakes_are_named() {
             "[[chimes]]\nschedule = \"16:20\"\nspeaker = \"k\"\nsound = \"a.wav\"\n",
             "chimes[0].id: missing",
         ),
+        (
+            "[[rules]]\nname = \"echo\"\nwhen = { topic = \"test/loop\" }\nthen = [{ publish = \"test/loop\", payload = \"again\" }]\n",
+            "rules set each other off forever: rules[0] (\"echo\") -> rules[0] (\"echo\")",
+        ),
     ] {
         let (ok, out) = check(text);
         assert!(!ok, "{text} was accepted");
         assert!(out.contains(named), "{text}: {out}");
+        if named.starts_with("rules[") || named.starts_with("chimes[") {
+            // The cause is said once, not repeated by the error chain.
+            assert_eq!(out.matches(named).count(), 1, "{text}: {out}");
+        }
     }
 }
 

@@ -296,3 +296,74 @@ async fn ten_thousand_random_messages_never_stop_the_hub() {
     assert!(invalid > 1_000, "rejections are counted: {invalid}");
     s.hub.stop().await;
 }
+
+const STATE_RULES: &str = r#"
+[[rules]]
+name = "bedroom on"
+when = { topic = "hearth/button/bedroom/state", payload = "ON" }
+then = [{ publish = "test/fired", payload = "state" }]
+
+[[rules]]
+name = "bedroom set"
+when = { topic = "hearth/button/bedroom/set", payload = "ON" }
+then = [{ publish = "test/fired", payload = "set" }]
+
+[[rules]]
+name = "retained command"
+when = { topic = "test/retained" }
+then = [{ publish = "test/fired", payload = "retained" }]
+"#;
+
+on_both_brokers!(
+    rules_fire_on_news_not_on_repeats_or_replays,
+    async |mosquitto: bool| {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let s = setup(&db, mosquitto, STATE_RULES).await;
+        let mut watcher = TestClient::connect(s.port, "watcher").await;
+        watcher.subscribe("test/fired", QoS::AtLeastOnce).await;
+        let fired = async |watcher: &mut TestClient| {
+            let mut seen = Vec::new();
+            while let Some(p) = watcher.recv(Duration::from_millis(700)).await {
+                seen.push(String::from_utf8_lossy(&p.payload).into_owned());
+            }
+            seen
+        };
+
+        // Over HTTP, exactly as over MQTT: the set rule and the state rule.
+        let base = format!("http://{}", s.hub.http_addr);
+        let (status, _, _) =
+            call("POST", &format!("{base}/api/v0/buttons/bedroom/on/"), None).await;
+        assert_eq!(status, 200);
+        let mut seen = fired(&mut watcher).await;
+        seen.sort();
+        assert_eq!(seen, ["set", "state"]);
+
+        // Home Assistant restarts: the hub re-sends every state, and the
+        // state rule does not fire again (the lamp a person switched off
+        // stays off).
+        mosquitto_pub(s.port, &["-t", "homeassistant/status", "-m", "online"]);
+        assert!(fired(&mut watcher).await.is_empty());
+
+        // A command someone retained fires once, live; a hub starting
+        // later gets it replayed and leaves it alone.
+        mosquitto_pub(
+            s.port,
+            &["-t", "test/retained", "-r", "-q", "1", "-m", "go"],
+        );
+        assert_eq!(fired(&mut watcher).await, ["retained"]);
+        if mosquitto {
+            // A second hub on the same broker (new session, so the broker
+            // replays what is retained) with the same rules.
+            let other = TestDb::new(Backend::Sqlite).await;
+            let late =
+                spawn_hub_on(&other, &format!("mqtt://127.0.0.1:{}", s.port), STATE_RULES).await;
+            wait_ready(&late).await;
+            assert!(
+                fired(&mut watcher).await.is_empty(),
+                "a replay fired a rule"
+            );
+            late.stop().await;
+        }
+        s.hub.stop().await;
+    }
+);
