@@ -74,6 +74,15 @@ on_both_backends!(
         assert!(ctype.starts_with("application/json"));
         assert_eq!(body, r#"[{"id":"desk","state":"OFF"}]"#);
 
+        // toggle, as over MQTT: OFF -> ON -> OFF.
+        for want in ["ON\n", "OFF\n"] {
+            let (status, _, body) =
+                call("POST", &format!("{base}/api/v0/buttons/desk/toggle/"), None).await;
+            assert_eq!((status, body.as_str()), (200, "OK"));
+            let (_, _, state) = call("GET", &format!("{base}/api/v0/buttons/desk/"), None).await;
+            assert_eq!(state, want);
+        }
+
         // Bad operation and bad id: 400 with a reason; wrong method: 405.
         let (status, _, body) =
             call("POST", &format!("{base}/api/v0/buttons/desk/blink/"), None).await;

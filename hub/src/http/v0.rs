@@ -80,10 +80,13 @@ async fn set_button(
     let command = match op.as_str() {
         "on" => Command::On,
         "off" => Command::Off,
+        // Not in homeslice's firmware, but MQTT has it and a person with
+        // curl expects the same.
+        "toggle" => Command::Toggle,
         _ => {
             return Err(Refusal::text(
                 StatusCode::BAD_REQUEST,
-                format!("unknown operation {op:?}: use on or off"),
+                format!("unknown operation {op:?}: use on, off or toggle"),
             ));
         }
     };
