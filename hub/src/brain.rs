@@ -328,6 +328,18 @@ impl<'a> Brain<'a> {
                 }
                 Err(e) => return self.reject(topic, e.to_string()),
             },
+            // The retained state cleared (`mosquitto_pub -r -n`, or the
+            // agent after the output left its config): the output is gone.
+            Some(Topic::OutputState(output)) if payload.is_empty() => {
+                let writes = match house.outputs.remove(output) {
+                    Some(_) => vec![Write::ForgetOutput(output.clone())],
+                    None => Vec::new(),
+                };
+                return Outcome {
+                    writes,
+                    ..Outcome::kind(Kind::OutputState)
+                };
+            }
             Some(Topic::OutputState(output)) => match OnOff::parse(payload) {
                 Ok(state) => {
                     changed = house.outputs.get(output).map(|r| r.state) != Some(state);
@@ -645,6 +657,22 @@ mod tests {
             w.send("hearth/node/pi-1/light/lamp/state", "ON").fired,
             ["lamp on"]
         );
+    }
+
+    #[test]
+    fn a_cleared_output_state_forgets_the_output() {
+        let mut w = World::new("");
+        w.send("hearth/node/pi-1/light/lamp/state", "ON");
+        assert_eq!(w.house.outputs.len(), 1);
+        let out = w.send("hearth/node/pi-1/light/lamp/state", "");
+        assert!(out.error.is_none(), "{out:?}");
+        assert!(
+            matches!(out.writes.as_slice(), [Write::ForgetOutput(o)] if o.name.as_str() == "lamp")
+        );
+        assert!(w.house.outputs.is_empty());
+        // Cleared again, or never known: nothing to do, and no error.
+        let out = w.send("hearth/node/pi-1/light/lamp/state", "");
+        assert!(out.error.is_none() && out.writes.is_empty());
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn row_key(write: &Write) -> Option<RowKey> {
         Write::Button(b) => Some(RowKey::Button(b.id.to_string())),
         Write::ForgetButton(id) => Some(RowKey::Button(id.to_string())),
         Write::Output(o) => Some(RowKey::Output(o.output.to_string())),
+        Write::ForgetOutput(o) => Some(RowKey::Output(o.to_string())),
         Write::Node(n) => Some(RowKey::Node(n.id.to_string())),
         Write::Reading { .. } | Write::MessageId { .. } => None,
     }

@@ -131,5 +131,32 @@ on_both_backends!(
         let house = store.load().await.unwrap();
         assert_eq!(house.buttons[&Id::new("b0").unwrap()].press_count, 10);
         assert_eq!(house.buttons.len(), 1198);
+
+        // An output its node no longer has goes; one forgotten and written
+        // again in the same batch stays.
+        let fan = OutputRef {
+            node: Id::new("pi-1").unwrap(),
+            kind: OutputKind::Switch,
+            name: Id::new("fan").unwrap(),
+        };
+        let on = |output: &OutputRef| {
+            Write::Output(OutputRecord {
+                output: output.clone(),
+                state: OnOff::On,
+                changed_at: at,
+            })
+        };
+        store.apply(&[on(&fan)]).await.unwrap();
+        assert_eq!(store.load().await.unwrap().outputs.len(), 2);
+        store
+            .apply(&[
+                Write::ForgetOutput(lamp.clone()),
+                Write::ForgetOutput(fan.clone()),
+                on(&fan),
+            ])
+            .await
+            .unwrap();
+        let outputs = store.load().await.unwrap().outputs;
+        assert_eq!(outputs.keys().collect::<Vec<_>>(), [&fan]);
     }
 );

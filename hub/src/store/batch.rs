@@ -14,6 +14,8 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{StoreError, Write, millis};
+use hearth_protocol::OutputRef;
+
 use crate::house::{ButtonRecord, NodeRecord, OutputRecord};
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
@@ -25,7 +27,9 @@ pub const ROWS_PER_STATEMENT: usize = 500;
 struct Rows<'a> {
     /// `None`: the button is forgotten (deleted).
     buttons: BTreeMap<&'a str, Option<&'a ButtonRecord>>,
-    outputs: BTreeMap<String, &'a OutputRecord>,
+    /// `None`: the output is forgotten (deleted).
+    outputs: BTreeMap<String, Option<&'a OutputRecord>>,
+    forgotten_outputs: BTreeMap<String, &'a OutputRef>,
     nodes: BTreeMap<&'a str, &'a NodeRecord>,
     readings: BTreeMap<(&'a str, i64), (f64, f64)>,
     message_ids: BTreeMap<&'a str, i64>,
@@ -43,7 +47,12 @@ impl<'a> Rows<'a> {
                     rows.buttons.insert(id.as_str(), None);
                 }
                 Write::Output(o) => {
-                    rows.outputs.insert(o.output.to_string(), o);
+                    rows.outputs.insert(o.output.to_string(), Some(o));
+                    rows.forgotten_outputs.remove(&o.output.to_string());
+                }
+                Write::ForgetOutput(output) => {
+                    rows.outputs.insert(output.to_string(), None);
+                    rows.forgotten_outputs.insert(output.to_string(), output);
                 }
                 Write::Node(n) => {
                     rows.nodes.insert(n.id.as_str(), n);
@@ -150,7 +159,16 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     )
     .await?;
 
-    let outputs: Vec<&OutputRecord> = rows.outputs.values().copied().collect();
+    // Rare (an output taken out of a node's config): one statement each.
+    for output in rows.forgotten_outputs.values() {
+        sqlx::query("DELETE FROM outputs WHERE node = $1 AND kind = $2 AND name = $3")
+            .bind(output.node.as_str())
+            .bind(output.kind.as_str())
+            .bind(output.name.as_str())
+            .execute(&mut *conn)
+            .await?;
+    }
+    let outputs: Vec<&OutputRecord> = rows.outputs.values().flatten().copied().collect();
     insert_many(
         conn,
         "INSERT INTO outputs (node, kind, name, state, changed_at)",

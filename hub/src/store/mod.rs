@@ -62,6 +62,8 @@ pub enum Write {
     },
     /// A button forgotten: its row goes.
     ForgetButton(Id),
+    /// An output its node no longer has (its retained state was cleared).
+    ForgetOutput(OutputRef),
     /// A message id seen, so a redelivery is recognised.
     MessageId {
         id: String,
