@@ -297,6 +297,26 @@ impl<'a> Brain<'a> {
                 }
                 Err(e) => return self.reject(topic, e.to_string()),
             },
+            // Retained availability cleared (`mosquitto_sub -t
+            // 'hearth/node/<node>/#' --remove-retained`): the Pi is retired.
+            Some(Topic::NodeAvailability(node)) if payload.is_empty() => {
+                let known = house.nodes.remove(node).is_some();
+                let before = house.outputs.len();
+                house.outputs.retain(|output, _| output.node != *node);
+                let writes = if known || house.outputs.len() != before {
+                    vec![Write::ForgetNode(node.clone())]
+                } else {
+                    Vec::new()
+                };
+                return Outcome {
+                    writes,
+                    ..Outcome::kind(Kind::Availability)
+                };
+            }
+            // Its retained reading cleared: nothing to record.
+            Some(Topic::NodeClimate(_)) if payload.is_empty() => {
+                return Outcome::kind(Kind::Climate);
+            }
             Some(Topic::NodeAvailability(node)) => match Availability::parse(payload) {
                 Ok(availability) => {
                     let record = node_entry(house, node);
@@ -673,6 +693,22 @@ mod tests {
         // Cleared again, or never known: nothing to do, and no error.
         let out = w.send("hearth/node/pi-1/light/lamp/state", "");
         assert!(out.error.is_none() && out.writes.is_empty());
+    }
+
+    #[test]
+    fn a_cleared_availability_retires_the_node_and_its_outputs() {
+        let mut w = World::new("");
+        w.send("hearth/node/pi-9/availability", "offline");
+        w.send("hearth/node/pi-9/light/red/state", "ON");
+        w.send("hearth/node/pi-1/light/lamp/state", "ON");
+        let out = w.send("hearth/node/pi-9/climate", "");
+        assert!(out.error.is_none() && out.writes.is_empty(), "{out:?}");
+        let out = w.send("hearth/node/pi-9/availability", "");
+        assert!(out.error.is_none(), "{out:?}");
+        assert!(matches!(out.writes.as_slice(), [Write::ForgetNode(n)] if n.as_str() == "pi-9"));
+        assert!(w.house.nodes.is_empty());
+        let left: Vec<String> = w.house.outputs.keys().map(|o| o.to_string()).collect();
+        assert_eq!(left, ["pi-1/light/lamp"]);
     }
 
     #[test]

@@ -56,6 +56,8 @@ fn row_key(write: &Write) -> Option<RowKey> {
         Write::Output(o) => Some(RowKey::Output(o.output.to_string())),
         Write::ForgetOutput(o) => Some(RowKey::Output(o.to_string())),
         Write::Node(n) => Some(RowKey::Node(n.id.to_string())),
+        // Touches many rows (outputs, history): never merged with others.
+        Write::ForgetNode(_) => None,
         Write::Reading { .. } | Write::MessageId { .. } => None,
     }
 }

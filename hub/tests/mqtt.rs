@@ -367,3 +367,86 @@ on_both_brokers!(
         s.hub.stop().await;
     }
 );
+
+/// A Pi retired the MQTT way: `mosquitto_sub --remove-retained` over its
+/// topics clears what the broker kept, and the hub forgets the node, its
+/// outputs and its history, without a single error, across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clearing_a_nodes_retained_topics_retires_it() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let broker = hearth_testkit::start_broker(&hearth_testkit::broker_config());
+    let port = broker.mqtt_addr().port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let hub = spawn_hub_on(&db, &url, "").await;
+    wait_ready(&hub).await;
+    let errors = Subscriber::start(port, "hearth/hub/error", &[]);
+    for (topic, payload) in [
+        ("hearth/node/pi-9/availability", "online"),
+        (
+            "hearth/node/pi-9/climate",
+            r#"{"temperature":20.5,"humidity":40}"#,
+        ),
+        ("hearth/node/pi-9/climate/temperature", "20.5"),
+        ("hearth/node/pi-9/light/red/state", "ON"),
+        ("hearth/node/pi-9/switch/fan/state", "OFF"),
+        ("hearth/node/pi-1/light/lamp/state", "ON"),
+    ] {
+        assert!(
+            mosquitto_pub(port, &["-t", topic, "-r", "-q", "1", "-m", payload])
+                .status
+                .success()
+        );
+    }
+    let api = format!("http://{}/api/v1", hub.http_addr);
+    let outputs = async || {
+        let (_, _, body) = call("GET", &format!("{api}/outputs"), None).await;
+        body
+    };
+    let deadline = Instant::now() + WAIT;
+    while !outputs().await.contains("fan") {
+        assert!(Instant::now() < deadline, "pi-9 never appeared");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    hearth_testkit::require_tool("mosquitto_sub");
+    let cleared = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-t", "hearth/node/pi-9/#", "--remove-retained", "-W", "1"])
+        .output()
+        .unwrap();
+    drop(cleared); // ends by its -W timeout, whatever it cleared
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let (status, _, _) = call("GET", &format!("{api}/nodes/pi-9"), None).await;
+        let left = outputs().await;
+        if status == 404 && !left.contains("pi-9") {
+            assert!(
+                left.contains("lamp"),
+                "another node's output went too: {left}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "pi-9 still known: {status} {left}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        errors.collect_for(Duration::from_millis(300)).is_empty(),
+        "clearing retained topics is not an error"
+    );
+    hub.stop().await;
+
+    // Gone from the database too.
+    let again = spawn_hub_on(&db, &url, "").await;
+    wait_ready(&again).await;
+    let (status, _, _) = call(
+        "GET",
+        &format!("http://{}/api/v1/nodes/pi-9", again.http_addr),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    again.stop().await;
+}

@@ -158,5 +158,11 @@ on_both_backends!(
             .unwrap();
         let outputs = store.load().await.unwrap().outputs;
         assert_eq!(outputs.keys().collect::<Vec<_>>(), [&fan]);
+
+        // A node retired: its row, outputs and history go.
+        store.apply(&[Write::ForgetNode(node.clone())]).await.unwrap();
+        let house = store.load().await.unwrap();
+        assert!(house.nodes.is_empty() && house.outputs.is_empty());
+        assert!(store.history(&node, at).await.unwrap().is_empty());
     }
 );

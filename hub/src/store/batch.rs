@@ -30,6 +30,7 @@ struct Rows<'a> {
     /// `None`: the output is forgotten (deleted).
     outputs: BTreeMap<String, Option<&'a OutputRecord>>,
     forgotten_outputs: BTreeMap<String, &'a OutputRef>,
+    forgotten_nodes: std::collections::BTreeSet<&'a str>,
     nodes: BTreeMap<&'a str, &'a NodeRecord>,
     readings: BTreeMap<(&'a str, i64), (f64, f64)>,
     message_ids: BTreeMap<&'a str, i64>,
@@ -56,6 +57,17 @@ impl<'a> Rows<'a> {
                 }
                 Write::Node(n) => {
                     rows.nodes.insert(n.id.as_str(), n);
+                }
+                Write::ForgetNode(id) => {
+                    // Whatever this batch wrote for the node before goes too.
+                    let id = id.as_str();
+                    let prefix = format!("{id}/");
+                    rows.nodes.remove(id);
+                    rows.outputs.retain(|key, _| !key.starts_with(&prefix));
+                    rows.forgotten_outputs
+                        .retain(|key, _| !key.starts_with(&prefix));
+                    rows.readings.retain(|(node, _), _| *node != id);
+                    rows.forgotten_nodes.insert(id);
                 }
                 Write::Reading { node, climate } => {
                     // The first reading at an instant is kept, as ON CONFLICT DO NOTHING would.
@@ -159,6 +171,16 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     )
     .await?;
 
+    // Rare (a Pi retired): a few statements each.
+    for node in &rows.forgotten_nodes {
+        for sql in [
+            "DELETE FROM outputs WHERE node = $1",
+            "DELETE FROM sensor_readings WHERE node = $1",
+            "DELETE FROM nodes WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(*node).execute(&mut *conn).await?;
+        }
+    }
     // Rare (an output taken out of a node's config): one statement each.
     for output in rows.forgotten_outputs.values() {
         sqlx::query("DELETE FROM outputs WHERE node = $1 AND kind = $2 AND name = $3")

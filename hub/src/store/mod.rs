@@ -64,6 +64,9 @@ pub enum Write {
     ForgetButton(Id),
     /// An output its node no longer has (its retained state was cleared).
     ForgetOutput(OutputRef),
+    /// A node retired (its retained availability was cleared): its row,
+    /// its outputs and its climate history go.
+    ForgetNode(Id),
     /// A message id seen, so a redelivery is recognised.
     MessageId {
         id: String,
