@@ -95,14 +95,19 @@ impl Shared {
 pub async fn run_clock(shared: Arc<Shared>, client: AsyncClient, shutdown: CancellationToken) {
     let topic = shared.settings.topics.build(&Topic::ClockHhmm);
     loop {
+        let now = Utc::now();
+        let until = clock::until_next_minute(now);
+        // Timers run on the monotonic clock: waking a hair before the wall
+        // clock reaches the minute must not publish the old minute again.
+        let boundary = now + chrono::Duration::from_std(until).unwrap_or_default();
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(clock::until_next_minute(Utc::now())) => {}
+            _ = tokio::time::sleep(until) => {}
         }
         if *shared.role.borrow() != Role::Leader {
             continue;
         }
-        let payload = clock::hhmm(shared.settings.timezone, Utc::now());
+        let payload = clock::hhmm(shared.settings.timezone, Utc::now().max(boundary));
         if client
             .publish(topic.clone(), QoS::AtLeastOnce, true, payload)
             .await
