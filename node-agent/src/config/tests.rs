@@ -95,6 +95,31 @@ fn sensor_interval_below_two_seconds_is_refused() {
 }
 
 #[test]
+fn environment_overrides_keep_ids_and_passwords_exactly_as_typed() {
+    // Values that look like numbers must not lose their leading zeros:
+    // the agent would announce itself as node "7" and fail to log in.
+    let config = parse(
+        "[sensor]\n",
+        &[
+            ("HEARTH_NODE__ID", "007"),
+            ("HEARTH_MQTT__USERNAME", "0042"),
+            ("HEARTH_MQTT__PASSWORD", "0123"),
+            ("HEARTH_MQTT__KEEP_ALIVE_SECS", "15"),
+            ("HEARTH_NODE__DISCOVERY", "false"),
+            ("HEARTH_SENSOR__INTERVAL_SECS", "60"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.node.as_str(), "007");
+    assert_eq!(config.mqtt.username.as_deref(), Some("0042"));
+    let login = config.mqtt.options("007", None).unwrap().credentials();
+    assert_eq!(login.map(|l| l.password), Some("0123".to_owned()));
+    assert_eq!(config.mqtt.keep_alive_secs, 15);
+    assert!(config.discovery.is_none());
+    assert_eq!(config.sensor.unwrap().interval.as_secs(), 60);
+}
+
+#[test]
 fn pins_names_and_steps_are_checked_with_the_key() {
     let twice = format!("{LIGHTS}[[outputs]]\nname = \"blue\"\nkind = \"switch\"\npin = 17\n");
     assert_eq!(
