@@ -13,7 +13,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS, TlsConfiguration,
@@ -243,6 +243,89 @@ pub enum LinkEvent {
     },
 }
 
+/// While the broker stays unreachable, how often [`OutageLog`] says so at warn.
+pub const STILL_DOWN_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// How loudly a consumer reports [`LinkEvent::Disconnected`].
+///
+/// At warn: a working link lost, the first failure of an outage (at startup
+/// too: a wrong password or a broker that is not there must show in
+/// `kubectl logs` at the default level, not only a healthy-looking "started"
+/// while the driver retries forever), and then every
+/// [`STILL_DOWN_WARN_EVERY`] while it keeps failing. Every other retry is
+/// debug, so a long outage is a line a minute, not one per attempt. The
+/// error text comes from rumqttc and never contains the password.
+#[derive(Debug, Default)]
+pub struct OutageLog {
+    connected: bool,
+    outage: Option<Outage>,
+}
+
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    failures: u64,
+    warned_at: Instant,
+}
+
+/// What [`OutageLog`] logged for one failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Lost,
+    Unreachable,
+    StillUnreachable,
+    Quiet,
+}
+
+impl OutageLog {
+    /// A CONNACK arrived: the outage, if any, is over.
+    pub fn connected(&mut self) {
+        self.connected = true;
+        self.outage = None;
+    }
+
+    /// Logs a [`LinkEvent::Disconnected`] at the level it deserves.
+    pub fn disconnected(&mut self, error: &str, retry_in: Duration) {
+        self.disconnected_at(Instant::now(), error, retry_in);
+    }
+
+    fn disconnected_at(&mut self, now: Instant, error: &str, retry_in: Duration) -> Reported {
+        let was_connected = std::mem::replace(&mut self.connected, false);
+        let Some(outage) = &mut self.outage else {
+            self.outage = Some(Outage {
+                since: now,
+                failures: 1,
+                warned_at: now,
+            });
+            if was_connected {
+                tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
+                return Reported::Lost;
+            }
+            tracing::warn!(
+                %error,
+                ?retry_in,
+                "cannot connect to the broker (check mqtt.url, username and password); retrying"
+            );
+            return Reported::Unreachable;
+        };
+        outage.failures += 1;
+        if now.duration_since(outage.warned_at) >= STILL_DOWN_WARN_EVERY {
+            outage.warned_at = now;
+            tracing::warn!(
+                %error,
+                failures = outage.failures,
+                down_secs = now.duration_since(outage.since).as_secs(),
+                ?retry_in,
+                "still cannot connect to the broker"
+            );
+            Reported::StillUnreachable
+        } else {
+            tracing::debug!(%error, ?retry_in, "broker still unreachable");
+            Reported::Quiet
+        }
+    }
+}
+
 /// Most events held for a slow consumer before QoS 0 messages are dropped.
 pub const PENDING_CAPACITY: usize = 1024;
 /// Hard cap on held events, QoS 1 included. With manual acks the broker's
@@ -428,6 +511,47 @@ mod tests {
             options.credentials().map(|l| l.password),
             Some("hunter2".to_owned())
         );
+    }
+
+    #[test]
+    fn outages_are_warned_about_once_then_every_minute() {
+        let mut log = OutageLog::default();
+        let start = Instant::now();
+        let retry = Duration::from_secs(1);
+        let at = |secs| start + Duration::from_secs(secs);
+        // Never connected (wrong password, no broker): the first failure is
+        // a warning, the retries right after it are not.
+        assert_eq!(
+            log.disconnected_at(at(0), "refused", retry),
+            Reported::Unreachable
+        );
+        for secs in 1..60 {
+            assert_eq!(
+                log.disconnected_at(at(secs), "refused", retry),
+                Reported::Quiet
+            );
+        }
+        assert_eq!(
+            log.disconnected_at(at(60), "refused", retry),
+            Reported::StillUnreachable
+        );
+        assert_eq!(
+            log.disconnected_at(at(61), "refused", retry),
+            Reported::Quiet
+        );
+        assert_eq!(
+            log.disconnected_at(at(125), "refused", retry),
+            Reported::StillUnreachable
+        );
+        // Connected, then lost: said at once, and the next outage starts over.
+        log.connected();
+        assert_eq!(log.disconnected_at(at(200), "reset", retry), Reported::Lost);
+        assert_eq!(
+            log.disconnected_at(at(201), "refused", retry),
+            Reported::Quiet
+        );
+        log.connected();
+        assert_eq!(log.disconnected_at(at(202), "reset", retry), Reported::Lost);
     }
 
     #[test]
