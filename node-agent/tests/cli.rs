@@ -80,10 +80,13 @@ fn help_documents_every_flag() {
 
 #[test]
 fn check_config_prints_a_summary_or_names_the_bad_key() {
-    let (ok, out, err) = run(agent().args(["--check-config", "--config"]).arg(example()));
+    let (ok, out, err) = run(agent()
+        .args(["--check-config", "--config"])
+        .arg(example())
+        .env("NODE_NAME", "pi-1"));
     assert!(ok, "{err}");
     assert!(
-        out.starts_with("config OK: node pi-1 (from config)"),
+        out.starts_with("config OK: node pi-1 (from NODE_NAME)"),
         "{out}"
     );
     assert!(out.contains("sequence traffic"), "{out}");

@@ -45,7 +45,10 @@ fn the_example_file_is_valid_and_documents_the_demo() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("node.example.toml");
     let raw: NodeFile = load_with_env(Some(&path), Vec::new()).unwrap();
     let config = raw.validate(&host(), false).unwrap();
-    assert_eq!(config.node.as_str(), "pi-1");
+    // No fixed id: a copy on every Pi still gives each its own (and so its
+    // own MQTT client id).
+    assert_eq!(config.node.as_str(), "test-pi");
+    assert_eq!(config.node_source, IdSource::Hostname);
     let names: Vec<&str> = config.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["red", "yellow", "green"]);
     assert_eq!(config.sequences[0].steps.len(), 4);
