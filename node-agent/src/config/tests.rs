@@ -98,6 +98,27 @@ fn sensor_interval_below_two_seconds_is_refused() {
 }
 
 #[test]
+fn sensor_interval_above_a_day_is_refused() {
+    // Such an interval overflowed the clock in the reader task, which
+    // panicked: readings stopped, and --check-config had said OK.
+    for huge in ["86401", "9223372036854775807", "18446744073709551615"] {
+        // TOML integers stop at i64::MAX; the environment goes to u64::MAX.
+        if huge.parse::<i64>().is_ok() {
+            let err = error_text(&format!("[sensor]\ninterval_secs = {huge}\n"));
+            assert!(err.starts_with("sensor.interval_secs"), "{huge}: {err}");
+        }
+        let err = parse("[sensor]\n", &[("HEARTH_SENSOR__INTERVAL_SECS", huge)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("sensor.interval_secs"), "{huge}: {err}");
+    }
+    let err = error_text("[sensor]\ninterval_secs = 9223372036854775807\n");
+    assert!(err.contains("too slow: at most 86400 s"), "{err}");
+    let day = parse("[sensor]\ninterval_secs = 86400\n", &[]).unwrap();
+    assert_eq!(day.sensor.unwrap().interval.as_secs(), 86_400);
+}
+
+#[test]
 fn environment_overrides_keep_ids_and_passwords_exactly_as_typed() {
     // Values that look like numbers must not lose their leading zeros:
     // the agent would announce itself as node "7" and fail to log in.
