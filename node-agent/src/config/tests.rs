@@ -144,6 +144,21 @@ fn environment_overrides_keep_ids_and_passwords_exactly_as_typed() {
 }
 
 #[test]
+fn list_values_cannot_come_from_the_environment_and_say_so() {
+    // As node.example.toml says: lists are set in the file only.
+    let speaker = "[speaker]\nname = \"kitchen\"\nplayer = [\"aplay\", \"{sound}\"]\n";
+    let err = parse(speaker, &[("HEARTH_SPEAKER__PLAYER", "mpv {sound}")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("speaker.player"), "{err}");
+    let buzzer = "[speaker]\nname = \"kitchen\"\n[speaker.buzzer]\npin = 18\n";
+    let err = parse(buzzer, &[("HEARTH_SPEAKER__BUZZER__PATTERN_MS", "100,100")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("speaker.buzzer.pattern_ms"), "{err}");
+}
+
+#[test]
 fn pins_names_and_steps_are_checked_with_the_key() {
     let twice = format!("{LIGHTS}[[outputs]]\nname = \"blue\"\nkind = \"switch\"\npin = 17\n");
     assert_eq!(
