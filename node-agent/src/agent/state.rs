@@ -296,7 +296,7 @@ impl Agent {
     pub(super) async fn on_climate(&mut self, event: ClimateEvent) {
         match event {
             ClimateEvent::Reading(climate) => {
-                self.counters.climate.reads_ok += 1;
+                self.counters.climate_read();
                 tracing::debug!(
                     temperature = climate.temperature,
                     humidity = climate.humidity,
