@@ -4,8 +4,11 @@
 //! what arrives into [`LinkEvent`]s on a bounded channel (a slow consumer slows
 //! the socket down instead of growing memory), and on any error it waits a
 //! capped, jittered backoff before polling again, because rumqttc reconnects
-//! immediately when polled. Subscriptions are the consumer's job on every
-//! [`LinkEvent::Connected`]: a broker restart forgets them.
+//! immediately when polled. The backoff starts over only after a link has
+//! stayed up for [`STABLE_LINK`], not at every ConnAck: a broker that closes
+//! each new connection at once (another client with the same client id) is
+//! then retried more and more slowly. Subscriptions are the consumer's job
+//! on every [`LinkEvent::Connected`]: a broker restart forgets them.
 //!
 //! `mqtts://` URLs connect over TLS (rustls with ring, see [`crate::tls`]),
 //! trusting `ca_file` or else the operating system's roots.
@@ -13,7 +16,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rumqttc::{
     AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS, TlsConfiguration,
@@ -243,6 +246,140 @@ pub enum LinkEvent {
     },
 }
 
+/// While the broker stays unreachable, how often [`OutageLog`] says so at warn.
+pub const STILL_DOWN_WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// How loudly a consumer reports [`LinkEvent::Disconnected`].
+///
+/// At warn: a working link lost, the first failure of an outage (at startup
+/// too: a wrong password or a broker that is not there must show in
+/// `kubectl logs` at the default level, not only a healthy-looking "started"
+/// while the driver retries forever), and then every
+/// [`STILL_DOWN_WARN_EVERY`] while it keeps failing. Every other retry is
+/// debug, so a long outage is a line a minute, not one per attempt. The
+/// error text comes from rumqttc and never contains the password.
+#[derive(Debug, Default)]
+pub struct OutageLog {
+    connected: bool,
+    outage: Option<Outage>,
+}
+
+#[derive(Debug)]
+struct Outage {
+    since: Instant,
+    failures: u64,
+    warned_at: Instant,
+}
+
+/// What [`OutageLog`] logged for one failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    Lost,
+    Unreachable,
+    StillUnreachable,
+    Quiet,
+}
+
+impl OutageLog {
+    /// A CONNACK arrived: the outage, if any, is over.
+    pub fn connected(&mut self) {
+        self.connected = true;
+        self.outage = None;
+    }
+
+    /// Logs a [`LinkEvent::Disconnected`] at the level it deserves.
+    pub fn disconnected(&mut self, error: &str, retry_in: Duration) {
+        self.disconnected_at(Instant::now(), error, retry_in);
+    }
+
+    fn disconnected_at(&mut self, now: Instant, error: &str, retry_in: Duration) -> Reported {
+        let was_connected = std::mem::replace(&mut self.connected, false);
+        let Some(outage) = &mut self.outage else {
+            self.outage = Some(Outage {
+                since: now,
+                failures: 1,
+                warned_at: now,
+            });
+            if was_connected {
+                tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
+                return Reported::Lost;
+            }
+            tracing::warn!(
+                %error,
+                ?retry_in,
+                "cannot connect to the broker (check mqtt.url, username and password); retrying"
+            );
+            return Reported::Unreachable;
+        };
+        outage.failures += 1;
+        if now.duration_since(outage.warned_at) >= STILL_DOWN_WARN_EVERY {
+            outage.warned_at = now;
+            tracing::warn!(
+                %error,
+                failures = outage.failures,
+                down_secs = now.duration_since(outage.since).as_secs(),
+                ?retry_in,
+                "still cannot connect to the broker"
+            );
+            Reported::StillUnreachable
+        } else {
+            tracing::debug!(%error, ?retry_in, "broker still unreachable");
+            Reported::Quiet
+        }
+    }
+}
+
+/// A link that stays up this long counts as healthy: after it drops, the
+/// first retry comes after the shortest pause again. A link dropped sooner
+/// keeps the backoff growing, so two clients with one client id, which kick
+/// each other off the broker at every connect, slow down to one attempt
+/// every few seconds instead of flapping several times a second forever.
+pub const STABLE_LINK: Duration = Duration::from_secs(30);
+/// Links in a row dropped within [`STABLE_LINK`] of their ConnAck before the
+/// driver suggests that another client uses the same client id.
+pub const SHORT_LINKS_BEFORE_HINT: u32 = 3;
+/// Least time between two such suggestions.
+pub const SAME_CLIENT_ID_HINT_EVERY: Duration = Duration::from_secs(60);
+
+/// Counts links that die soon after their ConnAck, to pace the backoff and
+/// to name the likely cause.
+#[derive(Debug, Default)]
+struct ShortLinks {
+    up_since: Option<Instant>,
+    in_a_row: u32,
+    hinted_at: Option<Instant>,
+}
+
+impl ShortLinks {
+    fn connected(&mut self, now: Instant) {
+        self.up_since = Some(now);
+    }
+
+    /// A failure at `now`: resets `backoff` only if the link had been up
+    /// for [`STABLE_LINK`]. Returns whether to warn that the client id may
+    /// be in use twice.
+    fn failed(&mut self, now: Instant, backoff: &mut Backoff) -> bool {
+        let Some(since) = self.up_since.take() else {
+            // Never got a ConnAck: an ordinary failed attempt.
+            return false;
+        };
+        if now.duration_since(since) >= STABLE_LINK {
+            backoff.reset();
+            self.in_a_row = 0;
+            return false;
+        }
+        self.in_a_row += 1;
+        let due = self
+            .hinted_at
+            .is_none_or(|at| now.duration_since(at) >= SAME_CLIENT_ID_HINT_EVERY);
+        if self.in_a_row >= SHORT_LINKS_BEFORE_HINT && due {
+            self.hinted_at = Some(now);
+            return true;
+        }
+        false
+    }
+}
+
 /// Most events held for a slow consumer before QoS 0 messages are dropped.
 pub const PENDING_CAPACITY: usize = 1024;
 /// Hard cap on held events, QoS 1 included. With manual acks the broker's
@@ -285,8 +422,10 @@ pub async fn drive(
             ready.notify_one();
         }
     };
+    let client_id = eventloop.mqtt_options.client_id();
     let poller = async {
         let mut backoff = Backoff::default();
+        let mut short_links = ShortLinks::default();
         loop {
             let polled = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -295,7 +434,9 @@ pub async fn drive(
             };
             match polled {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                    backoff.reset();
+                    // The backoff is not reset here: a link the broker
+                    // closes again at once must not be retried at once.
+                    short_links.connected(Instant::now());
                     let session_present = ack.session_present;
                     push(LinkEvent::Connected { session_present }, &mut dropped);
                 }
@@ -307,6 +448,15 @@ pub async fn drive(
                 }
                 Ok(_) => {}
                 Err(error) => {
+                    if short_links.failed(Instant::now(), &mut backoff) {
+                        tracing::warn!(
+                            %client_id,
+                            drops = short_links.in_a_row,
+                            %error,
+                            "the broker keeps closing the connection soon after accepting it: \
+                             another client may be using the same client id"
+                        );
+                    }
                     let retry_in = backoff.next_delay(&mut rand::rng());
                     let error = error.to_string();
                     push(LinkEvent::Disconnected { error, retry_in }, &mut dropped);
@@ -428,6 +578,76 @@ mod tests {
             options.credentials().map(|l| l.password),
             Some("hunter2".to_owned())
         );
+    }
+
+    #[test]
+    fn outages_are_warned_about_once_then_every_minute() {
+        let mut log = OutageLog::default();
+        let start = Instant::now();
+        let retry = Duration::from_secs(1);
+        let at = |secs| start + Duration::from_secs(secs);
+        // Never connected (wrong password, no broker): the first failure is
+        // a warning, the retries right after it are not.
+        assert_eq!(
+            log.disconnected_at(at(0), "refused", retry),
+            Reported::Unreachable
+        );
+        for secs in 1..60 {
+            assert_eq!(
+                log.disconnected_at(at(secs), "refused", retry),
+                Reported::Quiet
+            );
+        }
+        assert_eq!(
+            log.disconnected_at(at(60), "refused", retry),
+            Reported::StillUnreachable
+        );
+        assert_eq!(
+            log.disconnected_at(at(61), "refused", retry),
+            Reported::Quiet
+        );
+        assert_eq!(
+            log.disconnected_at(at(125), "refused", retry),
+            Reported::StillUnreachable
+        );
+        // Connected, then lost: said at once, and the next outage starts over.
+        log.connected();
+        assert_eq!(log.disconnected_at(at(200), "reset", retry), Reported::Lost);
+        assert_eq!(
+            log.disconnected_at(at(201), "refused", retry),
+            Reported::Quiet
+        );
+        log.connected();
+        assert_eq!(log.disconnected_at(at(202), "reset", retry), Reported::Lost);
+    }
+
+    #[test]
+    fn only_a_link_that_stayed_up_resets_the_backoff() {
+        let mut backoff = Backoff::default();
+        let mut links = ShortLinks::default();
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut rng = rand::rng();
+        // Kicked off 10 ms after every ConnAck: the pauses keep growing,
+        // and from the third such drop on the client id is suspected, once.
+        let mut hints = Vec::new();
+        for i in 0..6 {
+            links.connected(at(i * 1000));
+            hints.push(links.failed(at(i * 1000 + 10), &mut backoff));
+            backoff.next_delay(&mut rng);
+        }
+        assert_eq!(hints, [false, false, true, false, false, false]);
+        assert_eq!(backoff.failures(), 6);
+        // Failed attempts without a ConnAck do not reset it either.
+        assert!(!links.failed(at(7000), &mut backoff));
+        backoff.next_delay(&mut rng);
+        assert_eq!(backoff.failures(), 7);
+        // A link that lived STABLE_LINK starts over at the shortest pause.
+        links.connected(at(8000));
+        let later = 8000 + STABLE_LINK.as_millis() as u64;
+        assert!(!links.failed(at(later), &mut backoff));
+        assert_eq!(backoff.failures(), 0);
+        assert_eq!(backoff.ceiling(), crate::backoff::DEFAULT_INITIAL);
     }
 
     #[test]

@@ -59,11 +59,15 @@ pub fn load_with_env<T: DeserializeOwned>(
         })
         .collect();
     let from_env = !overrides.is_empty();
+    // No `try_parsing`: it turns every value that looks like a number or a
+    // bool into one, so a password `0123` became `123` and a node id `007`
+    // became `7`. Left as strings, values are converted only where the
+    // field asks for a number or a bool, so `HEARTH_SENSOR__INTERVAL_SECS=60`
+    // and `HEARTH_BROKER__EMBEDDED=false` still work.
     builder = builder.add_source(
         Environment::with_prefix(ENV_PREFIX)
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true)
             .source(Some(overrides)),
     );
     let invalid = |e: config::ConfigError| SettingsError::Invalid {
@@ -99,6 +103,8 @@ mod tests {
     struct Section {
         port: u16,
         name: String,
+        enabled: bool,
+        ratio: f64,
     }
 
     impl Default for Section {
@@ -106,6 +112,8 @@ mod tests {
             Self {
                 port: 1883,
                 name: "hearth".into(),
+                enabled: true,
+                ratio: 0.5,
             }
         }
     }
@@ -137,6 +145,43 @@ mod tests {
         ];
         let root: Root = load_with_env(Some(f.path()), env).unwrap();
         assert_eq!(root.section.port, 2000);
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn strings_from_the_environment_keep_their_exact_text() {
+        // A password or id that looks like a number, a bool or a float
+        // must reach the program as typed.
+        for text in ["0123", "007", "1e3", "TRUE", "no", "1.50", "-0", "+7"] {
+            let root: Root = load_with_env(None, env(&[("HEARTH_SECTION__NAME", text)])).unwrap();
+            assert_eq!(root.section.name, text);
+        }
+    }
+
+    #[test]
+    fn numbers_and_bools_still_parse_from_the_environment() {
+        let root: Root = load_with_env(
+            None,
+            env(&[
+                ("HEARTH_SECTION__PORT", "0060"),
+                ("HEARTH_SECTION__ENABLED", "false"),
+                ("HEARTH_SECTION__RATIO", "0.25"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!((root.section.port, root.section.enabled), (60, false));
+        assert!((root.section.ratio - 0.25).abs() < f64::EPSILON);
+        let root: Root = load_with_env(None, env(&[("HEARTH_SECTION__ENABLED", "TRUE")])).unwrap();
+        assert!(root.section.enabled);
+        let err =
+            load_with_env::<Root>(None, env(&[("HEARTH_SECTION__ENABLED", "maybe")])).unwrap_err();
+        assert!(err.to_string().contains("section.enabled"), "{err}");
     }
 
     #[test]

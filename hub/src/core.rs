@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use hearth_common::mqtt::LinkEvent;
+use hearth_common::mqtt::{LinkEvent, OutageLog};
 use hearth_protocol::{Availability, OnOff, Topic};
 use rumqttc::{AsyncClient, Publish, QoS, SubscribeFilter};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -109,6 +109,8 @@ struct Core<'a> {
     errors: ErrorLog,
     held: VecDeque<(Publish, u64)>,
     connected: bool,
+    /// Says at warn when the broker cannot be reached, also before the first connect.
+    outage: OutageLog,
     /// Whether the broker holds our subscriptions on this connection.
     subscribed: bool,
     connection: Connection,
@@ -146,6 +148,7 @@ pub async fn run_core(
         errors: ErrorLog::new(),
         held: VecDeque::new(),
         connected: false,
+        outage: OutageLog::default(),
         subscribed: false,
         connection,
     };
@@ -205,6 +208,7 @@ pub async fn run_core(
 impl Core<'_> {
     async fn on_connected(&mut self, session_present: bool, role: Role) {
         self.connected = true;
+        self.outage.connected();
         // A session the broker kept still carries our subscriptions: every
         // new session subscribes at once, whatever the role (a standby lets
         // messages go), and a hub never unsubscribes. Subscribing again
@@ -229,11 +233,8 @@ impl Core<'_> {
     fn on_disconnected(&mut self, error: &str, retry_in: Duration) {
         self.connected = false;
         self.shared.metrics.subscribed.store(false, Relaxed);
-        if self.shared.metrics.broker_connected.swap(false, Relaxed) {
-            tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
-        } else {
-            tracing::debug!(%error, ?retry_in, "broker still unreachable");
-        }
+        self.shared.metrics.broker_connected.store(false, Relaxed);
+        self.outage.disconnected(error, retry_in);
         self.shared.metrics.error(ErrorReason::BrokerConnection);
     }
 

@@ -2,8 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::Write;
-use std::process::Command;
+use std::io::{BufRead, Write};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 fn check(text: &str) -> (bool, String) {
     let mut f = tempfile::NamedTempFile::new().unwrap();
@@ -84,4 +86,52 @@ fn an_unknown_time_zone_stops_startup() {
         err.contains("\"Mars/Olympus_Mons\" is not an IANA time zone"),
         "{err}"
     );
+}
+
+#[test]
+fn a_broker_it_cannot_reach_is_a_warning_at_the_default_level() {
+    // Settings from the environment, as in Kubernetes: a bool and a port
+    // number still parse from text.
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
+        .env_remove("HEARTH_CONFIG")
+        .env_remove("HEARTH_LOG")
+        .env_remove("RUST_LOG")
+        .env("HEARTH_BROKER__EMBEDDED", "false")
+        .env(
+            "HEARTH_MQTT__URL",
+            format!("mqtt://127.0.0.1:{}", hearth_testkit::free_port()),
+        )
+        .env("HEARTH_MQTT__KEEP_ALIVE_SECS", "5")
+        .env(
+            "HEARTH_DATABASE__URL",
+            format!("sqlite://{}/hearth.db", dir.path().display()),
+        )
+        .env("HEARTH_HTTP__LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = hub.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut lines = Vec::new();
+    let mut warned = false;
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        warned = line.contains("WARN") && line.contains("cannot connect to the broker");
+        lines.push(line);
+        if warned {
+            break;
+        }
+    }
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+    assert!(warned, "no warning about the broker in {lines:#?}");
 }

@@ -12,7 +12,9 @@
 //! ```
 //!
 //! `failures` counts failed read attempts by reason (each retry counts);
-//! `gave_up` counts intervals in which every attempt failed. It is published
+//! `gave_up` counts intervals in which every attempt failed; `last_error` is
+//! the latest failure since the last good reading, `null` once a read
+//! succeeds, so it tells whether the sensor is failing now. It is published
 //! on every (re)connect, after every climate cycle and speaker event, and
 //! every [`STATUS_INTERVAL`]; `availability` says whether it is current.
 
@@ -80,6 +82,13 @@ pub struct Counters {
 }
 
 impl Counters {
+    /// A good reading: the sensor works again, so an old error no longer
+    /// describes it (the failure counts keep the history).
+    pub fn climate_read(&mut self) {
+        self.climate.reads_ok += 1;
+        self.climate.last_error = None;
+    }
+
     pub fn climate_failed(&mut self, reason: FailureReason, error: String) {
         *self.climate.failures.entry(reason.as_str()).or_default() += 1;
         self.climate.last_error = Some(error);
@@ -121,6 +130,26 @@ pub fn payload(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_good_reading_clears_the_last_error_but_not_the_counts() {
+        let node = Id::new("pi-1").unwrap();
+        let json = |counters: &Counters| -> serde_json::Value {
+            serde_json::from_slice(&payload(&node, false, Utc::now(), Duration::ZERO, counters))
+                .unwrap()
+        };
+        let mut counters = Counters::default();
+        counters.climate_failed(FailureReason::Timeout, "no answer from the sensor".into());
+        assert_eq!(
+            json(&counters)["climate"]["last_error"],
+            "no answer from the sensor"
+        );
+        counters.climate_read();
+        let status = json(&counters);
+        assert_eq!(status["climate"]["last_error"], serde_json::Value::Null);
+        assert_eq!(status["climate"]["reads_ok"], 1);
+        assert_eq!(status["climate"]["failures"]["timeout"], 1);
+    }
 
     #[test]
     fn status_json_has_counters_uptime_and_version() {

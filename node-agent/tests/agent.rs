@@ -8,7 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{InProcessAgent, WAIT, line, node_toml, sensor_section, topic, wait_online, write};
+use hearth_node_agent::dht::Reading;
 use hearth_node_agent::gpio::Level;
+use hearth_node_agent::sensor::{ClimateSensor, ReadError};
 use hearth_protocol::{Climate, ErrorReport};
 use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
 
@@ -202,6 +204,60 @@ async fn climate_readings_are_published_retained_and_counted() {
             .iter()
             .any(|l| l.starts_with(&topic("climate/humidity "))),
         "{retained:?}"
+    );
+    agent.stop().await;
+}
+
+/// Does not answer `failures` times, then reads like a healthy DHT11.
+#[derive(Debug)]
+struct RecoveringSensor {
+    failures: u32,
+}
+
+impl ClimateSensor for RecoveringSensor {
+    fn read(&mut self) -> Result<Reading, ReadError> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Err(ReadError::Timeout("no pulses".into()));
+        }
+        Ok(Reading {
+            temperature: 21.0,
+            humidity: 40.0,
+        })
+    }
+    fn blocks(&self) -> bool {
+        false
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_status_stops_showing_a_sensor_error_once_a_read_succeeds() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "node.toml", &node_toml(port, &sensor_section()));
+    let sub = Subscriber::start(port, &topic("status"), &[]);
+    let agent = InProcessAgent::start_with_sensor(
+        &config,
+        Some(Box::new(RecoveringSensor { failures: 1 })),
+    );
+    // The first read fails; its retry 2 s later succeeds.
+    let deadline = Instant::now() + WAIT;
+    let status = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = sub.next_line(left).expect("a status after a good reading");
+        let json = line.strip_prefix(&format!("{} ", topic("status"))).unwrap();
+        let status: serde_json::Value = serde_json::from_str(json).unwrap();
+        if status["climate"]["reads_ok"].as_u64() >= Some(1) {
+            break status;
+        }
+    };
+    // The failure is still counted, but no longer reported as current.
+    assert_eq!(status["climate"]["failures"]["timeout"], 1, "{status}");
+    assert_eq!(
+        status["climate"]["last_error"],
+        serde_json::Value::Null,
+        "{status}"
     );
     agent.stop().await;
 }

@@ -4,12 +4,16 @@
 
 mod common;
 
+use std::collections::BTreeMap;
+use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{WAIT, line, node_toml, topic, wait_online, write};
-use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
+use hearth_broker::Password;
+use hearth_testkit::{Subscriber, broker_config, free_port, mosquitto_pub, start_broker};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hearth-node-agent");
 
@@ -76,10 +80,13 @@ fn help_documents_every_flag() {
 
 #[test]
 fn check_config_prints_a_summary_or_names_the_bad_key() {
-    let (ok, out, err) = run(agent().args(["--check-config", "--config"]).arg(example()));
+    let (ok, out, err) = run(agent()
+        .args(["--check-config", "--config"])
+        .arg(example())
+        .env("NODE_NAME", "pi-1"));
     assert!(ok, "{err}");
     assert!(
-        out.starts_with("config OK: node pi-1 (from config)"),
+        out.starts_with("config OK: node pi-1 (from NODE_NAME)"),
         "{out}"
     );
     assert!(out.contains("sequence traffic"), "{out}");
@@ -169,8 +176,8 @@ fn wait_exit(child: &mut Child, limit: Duration) -> Duration {
 
 /// The last level the simulated GPIO logged for each output, from the
 /// agent's log.
-fn last_levels(log: &str) -> std::collections::BTreeMap<String, String> {
-    let mut levels = std::collections::BTreeMap::new();
+fn last_levels(log: &str) -> BTreeMap<String, String> {
+    let mut levels = BTreeMap::new();
     for line in strip_ansi(log)
         .lines()
         .filter(|l| l.contains("simulated GPIO"))
@@ -242,7 +249,7 @@ fn a_signal_leaves_everything_off(signal: &str) {
         "offline comes last: {lines:?}"
     );
     let levels = last_levels(&log.join().unwrap());
-    let off: std::collections::BTreeMap<String, String> = [
+    let off: BTreeMap<String, String> = [
         ("green", "low"),
         ("lamp", "high"),
         ("red", "low"),
@@ -267,4 +274,71 @@ fn sigterm_mid_sequence_switches_everything_off_publishes_offline_and_exits_with
 #[test]
 fn sigint_does_the_same_as_sigterm() {
     a_signal_leaves_everything_off("INT");
+}
+
+/// The agent's log lines at the default level (no `HEARTH_LOG`) while it
+/// tries the broker on `port` with `password`, until one is a warning
+/// about the broker (returned last) or [`WAIT`] passes.
+fn log_until_broker_warning(port: u16, password: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "node.toml", &node_toml(port, ""));
+    let mut child = agent()
+        .args(["--simulate", "--config"])
+        .arg(&config)
+        .env_remove("HEARTH_LOG")
+        .env_remove("RUST_LOG")
+        .env("HEARTH_MQTT__USERNAME", "pi-1")
+        .env("HEARTH_MQTT__PASSWORD", password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            if tx.send(strip_ansi(&line.unwrap())).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = Instant::now() + WAIT;
+    let mut lines = Vec::new();
+    while let Ok(line) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        let warned = line.contains("WARN") && line.contains("broker");
+        lines.push(line);
+        if warned {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    lines
+}
+
+#[test]
+fn a_broker_that_refuses_or_is_not_there_is_a_warning_at_the_default_level() {
+    // Wrong password: the log must say so, not only "node agent started".
+    let mut config = broker_config();
+    config.users = BTreeMap::from([("pi-1".to_owned(), Password::new("right-pw"))]);
+    let broker = start_broker(&config);
+    let password = "wrong-pw-0123";
+    let lines = log_until_broker_warning(broker.mqtt_addr().port(), password);
+    let last = lines.last().map_or("", String::as_str);
+    assert!(
+        last.contains("WARN") && last.contains("cannot connect to the broker"),
+        "{lines:#?}"
+    );
+    // rumqttd closes the socket instead of answering NotAuthorized.
+    assert!(last.contains("error="), "{last}");
+    assert!(!lines.iter().any(|l| l.contains(password)), "{lines:#?}");
+
+    // Nothing listening at all.
+    let lines = log_until_broker_warning(free_port(), password);
+    let last = lines.last().map_or("", String::as_str);
+    assert!(
+        last.contains("WARN") && last.contains("cannot connect to the broker"),
+        "{lines:#?}"
+    );
+    assert!(last.contains("refused"), "{last}");
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use hearth_common::mqtt::LinkEvent;
+use hearth_common::mqtt::{LinkEvent, OutageLog};
 use hearth_protocol::discovery::Reaction;
 use hearth_protocol::{
     Availability, Climate, ErrorReport, Id, OnOff, OutputKind, OutputRef, Topic, Topics,
@@ -39,6 +39,8 @@ pub(super) struct Agent {
     started_at: DateTime<Utc>,
     last_climate: Option<Climate>,
     connected: bool,
+    /// Says at warn when the broker cannot be reached, also before the first connect.
+    outage: OutageLog,
     /// Home Assistant discovery, unless switched off.
     discovery: Option<NodeDiscovery>,
 }
@@ -81,6 +83,7 @@ impl Agent {
             started_at: Utc::now(),
             last_climate: None,
             connected: false,
+            outage: OutageLog::default(),
             discovery: NodeDiscovery::new(config),
         }
     }
@@ -144,17 +147,14 @@ impl Agent {
         match event {
             LinkEvent::Connected { session_present } => {
                 self.connected = true;
+                self.outage.connected();
                 tracing::info!(session_present, "connected to broker");
                 self.announce().await;
             }
             LinkEvent::Message(publish) => self.on_message(&publish.topic, &publish.payload).await,
             LinkEvent::Subscribed => {}
             LinkEvent::Disconnected { error, retry_in } => {
-                if self.connected {
-                    tracing::warn!(%error, ?retry_in, "lost the broker; reconnecting");
-                } else {
-                    tracing::debug!(%error, ?retry_in, "broker still unreachable");
-                }
+                self.outage.disconnected(&error, retry_in);
                 self.connected = false;
             }
         }
@@ -296,7 +296,7 @@ impl Agent {
     pub(super) async fn on_climate(&mut self, event: ClimateEvent) {
         match event {
             ClimateEvent::Reading(climate) => {
-                self.counters.climate.reads_ok += 1;
+                self.counters.climate_read();
                 tracing::debug!(
                     temperature = climate.temperature,
                     humidity = climate.humidity,

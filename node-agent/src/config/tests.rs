@@ -45,7 +45,10 @@ fn the_example_file_is_valid_and_documents_the_demo() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("node.example.toml");
     let raw: NodeFile = load_with_env(Some(&path), Vec::new()).unwrap();
     let config = raw.validate(&host(), false).unwrap();
-    assert_eq!(config.node.as_str(), "pi-1");
+    // No fixed id: a copy on every Pi still gives each its own (and so its
+    // own MQTT client id).
+    assert_eq!(config.node.as_str(), "test-pi");
+    assert_eq!(config.node_source, IdSource::Hostname);
     let names: Vec<&str> = config.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["red", "yellow", "green"]);
     assert_eq!(config.sequences[0].steps.len(), 4);
@@ -92,6 +95,67 @@ fn sensor_interval_below_two_seconds_is_refused() {
         .to_string();
     assert!(err.starts_with("sensor.interval_secs"), "{err}");
     assert!(parse("[sensor]\ninterval_secs = 2\n", &[]).is_ok());
+}
+
+#[test]
+fn sensor_interval_above_a_day_is_refused() {
+    // Such an interval overflowed the clock in the reader task, which
+    // panicked: readings stopped, and --check-config had said OK.
+    for huge in ["86401", "9223372036854775807", "18446744073709551615"] {
+        // TOML integers stop at i64::MAX; the environment goes to u64::MAX.
+        if huge.parse::<i64>().is_ok() {
+            let err = error_text(&format!("[sensor]\ninterval_secs = {huge}\n"));
+            assert!(err.starts_with("sensor.interval_secs"), "{huge}: {err}");
+        }
+        let err = parse("[sensor]\n", &[("HEARTH_SENSOR__INTERVAL_SECS", huge)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("sensor.interval_secs"), "{huge}: {err}");
+    }
+    let err = error_text("[sensor]\ninterval_secs = 9223372036854775807\n");
+    assert!(err.contains("too slow: at most 86400 s"), "{err}");
+    let day = parse("[sensor]\ninterval_secs = 86400\n", &[]).unwrap();
+    assert_eq!(day.sensor.unwrap().interval.as_secs(), 86_400);
+}
+
+#[test]
+fn environment_overrides_keep_ids_and_passwords_exactly_as_typed() {
+    // Values that look like numbers must not lose their leading zeros:
+    // the agent would announce itself as node "7" and fail to log in.
+    let config = parse(
+        "[sensor]\n",
+        &[
+            ("HEARTH_NODE__ID", "007"),
+            ("HEARTH_MQTT__USERNAME", "0042"),
+            ("HEARTH_MQTT__PASSWORD", "0123"),
+            ("HEARTH_MQTT__KEEP_ALIVE_SECS", "15"),
+            ("HEARTH_NODE__DISCOVERY", "false"),
+            ("HEARTH_SENSOR__INTERVAL_SECS", "60"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.node.as_str(), "007");
+    assert_eq!(config.mqtt.username.as_deref(), Some("0042"));
+    let login = config.mqtt.options("007", None).unwrap().credentials();
+    assert_eq!(login.map(|l| l.password), Some("0123".to_owned()));
+    assert_eq!(config.mqtt.keep_alive_secs, 15);
+    assert!(config.discovery.is_none());
+    assert_eq!(config.sensor.unwrap().interval.as_secs(), 60);
+}
+
+#[test]
+fn list_values_cannot_come_from_the_environment_and_say_so() {
+    // As node.example.toml says: lists are set in the file only.
+    let speaker = "[speaker]\nname = \"kitchen\"\nplayer = [\"aplay\", \"{sound}\"]\n";
+    let err = parse(speaker, &[("HEARTH_SPEAKER__PLAYER", "mpv {sound}")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("speaker.player"), "{err}");
+    let buzzer = "[speaker]\nname = \"kitchen\"\n[speaker.buzzer]\npin = 18\n";
+    let err = parse(buzzer, &[("HEARTH_SPEAKER__BUZZER__PATTERN_MS", "100,100")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("speaker.buzzer.pattern_ms"), "{err}");
 }
 
 #[test]

@@ -16,6 +16,10 @@ use crate::speaker::sound::SOUND as SOUND_PLACEHOLDER;
 
 /// The DHT needs this long between reads; faster polling only yields errors.
 pub const MIN_SENSOR_INTERVAL_SECS: u64 = 2;
+/// A day: far slower than anyone reads a room, and far from the overflow a
+/// huge interval caused when added to the clock (the reader task panicked
+/// and readings stopped without a word).
+pub const MAX_SENSOR_INTERVAL_SECS: u64 = 86_400;
 pub const MAX_ATTEMPTS_LIMIT: u32 = 15;
 /// Highest BCM number on the 40-pin header.
 pub const MAX_BCM_PIN: u8 = 27;
@@ -199,6 +203,15 @@ fn sensor(raw: &SensorSection, pins: &mut PinClaims) -> Result<SensorConfig> {
             "sensor.interval_secs",
             format!(
                 "{} s is too fast: a DHT needs at least {MIN_SENSOR_INTERVAL_SECS} s between reads",
+                raw.interval_secs
+            ),
+        ));
+    }
+    if raw.interval_secs > MAX_SENSOR_INTERVAL_SECS {
+        return Err(ConfigError::invalid(
+            "sensor.interval_secs",
+            format!(
+                "{} s is too slow: at most {MAX_SENSOR_INTERVAL_SECS} s (a day) between reads",
                 raw.interval_secs
             ),
         ));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use hearth_node_agent::config::{self, NodeConfig};
 use hearth_node_agent::gpio::{Level, SimulatedPins};
-use hearth_node_agent::sensor::SimulatedDht;
+use hearth_node_agent::sensor::{ClimateSensor, SimulatedDht};
 use hearth_node_agent::{AgentError, Hardware};
 use hearth_testkit::Subscriber;
 use rand::SeedableRng;
@@ -95,6 +95,12 @@ pub struct InProcessAgent {
 
 impl InProcessAgent {
     pub fn start(config_path: &Path) -> Self {
+        Self::start_with_sensor(config_path, None)
+    }
+
+    /// Like [`Self::start`], with `sensor` instead of the simulated DHT
+    /// when the config has a `[sensor]`.
+    pub fn start_with_sensor(config_path: &Path, sensor: Option<Box<dyn ClimateSensor>>) -> Self {
         let config = config::load(Some(config_path), true).unwrap();
         let pins = Arc::new(SimulatedPins::new(
             config
@@ -103,8 +109,10 @@ impl InProcessAgent {
                 .map(|(spec, label)| (spec.pin, label)),
         ));
         let sensor = config.sensor.as_ref().map(|s| {
-            Box::new(SimulatedDht::new(s.model, StdRng::seed_from_u64(7)))
-                as Box<dyn hearth_node_agent::sensor::ClimateSensor>
+            sensor.unwrap_or_else(|| {
+                Box::new(SimulatedDht::new(s.model, StdRng::seed_from_u64(7)))
+                    as Box<dyn ClimateSensor>
+            })
         });
         let hardware = Hardware {
             pins: pins.clone(),
