@@ -160,7 +160,10 @@ on_both_backends!(
         assert_eq!(outputs.keys().collect::<Vec<_>>(), [&fan]);
 
         // A node retired: its row, outputs and history go.
-        store.apply(&[Write::ForgetNode(node.clone())]).await.unwrap();
+        store
+            .apply(&[Write::ForgetNode(node.clone())])
+            .await
+            .unwrap();
         let house = store.load().await.unwrap();
         assert!(house.nodes.is_empty() && house.outputs.is_empty());
         assert!(store.history(&node, at).await.unwrap().is_empty());
