@@ -109,6 +109,10 @@ impl Default for HttpSection {
     }
 }
 
+/// Longest climate history kept; far beyond it the prune's date
+/// arithmetic would leave chrono's range.
+pub const MAX_HISTORY_DAYS: u32 = 36_500;
+
 /// Why a config cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -122,6 +126,8 @@ pub enum ConfigError {
     DiscoveryPrefix(hearth_protocol::TopicError),
     #[error("hub.client_id must be 1 to 64 printable ASCII characters")]
     ClientId,
+    #[error("database.history_days {0} must be 1 to {MAX_HISTORY_DAYS} (a century)")]
+    HistoryDays(u32),
     #[error("database.url {0:?} must start with sqlite:// or postgres://")]
     DatabaseUrl(String),
     #[error("switches.{id}: {why}")]
@@ -176,6 +182,9 @@ impl HubConfig {
         let id = &self.hub.client_id;
         if id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_graphic()) {
             return Err(ConfigError::ClientId);
+        }
+        if !(1..=MAX_HISTORY_DAYS).contains(&self.database.history_days) {
+            return Err(ConfigError::HistoryDays(self.database.history_days));
         }
         let url = &self.database.url;
         if !(url.starts_with("sqlite:")

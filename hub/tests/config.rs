@@ -47,6 +47,11 @@ fn mistakes_are_named() {
             "rules[0]: when.topic",
         ),
         ("[database]\nurl = \"mysql://db\"\n", "mysql://db"),
+        (
+            "[database]\nhistory_days = 4000000000\n",
+            "database.history_days 4000000000 must be 1 to 36500",
+        ),
+        ("[database]\nhistory_days = 0\n", "database.history_days 0"),
         ("[broker]\nlisten = \"0.0.0.0:1883\"\n", "allow_anonymous"),
         ("[switches]\nlamp = \"pi-1/switch\"\n", "switches.lamp"),
         (
