@@ -13,6 +13,13 @@ pub enum Request {
         command: Command,
     },
     Play(ChimePlay),
+    /// A state the broker holds for one of this node's outputs (the
+    /// agent's own, echoed, or one left from an output since removed).
+    State {
+        kind: OutputKind,
+        name: Id,
+        cleared: bool,
+    },
 }
 
 /// Why a message was refused; published on the node's error topic.
@@ -45,8 +52,13 @@ impl Router {
 
     /// Filters to (re)subscribe on every connect. The output filter takes
     /// any kind, so a typo such as `lihgt` gets an error instead of silence.
+    /// The node's own states come back too: the retained ones the broker
+    /// replays show outputs this node no longer has, to clear.
     pub fn subscriptions(&self) -> Vec<String> {
-        let mut filters = vec![self.topics.filter(&format!("node/{}/+/+/set", self.node))];
+        let mut filters = vec![
+            self.topics.filter(&format!("node/{}/+/+/set", self.node)),
+            self.topics.filter(&format!("node/{}/+/+/state", self.node)),
+        ];
         if let Some(speaker) = &self.speaker {
             filters.push(self.topics.build(&Topic::ChimePlay {
                 speaker: speaker.clone(),
@@ -68,6 +80,11 @@ impl Router {
                     command,
                 })
             }
+            Topic::OutputState(output) if output.node == self.node => Ok(Request::State {
+                kind: output.kind,
+                name: output.name,
+                cleared: payload.is_empty(),
+            }),
             Topic::ChimePlay { speaker } if Some(&speaker) == self.speaker.as_ref() => {
                 ChimePlay::parse(payload)
                     .map(Request::Play)
@@ -98,10 +115,25 @@ mod tests {
     fn subscribes_to_its_outputs_and_speaker() {
         assert_eq!(
             router().subscriptions(),
-            ["hearth/node/pi-1/+/+/set", "hearth/chime/kitchen/play"]
+            [
+                "hearth/node/pi-1/+/+/set",
+                "hearth/node/pi-1/+/+/state",
+                "hearth/chime/kitchen/play"
+            ]
         );
         let quiet = Router::new(Topics::default(), Id::new("pi-2").unwrap(), None);
-        assert_eq!(quiet.subscriptions(), ["hearth/node/pi-2/+/+/set"]);
+        assert_eq!(
+            quiet.subscriptions(),
+            ["hearth/node/pi-2/+/+/set", "hearth/node/pi-2/+/+/state"]
+        );
+        assert_eq!(
+            router().route("hearth/node/pi-1/light/blue/state", b""),
+            Ok(Request::State {
+                kind: OutputKind::Light,
+                name: Id::new("blue").unwrap(),
+                cleared: true
+            })
+        );
     }
 
     #[test]

@@ -207,6 +207,15 @@ async fn an_output_taken_out_of_the_config_is_removed_from_home_assistant() {
     let retained = home_assistant::configs(&home_assistant::collect(&mut late, QUIET, WAIT).await);
     assert_eq!(retained.len(), 5, "{retained:#?}");
     assert!(want.iter().all(|t| !retained.contains_key(t)));
+    // The lamp's retained state is cleared too (so the hub forgets the
+    // output); the outputs the Pi still has keep theirs.
+    let mut states = watcher(port, "states", &[&topic("+/+/state")]).await;
+    let kept = home_assistant::latest(&home_assistant::collect(&mut states, QUIET, WAIT).await);
+    assert!(!kept.contains_key(&topic("switch/lamp/state")), "{kept:#?}");
+    assert_eq!(
+        kept.get(&topic("light/red/state")).map(String::as_str),
+        Some("OFF")
+    );
     agent.stop().await;
 }
 

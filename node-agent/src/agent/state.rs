@@ -222,6 +222,18 @@ impl Agent {
                     self.report(topic, &error.to_string()).await;
                 }
             },
+            Ok(Request::State {
+                kind,
+                name,
+                cleared,
+            }) => {
+                if !cleared && self.board.find(kind, name.as_str()).is_err() {
+                    // Left from an output taken out of the config: clearing
+                    // it makes the hub forget the output too.
+                    tracing::info!(%topic, "clearing the state of an output this node no longer has");
+                    self.publish(topic.to_owned(), Vec::new(), true).await;
+                }
+            }
             Ok(Request::Play(play)) => {
                 let result = match &self.speaker {
                     Some(speaker) => speaker.submit(&play),
