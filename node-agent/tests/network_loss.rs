@@ -145,3 +145,53 @@ async fn sixty_seconds_without_network_keeps_outputs_then_reconnects_and_republi
     );
     agent.stop().await;
 }
+
+/// A fast sequence keeps changing outputs while the cable is out and the
+/// agent has not noticed yet (it has been sending all along, so no
+/// keep-alive ping has gone unanswered): its states fill the send queue.
+/// The agent must never wait for room, or its sequences and its shutdown
+/// would freeze until the link is declared dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_sequence_during_an_unnoticed_cut_never_holds_up_shutdown() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let proxy = Proxy::start(broker.mqtt_addr()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let strobe = r#"
+[[sequences]]
+name = "strobe"
+steps = [
+  { on = ["red"], duration_ms = 20 },
+  { on = ["green"], duration_ms = 20 },
+]
+"#;
+    let agent = InProcessAgent::start(&write(
+        dir.path(),
+        "node.toml",
+        &node_toml(proxy.port(), strobe),
+    ));
+    let sub = Subscriber::start(port, &topic("#"), &[]);
+    sub.expect_line(&line("availability", "online"), common::WAIT);
+    publish(port, "sequence/strobe/set", "ON");
+    sub.expect_line(&line("sequence/strobe/state", "ON"), common::WAIT);
+
+    proxy.cut();
+    // 100 states a second: the client's queue (256) and QoS 1 window (100)
+    // are full well within this, and the cut is not noticed yet.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let moved = agent.pins.transitions().len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        agent.pins.transitions().len() > moved,
+        "the sequence froze while the cable was out"
+    );
+    let stopping = Instant::now();
+    let pins = agent.pins.clone();
+    agent.stop().await;
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(2), "stopping took {took:?}");
+    for pin in [RED, 27, 22] {
+        assert_eq!(pins.level(pin), Some(Level::Low), "pin {pin} left on");
+    }
+    eprintln!("stopped {took:?} after SIGTERM, 4.5 s into an unnoticed cut");
+}

@@ -1,6 +1,7 @@
 //! The agent's state and its reactions: link events, commands, sequence ticks, readings, plays, shutdown.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use chrono::{DateTime, Utc};
 use hearth_common::mqtt::{LinkEvent, OutageLog};
@@ -43,6 +44,8 @@ pub(super) struct Agent {
     outage: OutageLog,
     /// Home Assistant discovery, unless switched off.
     discovery: Option<NodeDiscovery>,
+    /// Publishes dropped on a full queue since the last connect.
+    publishes_dropped: AtomicU64,
 }
 
 impl Agent {
@@ -85,6 +88,7 @@ impl Agent {
             connected: false,
             outage: OutageLog::default(),
             discovery: NodeDiscovery::new(config),
+            publishes_dropped: AtomicU64::new(0),
         }
     }
 
@@ -116,16 +120,26 @@ impl Agent {
         }
     }
 
+    /// Queues a publish without ever waiting for room. While a pulled
+    /// cable goes unnoticed (up to a keep-alive or two), a fast sequence
+    /// fills the client's queue; waiting for room would freeze the agent,
+    /// its sequences and its SIGTERM handling until the link is declared
+    /// dead. What is dropped is a state the agent re-sends on reconnect.
     async fn publish(&self, topic: String, payload: impl Into<Vec<u8>>, retain: bool) {
         if !self.connected {
             return;
         }
-        if let Err(error) = self
+        match self
             .client
-            .publish(&topic, QoS::AtLeastOnce, retain, payload.into())
-            .await
+            .try_publish(&topic, QoS::AtLeastOnce, retain, payload.into())
         {
-            tracing::warn!(%topic, %error, "publish failed");
+            Ok(()) => {}
+            Err(rumqttc::ClientError::TryRequest(_)) => {
+                if self.publishes_dropped.fetch_add(1, Relaxed) == 0 {
+                    tracing::warn!(%topic, "the broker is not taking messages; dropping states until it does (all are re-sent on reconnect)");
+                }
+            }
+            Err(error) => tracing::warn!(%topic, %error, "publish failed"),
         }
     }
 
@@ -148,6 +162,7 @@ impl Agent {
             LinkEvent::Connected { session_present } => {
                 self.connected = true;
                 self.outage.connected();
+                self.publishes_dropped.store(0, Relaxed);
                 tracing::info!(session_present, "connected to broker");
                 self.announce().await;
             }
