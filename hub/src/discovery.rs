@@ -23,6 +23,8 @@
 //! `hearth_hub_connectivity`. Device triggers have no unique id in Home
 //! Assistant; theirs is their discovery topic, `button_<id>_<action>`.
 
+use std::collections::BTreeSet;
+
 use chrono::Utc;
 use hearth_protocol::discovery::{
     self, Component, Config, Device, HUB_DEVICE_ID, MANUFACTURER, Message, Origin, Reaction,
@@ -87,7 +89,7 @@ impl HubDiscovery {
 
     /// True for Home Assistant's birth message (`online` on its status topic).
     pub fn is_birth(&self, topic: &str, payload: &[u8]) -> bool {
-        let none = std::collections::BTreeSet::new();
+        let none = BTreeSet::new();
         discovery::react(&self.topics, HUB_DEVICE_ID, &none, topic, payload)
             == Some(Reaction::Resend)
     }
@@ -282,17 +284,39 @@ impl HubDiscovery {
         ]
     }
 
-    /// Empty retained payloads that remove a chime's entities.
-    pub fn chime_removals(&self, id: &Id) -> Vec<Message> {
+    /// (component, object) of every config a chime has.
+    fn chime_objects(id: &Id) -> Vec<(Component, String)> {
         [Component::Button, Component::Switch]
             .into_iter()
-            .map(|component| {
-                Message::removal(self.topics.device_config(
-                    component,
-                    HUB_DEVICE_ID,
-                    &format!("chime_{id}"),
-                ))
+            .map(|component| (component, format!("chime_{id}")))
+            .collect()
+    }
+
+    /// Empty retained payloads that remove a chime's entities.
+    pub fn chime_removals(&self, id: &Id) -> Vec<Message> {
+        Self::chime_objects(id)
+            .into_iter()
+            .map(|(component, object)| {
+                Message::removal(self.topics.device_config(component, HUB_DEVICE_ID, &object))
             })
+            .collect()
+    }
+
+    /// The topics of [`HubDiscovery::all_configs`], without building a
+    /// single payload: what a replayed config is checked against.
+    pub fn config_topics<'a>(
+        &self,
+        buttons: impl IntoIterator<Item = &'a Id>,
+        chimes: impl IntoIterator<Item = &'a Id>,
+    ) -> BTreeSet<String> {
+        let hub = [
+            (Component::Sensor, "clock".to_owned()),
+            (Component::BinarySensor, "connectivity".to_owned()),
+        ];
+        hub.into_iter()
+            .chain(buttons.into_iter().flat_map(Self::button_objects))
+            .chain(chimes.into_iter().flat_map(Self::chime_objects))
+            .map(|(component, object)| self.topics.device_config(component, HUB_DEVICE_ID, &object))
             .collect()
     }
 
@@ -384,9 +408,13 @@ pub fn on_message(
     };
     let leading = *shared.role.borrow() == crate::leader::Role::Leader;
     let current = if leading && !payload.is_empty() && topic.ends_with("/config") {
-        configs(shared).into_iter().map(|o| o.topic).collect()
+        let house = shared.house();
+        discovery.config_topics(
+            house.buttons.keys(),
+            shared.chimes.registry.snapshot().keys(),
+        )
     } else {
-        std::collections::BTreeSet::new()
+        BTreeSet::new()
     };
     match discovery::react(&discovery.topics, HUB_DEVICE_ID, &current, topic, payload) {
         Some(Reaction::Resend) => {}
@@ -520,6 +548,20 @@ mod tests {
             removals,
             messages.iter().map(|m| m.topic.clone()).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn config_topics_are_exactly_the_topics_of_all_configs() {
+        let d = discovery();
+        let buttons = [id("desk"), id("hall")];
+        let chime = tea();
+        let built: BTreeSet<String> = d
+            .all_configs(buttons.iter(), [&chime])
+            .into_iter()
+            .map(|m| m.topic)
+            .collect();
+        assert_eq!(built.len(), 2 + 2 * 5 + 2);
+        assert_eq!(d.config_topics(buttons.iter(), [&chime.id]), built);
     }
 
     #[test]
