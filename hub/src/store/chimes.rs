@@ -31,6 +31,22 @@ fn spec_json(chime: &Chime) -> Result<String, StoreError> {
     })
 }
 
+/// Deletes chime `id` with its run rows inside `tx`; whether it existed.
+async fn delete_chime_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM chimes WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM chime_runs WHERE chime_id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 impl Store {
     /// Every stored chime. A row that no longer validates (say, a time
     /// zone removed from the tz database) is skipped with a warning rather
@@ -87,16 +103,9 @@ impl Store {
     /// Deletes a chime and its run rows; false if there was none.
     pub async fn delete_chime(&self, id: &Id) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM chimes WHERE id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM chime_runs WHERE chime_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let existed = delete_chime_rows(&mut tx, id.as_str()).await?;
         tx.commit().await?;
-        Ok(done.rows_affected() > 0)
+        Ok(existed)
     }
 
     /// Deletes run rows from before `before`, except each chime's newest
@@ -137,12 +146,7 @@ impl Store {
         let mut removed = Vec::new();
         for id in stored {
             if !chimes.iter().any(|c| c.id.as_str() == id) {
-                for table in [
-                    "DELETE FROM chimes WHERE id = $1",
-                    "DELETE FROM chime_runs WHERE chime_id = $1",
-                ] {
-                    sqlx::query(table).bind(&id).execute(&mut *tx).await?;
-                }
+                delete_chime_rows(&mut tx, &id).await?;
                 removed.push(id);
             }
         }
