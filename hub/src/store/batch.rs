@@ -7,30 +7,34 @@
 //! goes out in statements of [`ROWS_PER_STATEMENT`] rows, sorted by key so
 //! that two hubs writing the same rows always lock them in the same order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use hearth_protocol::OutputRef;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{StoreError, Write, millis};
-use hearth_protocol::OutputRef;
-
 use crate::house::{ButtonRecord, NodeRecord, OutputRecord};
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
 /// (32,766) and Postgres's (65,535) with the widest table (6 columns).
 pub const ROWS_PER_STATEMENT: usize = 500;
 
+/// The last write of one output row in a batch.
+#[derive(Debug)]
+enum OutputRow<'a> {
+    Upsert(&'a OutputRecord),
+    Forget(&'a OutputRef),
+}
+
 /// The rows of one batch, one map per table.
 #[derive(Debug, Default)]
 struct Rows<'a> {
     /// `None`: the button is forgotten (deleted).
     buttons: BTreeMap<&'a str, Option<&'a ButtonRecord>>,
-    /// `None`: the output is forgotten (deleted).
-    outputs: BTreeMap<String, Option<&'a OutputRecord>>,
-    forgotten_outputs: BTreeMap<String, &'a OutputRef>,
-    forgotten_nodes: std::collections::BTreeSet<&'a str>,
+    outputs: BTreeMap<String, OutputRow<'a>>,
+    forgotten_nodes: BTreeSet<&'a str>,
     nodes: BTreeMap<&'a str, &'a NodeRecord>,
     readings: BTreeMap<(&'a str, i64), (f64, f64)>,
     message_ids: BTreeMap<&'a str, i64>,
@@ -48,12 +52,12 @@ impl<'a> Rows<'a> {
                     rows.buttons.insert(id.as_str(), None);
                 }
                 Write::Output(o) => {
-                    rows.outputs.insert(o.output.to_string(), Some(o));
-                    rows.forgotten_outputs.remove(&o.output.to_string());
+                    rows.outputs
+                        .insert(o.output.to_string(), OutputRow::Upsert(o));
                 }
                 Write::ForgetOutput(output) => {
-                    rows.outputs.insert(output.to_string(), None);
-                    rows.forgotten_outputs.insert(output.to_string(), output);
+                    rows.outputs
+                        .insert(output.to_string(), OutputRow::Forget(output));
                 }
                 Write::Node(n) => {
                     rows.nodes.insert(n.id.as_str(), n);
@@ -64,8 +68,6 @@ impl<'a> Rows<'a> {
                     let prefix = format!("{id}/");
                     rows.nodes.remove(id);
                     rows.outputs.retain(|key, _| !key.starts_with(&prefix));
-                    rows.forgotten_outputs
-                        .retain(|key, _| !key.starts_with(&prefix));
                     rows.readings.retain(|(node, _), _| *node != id);
                     rows.forgotten_nodes.insert(id);
                 }
@@ -181,16 +183,21 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
             sqlx::query(sql).bind(*node).execute(&mut *conn).await?;
         }
     }
-    // Rare (an output taken out of a node's config): one statement each.
-    for output in rows.forgotten_outputs.values() {
-        sqlx::query("DELETE FROM outputs WHERE node = $1 AND kind = $2 AND name = $3")
-            .bind(output.node.as_str())
-            .bind(output.kind.as_str())
-            .bind(output.name.as_str())
-            .execute(&mut *conn)
-            .await?;
+    let mut outputs: Vec<&OutputRecord> = Vec::new();
+    for row in rows.outputs.values() {
+        match row {
+            OutputRow::Upsert(record) => outputs.push(record),
+            // Rare (an output taken out of a node's config): one statement each.
+            OutputRow::Forget(output) => {
+                sqlx::query("DELETE FROM outputs WHERE node = $1 AND kind = $2 AND name = $3")
+                    .bind(output.node.as_str())
+                    .bind(output.kind.as_str())
+                    .bind(output.name.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
     }
-    let outputs: Vec<&OutputRecord> = rows.outputs.values().flatten().copied().collect();
     insert_many(
         conn,
         "INSERT INTO outputs (node, kind, name, state, changed_at)",
