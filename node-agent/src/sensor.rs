@@ -103,10 +103,11 @@ pub fn open(config: &SensorConfig, simulate: bool) -> Result<Box<dyn ClimateSens
             // Not fatal: the dht11 module can load after the agent starts,
             // and every read looks again. But say it now, not only at the
             // first read an interval later.
-            if let Err(missing) = iio::IioSensor::locate(&config.iio_root) {
+            let mut sensor = iio::IioSensor::new(&config.iio_root);
+            if let Err(missing) = sensor.device() {
                 tracing::warn!(pin = config.pin, "{missing}");
             }
-            Box::new(iio::IioSensor::new(&config.iio_root))
+            Box::new(sensor)
         }
         SensorBackend::Gpio => Box::new(bitbang::GpioDht::open(config.pin, config.model)?),
     })

@@ -97,16 +97,24 @@ fn read_milli(path: &Path) -> Result<f64, ReadError> {
     Ok((milli as f64 / 100.0).round() / 10.0)
 }
 
-impl ClimateSensor for IioSensor {
-    fn read(&mut self) -> Result<Reading, ReadError> {
-        let device = match &self.device {
-            Some(device) => device.clone(),
+impl IioSensor {
+    /// The sensor's device directory, looked for again until it is found
+    /// (the dht11 module can load after the agent starts).
+    pub fn device(&mut self) -> Result<PathBuf, ReadError> {
+        match &self.device {
+            Some(device) => Ok(device.clone()),
             None => {
                 let device = Self::locate(&self.root)?;
                 self.device = Some(device.clone());
-                device
+                Ok(device)
             }
-        };
+        }
+    }
+}
+
+impl ClimateSensor for IioSensor {
+    fn read(&mut self) -> Result<Reading, ReadError> {
+        let device = self.device()?;
         let reading = read_milli(&device.join(TEMPERATURE_FILE)).and_then(|temperature| {
             read_milli(&device.join(HUMIDITY_FILE)).map(|humidity| Reading {
                 temperature,
