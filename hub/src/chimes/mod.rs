@@ -420,13 +420,13 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    fn utc(text: &str) -> DateTime<Utc> {
+    pub(super) fn utc(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)
             .unwrap()
             .with_timezone(&Utc)
     }
 
-    fn spec(schedule: &str) -> ChimeSpec {
+    pub(super) fn spec(schedule: &str) -> ChimeSpec {
         ChimeSpec {
             schedule: schedule.into(),
             speaker: "kitchen".into(),

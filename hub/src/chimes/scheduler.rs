@@ -402,21 +402,13 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chimes::tests::{spec, utc};
     use crate::chimes::{ChimeSpec, Source};
-
-    fn utc(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn chime(schedule: &str, catch_up_secs: u64) -> Chime {
         ChimeSpec {
-            schedule: schedule.into(),
-            speaker: "kitchen".into(),
-            sound: "bell.wav".into(),
             catch_up_secs: Some(catch_up_secs),
-            ..ChimeSpec::default()
+            ..spec(schedule)
         }
         .validate(
             Some(&Id::new("c").unwrap()),
