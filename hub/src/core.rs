@@ -300,6 +300,12 @@ impl Core<'_> {
 
     async fn act_on(&mut self, publish: Publish, arrived_on: u64) -> Result<(), Stopping> {
         let settings = &self.shared.settings;
+        // MQTT sets the retain flag only on what a new subscription replays.
+        let delivery = if publish.retain {
+            Delivery::Replayed
+        } else {
+            Delivery::Live
+        };
         let mut outcome = match settings.topics.parse(&publish.topic) {
             Ok(Topic::HubAvailability) => {
                 // A standby replica's last will says "offline" for the whole
@@ -317,7 +323,7 @@ impl Core<'_> {
             // A retained chime command replayed at subscribe time would
             // undo every change made since it was sent.
             Ok(Topic::HubChimeSet(_) | Topic::HubChimePlay(_) | Topic::HubChimeEnabledSet(_))
-                if publish.retain =>
+                if delivery == Delivery::Replayed =>
             {
                 Outcome::kind(Kind::Replayed)
             }
@@ -331,11 +337,7 @@ impl Core<'_> {
                     &publish.topic,
                     &publish.payload,
                     Utc::now(),
-                    if publish.retain {
-                        Delivery::Replayed
-                    } else {
-                        Delivery::Live
-                    },
+                    delivery,
                 )
             }),
         };
