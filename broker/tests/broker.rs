@@ -5,11 +5,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use async_tungstenite::tungstenite::Message;
+use bytes::BytesMut;
+use futures_util::{SinkExt, StreamExt};
 use hearth_broker::{BrokerConfig, Password, StartError};
 use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
-use rumqttc::{LastWill, QoS};
+use rumqttc::{LastWill, Packet, Publish, QoS};
 
 const WAIT: Duration = Duration::from_secs(5);
+/// Largest MQTT packet the WebSocket test client reads or writes.
+const MAX_PACKET: usize = 64 * 1024;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivers_qos0_and_qos1_between_rumqttc_clients() {
@@ -55,13 +60,17 @@ async fn retained_messages_reach_late_subscribers() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();
     let out = mosquitto_pub(port, &["-t", "hearth/button/desk/state", "-r", "-m", "ON"]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // A rumqttc subscriber that arrives later still gets it...
     let mut late = TestClient::connect(port, "late").await;
     late.subscribe("hearth/button/+/state", QoS::AtLeastOnce)
         .await;
     let retained = late.recv_on("hearth/button/desk/state", WAIT).await;
-    assert!(retained.retain);
+    assert!(retained.retain, "not marked retained: {retained:?}");
     assert_eq!(&retained.payload[..], b"ON");
     // ...and so does mosquitto_sub.
     let sub = Subscriber::start(port, "hearth/#", &[]);
@@ -103,7 +112,11 @@ async fn plus_and_hash_wildcards_match_as_mqtt_says() {
     hash.subscribe("a/#", QoS::AtMostOnce).await;
     for topic in ["a/b/c", "a/b/d", "a/x/c/d", "b/b/c"] {
         let out = mosquitto_pub(port, &["-t", topic, "-m", topic]);
-        assert!(out.status.success());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let mut got_plus = Vec::new();
     while let Some(p) = plus.recv(Duration::from_millis(500)).await {
@@ -133,26 +146,21 @@ async fn credentials_are_checked() {
         o.set_credentials(user, pass);
         o
     };
-    assert!(
-        TestClient::try_connect(login("hub", "s3cret"))
-            .await
-            .is_ok()
-    );
-    assert!(
-        TestClient::try_connect(login("hub", "wrong"))
-            .await
-            .is_err()
-    );
-    assert!(
-        TestClient::try_connect(login("nobody", "s3cret"))
-            .await
-            .is_err()
-    );
-    assert!(
-        TestClient::try_connect(TestClient::options(port, "anon"))
-            .await
-            .is_err()
-    );
+    if let Err(e) = TestClient::try_connect(login("hub", "s3cret")).await {
+        panic!("the right password was refused: {e}");
+    }
+    for (what, options) in [
+        ("a wrong password", login("hub", "wrong")),
+        ("an unknown user", login("nobody", "s3cret")),
+        ("no login", TestClient::options(port, "anon")),
+    ] {
+        let result = TestClient::try_connect(options).await;
+        assert!(
+            result.is_err(),
+            "{what} got in: {:?}",
+            result.map(|_| "connected")
+        );
+    }
 
     // The shell experience: mosquitto_pub fails without the password.
     let out = mosquitto_pub(port, &["-t", "x", "-m", "y"]);
@@ -172,7 +180,11 @@ async fn anonymous_refused_when_the_config_says_so() {
     let broker = start_broker(&config);
     let port = broker.mqtt_addr().port();
     let out = mosquitto_pub(port, &["-t", "x", "-m", "y"]);
-    assert!(!out.status.success());
+    assert!(
+        !out.status.success(),
+        "mosquitto_pub got in: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -204,10 +216,14 @@ async fn oversized_payloads_are_refused_and_others_still_served() {
         "an oversized message was delivered"
     );
     let out = mosquitto_pub(port, &["-t", "big/two", "-q", "1", "-m", "small"]);
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let ok = watcher.recv_on("big/two", WAIT).await;
     assert_eq!(&ok.payload[..], b"small");
-    assert!(watcher.is_connected());
+    assert!(watcher.is_connected(), "the watcher lost its connection");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,10 +264,11 @@ async fn five_hundred_clients_come_and_go_and_the_broker_still_serves() {
     }
     assert_eq!(seen.len(), 500, "every crowd client's message arrives");
     let sub = Subscriber::start(port, "after/crowd", &[]);
+    let published = mosquitto_pub(port, &["-t", "after/crowd", "-m", "still here"]);
     assert!(
-        mosquitto_pub(port, &["-t", "after/crowd", "-m", "still here"])
-            .status
-            .success()
+        published.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&published.stderr)
     );
     sub.expect_line("after/crowd still here", WAIT);
 }
@@ -266,7 +283,13 @@ fn a_port_in_use_fails_fast_and_names_the_port() {
     };
     let started = Instant::now();
     let err = hearth_broker::start(&config).unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // Fast means it fails on the bind itself, not after waiting out
+    // READY_TIMEOUT for a listener that never came up (StartError::NotReady).
+    assert!(
+        matches!(&err, StartError::Bind { addr, .. } if *addr == taken),
+        "saw {err:?}"
+    );
+    eprintln!("a taken port was refused after {:?}", started.elapsed());
     let msg = err.to_string();
     assert!(msg.contains(&taken.to_string()), "{msg}");
     assert!(msg.contains("in use"), "{msg}");
@@ -293,5 +316,116 @@ async fn extra_listeners_accept_mqtt5_and_websocket_connections() {
     );
     sub.expect_line("v5/hello from v5", WAIT);
     let ws = broker.addr(hearth_broker::ListenerKind::WebSocket).unwrap();
-    assert!(std::net::TcpStream::connect(ws).is_ok());
+    // MQTT over WebSocket both ways: a browser dashboard's path in. An open
+    // TCP port alone would also pass with a plain MQTT listener there.
+    let sub = Subscriber::start(broker.mqtt_addr().port(), "ws/#", &[]);
+    let mut client = WsMqtt::connect(ws).await;
+    client.subscribe("ws/in/#").await;
+    client
+        .send(Packet::Publish(Publish::new(
+            "ws/out/hello",
+            QoS::AtMostOnce,
+            "from ws",
+        )))
+        .await;
+    sub.expect_line("ws/out/hello from ws", WAIT);
+    let out = mosquitto_pub(
+        broker.mqtt_addr().port(),
+        &["-t", "ws/in/hello", "-m", "to ws"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match client.recv().await {
+        Packet::Publish(p) => {
+            assert_eq!(
+                (p.topic.as_str(), &p.payload[..]),
+                ("ws/in/hello", &b"to ws"[..])
+            );
+        }
+        other => panic!("expected the publish over WebSocket, got {other:?}"),
+    }
+}
+
+/// An MQTT 3.1.1 client over WebSocket: rumqttc's packet codec in binary
+/// frames, as browser MQTT libraries send it (subprotocol `mqtt`).
+struct WsMqtt {
+    ws: async_tungstenite::WebSocketStream<async_tungstenite::tokio::ConnectStream>,
+    read: BytesMut,
+}
+
+impl WsMqtt {
+    async fn connect(addr: std::net::SocketAddr) -> Self {
+        use async_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{addr}/mqtt").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", "mqtt".parse().unwrap());
+        let (ws, response) =
+            tokio::time::timeout(WAIT, async_tungstenite::tokio::connect_async(request))
+                .await
+                .expect("no WebSocket handshake answer")
+                .unwrap_or_else(|e| panic!("WebSocket handshake with {addr} failed: {e}"));
+        assert_eq!(response.status(), 101, "{response:?}");
+        let mut client = Self {
+            ws,
+            read: BytesMut::new(),
+        };
+        client
+            .send(Packet::Connect(rumqttc::Connect::new("ws-client")))
+            .await;
+        match client.recv().await {
+            Packet::ConnAck(ack) => {
+                assert_eq!(ack.code, rumqttc::ConnectReturnCode::Success, "{ack:?}");
+            }
+            other => panic!("expected a CONNACK over WebSocket, got {other:?}"),
+        }
+        client
+    }
+
+    async fn subscribe(&mut self, filter: &str) {
+        let mut subscribe = rumqttc::Subscribe::new(filter, QoS::AtMostOnce);
+        subscribe.pkid = 1;
+        self.send(Packet::Subscribe(subscribe)).await;
+        match self.recv().await {
+            Packet::SubAck(ack) => assert_eq!(
+                ack.return_codes,
+                [rumqttc::SubscribeReasonCode::Success(QoS::AtMostOnce)],
+                "{ack:?}"
+            ),
+            other => panic!("expected a SUBACK over WebSocket, got {other:?}"),
+        }
+    }
+
+    async fn send(&mut self, packet: Packet) {
+        let mut bytes = BytesMut::new();
+        packet.write(&mut bytes, MAX_PACKET).unwrap();
+        self.ws
+            .send(Message::Binary(bytes.to_vec()))
+            .await
+            .unwrap_or_else(|e| panic!("sending {packet:?} over WebSocket: {e}"));
+    }
+
+    /// The next MQTT packet, however the broker split it into frames.
+    async fn recv(&mut self) -> Packet {
+        loop {
+            match Packet::read(&mut self.read, MAX_PACKET) {
+                Ok(packet) => return packet,
+                Err(rumqttc::mqttbytes::Error::InsufficientBytes(_)) => {}
+                Err(e) => panic!("undecodable MQTT over WebSocket: {e}"),
+            }
+            let frame = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("nothing arrived over WebSocket")
+                .expect("the broker closed the WebSocket")
+                .unwrap_or_else(|e| panic!("WebSocket read failed: {e}"));
+            match frame {
+                Message::Binary(data) => self.read.extend_from_slice(&data),
+                Message::Close(close) => panic!("the broker closed the WebSocket: {close:?}"),
+                _ => {}
+            }
+        }
+    }
 }

@@ -34,19 +34,19 @@ fn check(text: &str) -> (bool, String) {
 #[test]
 fn unknown_keys_and_wrong_types_are_errors_naming_the_key() {
     let (ok, err) = check("[broker]\nlisten = \"127.0.0.1:1883\"\nmax_conections = 5\n");
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("max_conections"), "{err}");
 
     let (ok, err) = check("[broker]\nmax_connections = \"many\"\n");
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("broker.max_connections"), "{err}");
 
     let (ok, err) = check("[brocker]\n");
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("brocker"), "{err}");
 
     let (ok, err) = check("[broker]\nlisten = \"0.0.0.0:1883\"\n");
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("allow_anonymous"), "{err}");
 
     let (ok, err) = check("[broker]\nlisten = \"127.0.0.1:1883\"\n");
@@ -79,10 +79,11 @@ fn serves_until_sigterm_then_exits_cleanly() {
         .unwrap();
     hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
     let sub = Subscriber::start(port, "cli/#", &[]);
+    let published = mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"]);
     assert!(
-        mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"])
-            .status
-            .success()
+        published.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&published.stderr)
     );
     sub.expect_line("cli/x hi", Duration::from_secs(5));
 

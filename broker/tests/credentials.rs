@@ -95,8 +95,12 @@ fn passwd_adds_changes_and_deletes_users_like_mosquitto_passwd() {
     let out = passwd(&["-D"], &file, &["ha"], "");
     assert!(out.status.success(), "{}", stderr(&out));
     let out = passwd(&["-D"], &file, &["ha"], "");
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("\"ha\" is not in the password file"));
+    assert!(!out.status.success(), "deleted twice: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("\"ha\" is not in the password file"),
+        "{}",
+        stderr(&out)
+    );
     let users: Vec<String> = PasswordFile::load(&file)
         .unwrap()
         .users()
@@ -107,10 +111,10 @@ fn passwd_adds_changes_and_deletes_users_like_mosquitto_passwd() {
     // Bad input: a user name with ':' and an empty password change nothing.
     let before = std::fs::read_to_string(&file).unwrap();
     let out = passwd(&["-b"], &file, &["a:b", "pw"], "");
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "a user with ':' was accepted");
     assert!(stderr(&out).contains("\"a:b\""), "{}", stderr(&out));
     let out = passwd(&[], &file, &[], "\n");
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "an empty password was accepted");
     let out = passwd(&[], &file, &["x"], "");
     assert!(!out.status.success(), "empty stdin must not set a password");
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
@@ -174,7 +178,9 @@ fn passwd_on_a_terminal_asks_twice_without_echo() {
         !screen.contains("tty-Secret-5"),
         "the password was echoed: {screen}"
     );
-    assert!(PasswordFile::load(&file).unwrap().contains("hub"));
+    let users = PasswordFile::load(&file).unwrap();
+    let names: Vec<&str> = users.users().map(|(u, _)| u).collect();
+    assert!(users.contains("hub"), "hub not in {names:?}");
 
     let before = std::fs::read_to_string(&file).unwrap();
     let (ok, screen) = run("first-Secret\nsecond-Secret\n");
@@ -376,7 +382,8 @@ fn check_config_reads_the_password_file() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("1 user(s)"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 user(s)"), "{stdout}");
 
     // A mosquitto_passwd file is refused with a way out, naming the line.
     std::fs::write(&passwd, "hub:$7$101$c2FsdA==$aGFzaA==\n").unwrap();
@@ -385,7 +392,7 @@ fn check_config_reads_the_password_file() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "accepted: {}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("line 1") && err.contains("hearth-broker passwd"),
@@ -399,6 +406,10 @@ fn check_config_reads_the_password_file() {
         .arg(&config)
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains(&passwd.display().to_string()));
+    assert!(!out.status.success(), "accepted: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&passwd.display().to_string()),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -74,10 +74,10 @@ async fn a_flood_of_2000_connects_leaves_existing_subscribers_served() {
     );
     let got = watcher.recv_on("flood/after", WAIT).await;
     assert_eq!(&got.payload[..], b"still here");
-    assert!(watcher.is_connected());
+    assert!(watcher.is_connected(), "the flood disconnected the watcher");
     // And new clients are still welcome.
     let late = TestClient::connect(port, "after-the-flood").await;
-    assert!(late.is_connected());
+    assert!(late.is_connected(), "a client after the flood was dropped");
     eprintln!(
         "flood: {} connects in {flood_time:?} ({refused} refused by the OS); \
          existing subscriber got a message {:?} after it was sent",
@@ -110,7 +110,11 @@ async fn max_connections_refuses_the_eleventh_client_and_keeps_the_ten() {
         .await;
     let got = clients[0].recv_on("limit/x", WAIT).await;
     assert_eq!(&got.payload[..], b"from the tenth");
-    assert!(clients.iter().all(TestClient::is_connected));
+    let connected: Vec<bool> = clients.iter().map(TestClient::is_connected).collect();
+    assert!(
+        connected.iter().all(|c| *c),
+        "the eleventh knocked one of the ten off: {connected:?}"
+    );
 
     // A slot freed is a slot taken.
     clients.pop().unwrap().kill();
@@ -272,10 +276,11 @@ async fn a_stalled_subscriber_does_not_grow_the_brokers_memory_without_bound() {
 
     // The broker still serves everyone else.
     let sub = Subscriber::start(port, "after/stall", &[]);
+    let published = mosquitto_pub(port, &["-t", "after/stall", "-m", "ok"]);
     assert!(
-        mosquitto_pub(port, &["-t", "after/stall", "-m", "ok"])
-            .status
-            .success()
+        published.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&published.stderr)
     );
     sub.expect_line("after/stall ok", WAIT);
 }

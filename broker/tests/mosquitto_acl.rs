@@ -171,9 +171,9 @@ fn people_and_home_assistant_command_but_cannot_fake_state() {
     }
     // Wrong password, or no password: not even connected.
     let out = mosquitto_pub(port, &["-u", "alice", "-P", "nope", "-t", "x", "-m", "y"]);
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "a wrong password got in");
     let out = mosquitto_pub(port, &["-t", "hearth/button/desk/set", "-m", "ON"]);
-    assert!(!out.status.success());
+    assert!(!out.status.success(), "an anonymous client got in");
 }
 
 /// Runs Hearth's MQTT link (settings -> options -> drive) as `user` with an
