@@ -343,6 +343,21 @@ mod tests {
         BrokerUrl::parse(s).expect("valid test url")
     }
 
+    /// The pacing tests/hub.rs used to check against a wall clock: message
+    /// `seq` of a run at `rate`/s is due `seq / rate` s after the start.
+    #[test]
+    fn messages_are_due_on_the_rate_schedule() {
+        let start = Instant::now();
+        let at = |seq, rate| due(start, seq, rate) - start;
+        assert_eq!(at(0, 100), Duration::ZERO);
+        assert_eq!(at(1, 100), Duration::from_millis(10));
+        assert_eq!(at(199, 100), Duration::from_millis(1990));
+        assert_eq!(at(200, 100), Duration::from_secs(2));
+        assert_eq!(at(3, 3), Duration::from_secs(1));
+        // A zero rate is treated as 1/s rather than dividing by zero.
+        assert_eq!(at(2, 0), Duration::from_secs(2));
+    }
+
     #[test]
     fn parses_mqtt_and_tcp_urls() {
         assert_eq!(

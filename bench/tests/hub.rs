@@ -189,7 +189,10 @@ async fn every_press_gets_its_command_through_a_real_hub() {
     assert_eq!(report["hub"]["duplicates"].as_u64(), Some(0), "{report}");
     assert_eq!(report["timed_out"], false, "{report}");
     assert_eq!(report["errors"], serde_json::json!([]), "{report}");
-    // Paced at 100/s, 200 presses take about 2 s.
-    let rate = report["presses_per_sec"].as_f64().unwrap_or_default();
-    assert!((80.0..=120.0).contains(&rate), "{report}");
+    // Paced at 100/s: the figure is hearth-bench's own ("presses/s" in its
+    // report), not an assert a busy machine could fail. The pacing itself is
+    // client::due's test, on a manual clock.
+    let rate = report["presses_per_sec"].as_f64();
+    assert!(rate.is_some(), "no presses_per_sec in {report}");
+    eprintln!("paced at 100/s, measured {rate:?} presses/s");
 }

@@ -168,7 +168,13 @@ mod tests {
 
     #[test]
     fn implausible_readings_are_failures() {
-        assert!(judge(Model::Dht11, reading(21.0, 40.0)).is_ok());
+        assert_eq!(
+            judge(Model::Dht11, reading(21.0, 40.0)).ok(),
+            Some(Reading {
+                temperature: 21.0,
+                humidity: 40.0
+            })
+        );
         let err = judge(Model::Dht11, reading(21.0, 99.0)).unwrap_err();
         assert_eq!(err.reason(), crate::sensor::FailureReason::OutOfRange);
     }

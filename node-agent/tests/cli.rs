@@ -62,8 +62,8 @@ fn example() -> &'static Path {
 
 #[test]
 fn help_documents_every_flag() {
-    let (ok, help, _) = run(agent().arg("--help"));
-    assert!(ok);
+    let (ok, help, err) = run(agent().arg("--help"));
+    assert!(ok, "--help failed: {err}");
     for flag in [
         "--config",
         "HEARTH_CONFIG",
@@ -98,7 +98,7 @@ fn check_config_prints_a_summary_or_names_the_bad_key() {
     let dir = tempfile::tempdir().unwrap();
     let bad = write(dir.path(), "bad.toml", "[sensor]\ninterval_secs = 1\n");
     let (ok, _, err) = run(agent().args(["--check-config", "--config"]).arg(&bad));
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(
         err.contains("sensor.interval_secs: 1 s is too fast"),
         "{err}"
@@ -109,17 +109,17 @@ fn check_config_prints_a_summary_or_names_the_bad_key() {
         .args(["--check-config", "--config"])
         .arg(example())
         .env("HEARTH_MQTT__URL", "http://broker"));
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("mqtt.url"), "{err}");
 
     let (ok, _, err) = run(agent().arg("--check-config"));
-    assert!(!ok);
+    assert!(!ok, "accepted; stderr: {err}");
     assert!(err.contains("no config file"), "{err}");
 
     let (ok, out, _) = run(agent()
         .args(["--check-config", "--simulate"])
         .env("NODE_NAME", "K3s-Worker.1"));
-    assert!(ok);
+    assert!(ok, "--check-config failed: {out}");
     assert!(
         out.starts_with(
             "config OK: node k3s-worker-1 (from NODE_NAME), broker mqtt://127.0.0.1:1883"
@@ -151,7 +151,7 @@ fn all_off_switches_outputs_without_mqtt() {
         .is_ok_and(|m| m.contains("Raspberry Pi"));
     if !on_a_pi {
         let (ok, _, err) = run(agent().args(["--all-off", "--config"]).arg(example()));
-        assert!(!ok);
+        assert!(!ok, "accepted; stderr: {err}");
         assert!(
             err.contains("not a Raspberry Pi (rppal: Unknown Raspberry Pi model)"),
             "{err}"
@@ -230,8 +230,10 @@ fn a_signal_leaves_everything_off(signal: &str) {
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(kill.success());
-    let took = wait_exit(&mut child, Duration::from_secs(2));
+    assert!(kill.success(), "kill -{signal} failed: {kill}");
+    // WAIT only bounds a hang: the agent's own shutdown budget keeps it
+    // under 2 s (see hearth_node_agent::agent::SHUTDOWN_FLUSH_TIMEOUT).
+    let took = wait_exit(&mut child, WAIT);
     let lines = sub.collect_for(Duration::from_millis(500));
     for want in [
         line("switch/lamp/state", "OFF"),
@@ -267,7 +269,7 @@ fn a_signal_leaves_everything_off(signal: &str) {
 }
 
 #[test]
-fn sigterm_mid_sequence_switches_everything_off_publishes_offline_and_exits_within_two_seconds() {
+fn sigterm_mid_sequence_switches_everything_off_publishes_offline_and_exits() {
     a_signal_leaves_everything_off("TERM");
 }
 

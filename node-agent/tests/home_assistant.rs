@@ -184,10 +184,14 @@ async fn an_output_taken_out_of_the_config_is_removed_from_home_assistant() {
         "[[outputs]]\nname = \"lamp\"\nkind = \"switch\"\npin = 5\nactive_low = true\n",
         "",
     );
-    assert!(!without.contains("lamp"));
+    assert!(!without.contains("lamp"), "the lamp is still in\n{without}");
     let mut ha = watcher(port, "ha", &["homeassistant/#"]).await;
     let before = home_assistant::configs(&home_assistant::collect(&mut ha, QUIET, WAIT).await);
-    assert!(before.contains_key(&config_topic("switch", "switch_lamp")));
+    assert!(
+        before.contains_key(&config_topic("switch", "switch_lamp")),
+        "no lamp config before: {:?}",
+        before.keys()
+    );
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &without));
     let seen = home_assistant::collect(&mut ha, QUIET, WAIT).await;
     let removed: BTreeSet<&str> = seen
@@ -206,7 +210,11 @@ async fn an_output_taken_out_of_the_config_is_removed_from_home_assistant() {
     let mut late = watcher(port, "ha-late", &["homeassistant/#"]).await;
     let retained = home_assistant::configs(&home_assistant::collect(&mut late, QUIET, WAIT).await);
     assert_eq!(retained.len(), 5, "{retained:#?}");
-    assert!(want.iter().all(|t| !retained.contains_key(t)));
+    assert!(
+        want.iter().all(|t| !retained.contains_key(t)),
+        "a removed config is still retained: {:?}",
+        retained.keys()
+    );
     // The lamp's retained state is cleared too (so the hub forgets the
     // output); the outputs the Pi still has keep theirs.
     let mut states = watcher(port, "states", &[&topic("+/+/state")]).await;

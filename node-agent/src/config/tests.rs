@@ -94,7 +94,12 @@ fn sensor_interval_below_two_seconds_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("sensor.interval_secs"), "{err}");
-    assert!(parse("[sensor]\ninterval_secs = 2\n", &[]).is_ok());
+    // The smallest allowed interval is taken as given, not clamped.
+    let sensor = parse("[sensor]\ninterval_secs = 2\n", &[])
+        .unwrap()
+        .sensor
+        .unwrap();
+    assert_eq!(sensor.interval, Duration::from_secs(2));
 }
 
 #[test]

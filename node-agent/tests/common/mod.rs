@@ -139,9 +139,10 @@ impl InProcessAgent {
 
     pub async fn stop(self) {
         self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(3), self.task)
+        // Only bounds a hang: the agent's own timeouts end a stop in ~1.6 s.
+        tokio::time::timeout(WAIT, self.task)
             .await
-            .expect("agent stops within 3 s")
+            .expect("the agent did not stop (waited WAIT)")
             .unwrap()
             .unwrap();
     }
