@@ -16,6 +16,10 @@ use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use sqlx::{Connection, Row};
 
 const PRESSES: u64 = 3_000;
+/// Most presses a kill may lose: the broker's window of unacknowledged
+/// messages to the hub, which holds everything the hub has read but not yet
+/// committed (it acknowledges only after the commit). Measured: 0 to 3.
+const MOST_LOST: u64 = hearth_broker::config::RUMQTTD_OUTGOING_INFLIGHT as u64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed() {
@@ -91,12 +95,15 @@ async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed(
         stored <= acked,
         "stored {stored} presses but only {acked} were acknowledged"
     );
-    assert!(acked > 0 && stored > 0, "the run never got going");
-    // The loss is bounded by what was in flight: the broker's window to
-    // the hub plus the hub's uncommitted batch, never the whole run.
     assert!(
-        acked - stored <= 1_000,
-        "lost {} of {acked}",
+        acked > 0 && stored > 0,
+        "the run never got going: {acked} acknowledged, {stored} stored"
+    );
+    // The loss is bounded by what was in flight to the hub, never a
+    // backlog: docs/reliability.md promises a handful, not a third of a run.
+    assert!(
+        acked - stored <= MOST_LOST,
+        "lost {} of {acked} acknowledged presses; at most {MOST_LOST} may be in flight",
         acked - stored
     );
     drop(hub);

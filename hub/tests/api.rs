@@ -60,7 +60,7 @@ on_both_backends!(
         );
         let (status, ctype, clock) = call("GET", &format!("{base}/api/v0/clocktime/"), None).await;
         assert_eq!(status, 200);
-        assert!(ctype.starts_with("text/plain"));
+        assert!(ctype.starts_with("text/plain"), "{ctype}");
         assert!(
             clock.len() == 4 && clock.chars().all(|c| c.is_ascii_digit()),
             "{clock:?}"
@@ -71,7 +71,7 @@ on_both_backends!(
         // The list.
         let (status, ctype, body) = call("GET", &format!("{base}/api/v0/buttons/"), None).await;
         assert_eq!(status, 200);
-        assert!(ctype.starts_with("application/json"));
+        assert!(ctype.starts_with("application/json"), "{ctype}");
         assert_eq!(body, r#"[{"id":"desk","state":"OFF"}]"#);
 
         // toggle, as over MQTT: OFF -> ON -> OFF.
@@ -115,13 +115,14 @@ on_both_backends!(
         let state = watcher.recv_on("hearth/button/hall/state", WAIT).await;
         assert_eq!(&state.payload[..], b"ON");
 
+        let published = mosquitto_pub(
+            port,
+            &["-t", "hearth/button/hall/set", "-q", "1", "-m", "toggle"],
+        );
         assert!(
-            mosquitto_pub(
-                port,
-                &["-t", "hearth/button/hall/set", "-q", "1", "-m", "toggle"]
-            )
-            .status
-            .success()
+            published.status.success(),
+            "mosquitto_pub: {}",
+            String::from_utf8_lossy(&published.stderr)
         );
         let state = watcher.recv_on("hearth/button/hall/state", WAIT).await;
         assert_eq!(&state.payload[..], b"OFF");
@@ -337,9 +338,9 @@ async fn health_readiness_and_metrics() {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, ctype, text) = call("GET", &format!("{base}/metrics"), None).await;
-        assert!(ctype.starts_with("text/plain"));
+        assert!(ctype.starts_with("text/plain"), "{ctype}");
         if text.contains("hearth_errors_total{reason=\"invalid_message\"} 1") {
-            assert!(text.contains("hearth_broker_connected 1"));
+            assert!(text.contains("hearth_broker_connected 1"), "{text}");
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{text}");
@@ -365,7 +366,10 @@ async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() 
         .0
         != 200
     {
-        assert!(tokio::time::Instant::now() < deadline);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the press never reached the API (waited {WAIT:?})"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let (status, _, _) = call("DELETE", &format!("{base}/api/v1/buttons/desk"), None).await;
@@ -385,6 +389,7 @@ async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() 
     hub.stop().await;
     // Gone from the database too.
     let again = spawn_hub(&db, "").await;
-    assert!(again.shared.house().buttons.is_empty());
+    let buttons = again.shared.house().buttons.clone();
+    assert!(buttons.is_empty(), "still stored: {buttons:?}");
     again.stop().await;
 }

@@ -122,10 +122,10 @@ async fn the_cli_manages_chimes_a_running_hub_picks_up_at_once() {
             "a.wav",
         ],
     );
-    assert!(!ok);
+    assert!(!ok, "accepted: {out}");
     assert!(out.contains("schedule:"), "{out}");
     let (ok, out) = cli(&db, port, &["rm", "nope"]);
-    assert!(!ok);
+    assert!(!ok, "accepted: {out}");
     assert!(out.contains("unknown chime nope"), "{out}");
 
     let (ok, out) = cli(&db, port, &["rm", "tea"]);

@@ -119,7 +119,10 @@ async fn new_york_spring_forward_and_fall_back() {
             "2026-11-02T06:30:00Z"
         ]
     );
-    assert!(spring.iter().chain(&fall).all(|(_, _, late)| !late));
+    assert!(
+        spring.iter().chain(&fall).all(|(_, _, late)| !late),
+        "an occurrence played late: {spring:?} {fall:?}"
+    );
 }
 
 fn of<'a>(plays: &'a [(String, String, bool)], chime: &str) -> Vec<&'a str> {
@@ -394,7 +397,7 @@ async fn a_change_takes_effect_without_waiting_for_the_old_schedule() {
     let event = tokio::time::timeout(Duration::from_secs(3), rx.recv())
         .await
         .unwrap();
-    assert!(matches!(event, Some(ChimeEvent::Play(_))));
+    assert!(matches!(event, Some(ChimeEvent::Play(_))), "saw {event:?}");
     shutdown.cancel();
     task.await.unwrap();
 }

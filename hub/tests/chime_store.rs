@@ -74,7 +74,8 @@ on_both_backends!(
             chime("tea", "16:20", Source::Config),
             chime("wake", "07:00", Source::Config),
         ];
-        assert!(store.sync_config_chimes(&file).await.unwrap().is_empty());
+        let left = store.sync_config_chimes(&file).await.unwrap();
+        assert!(left.is_empty(), "saw {left:?}");
 
         // Run-time edits of the file's chimes keep them the file's.
         let mut off = chime("wake", "07:00", Source::Runtime);
@@ -96,7 +97,8 @@ on_both_backends!(
         assert_eq!(stored(&store).await, edited);
 
         // The same file again: nothing changes.
-        assert!(store.sync_config_chimes(&file).await.unwrap().is_empty());
+        let left = store.sync_config_chimes(&file).await.unwrap();
+        assert!(left.is_empty(), "saw {left:?}");
         assert_eq!(stored(&store).await, edited);
 
         // tea's entry changed, wake's is gone, and the file now also
@@ -116,7 +118,8 @@ on_both_backends!(
                 ("tea", "config", "16:30", true),
             ])
         );
-        assert!(store.runs(&id("wake")).await.unwrap().is_empty());
+        let left = store.runs(&id("wake")).await.unwrap();
+        assert!(left.is_empty(), "saw {left:?}");
     }
 );
 
@@ -136,32 +139,28 @@ on_both_backends!(
         let future = Utc
             .timestamp_opt((Utc::now() + Duration::hours(1)).timestamp(), 0)
             .unwrap();
-        assert!(
-            store
-                .claim_run(&id("tick"), future, RunStatus::Played)
-                .await
-                .unwrap()
-        );
+        let claimed = store
+            .claim_run(&id("tick"), future, RunStatus::Played)
+            .await
+            .unwrap();
+        assert!(claimed, "want claimed, saw claimed = {claimed}");
         // A second claim, from this hub or another: refused.
-        assert!(
-            !store
-                .claim_run(&id("tick"), future, RunStatus::Played)
-                .await
-                .unwrap()
-        );
-        assert!(
-            !other
-                .claim_run(&id("tick"), future, RunStatus::Missed)
-                .await
-                .unwrap()
-        );
+        let claimed = store
+            .claim_run(&id("tick"), future, RunStatus::Played)
+            .await
+            .unwrap();
+        assert!(!claimed, "want refused, saw claimed = {claimed}");
+        let claimed = other
+            .claim_run(&id("tick"), future, RunStatus::Missed)
+            .await
+            .unwrap();
+        assert!(!claimed, "want refused, saw claimed = {claimed}");
         let later = future + Duration::minutes(1);
-        assert!(
-            other
-                .claim_run(&id("tick"), later, RunStatus::Missed)
-                .await
-                .unwrap()
-        );
+        let claimed = other
+            .claim_run(&id("tick"), later, RunStatus::Missed)
+            .await
+            .unwrap();
+        assert!(claimed, "want claimed, saw claimed = {claimed}");
         let runs = store.runs(&id("tick")).await.unwrap();
         assert_eq!(
             runs,
@@ -198,7 +197,8 @@ on_both_backends!(
             .claim_run(&id("ghost"), at(1), RunStatus::Missed)
             .await
             .unwrap();
-        assert!(store.delete_chime(&id("gone")).await.unwrap());
+        let deleted = store.delete_chime(&id("gone")).await.unwrap();
+        assert!(deleted, "want deleted, saw deleted = {deleted}");
         assert!(
             store.runs(&id("gone")).await.unwrap().is_empty(),
             "deleted with its chime"
@@ -212,6 +212,7 @@ on_both_backends!(
         store.prune_chime_runs(at(23)).await.unwrap();
         let kept = run_times(&store, "daily").await;
         assert_eq!(kept, [at(5)]);
-        assert!(store.runs(&id("ghost")).await.unwrap().is_empty());
+        let left = store.runs(&id("ghost")).await.unwrap();
+        assert!(left.is_empty(), "saw {left:?}");
     }
 );

@@ -117,13 +117,14 @@ async fn mqtt_set_play_and_delete() {
     let port = mqtt_port(&hub);
     let sub = Subscriber::start(port, "hearth/#", &[]);
 
+    let published = mosquitto_pub(
+        port,
+        &["-t", "hearth/hub/chimes/tea/set", "-q", "1", "-m", TEA],
+    );
     assert!(
-        mosquitto_pub(
-            port,
-            &["-t", "hearth/hub/chimes/tea/set", "-q", "1", "-m", TEA]
-        )
-        .status
-        .success()
+        published.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&published.stderr)
     );
     let lines = sub.collect_for(Duration::from_millis(500));
     assert!(

@@ -85,8 +85,8 @@ fn an_unknown_time_zone_stops_startup() {
         .env("HEARTH_BROKER__LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
-    assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started anyway: {err}");
     assert!(
         err.contains("\"Mars/Olympus_Mons\" is not an IANA time zone"),
         "{err}"

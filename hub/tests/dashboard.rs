@@ -49,7 +49,8 @@ async fn the_page_is_small_self_contained_and_cached_by_etag() {
 
     let page = get(&format!("{base}/"), &[]).await;
     assert_eq!(page.status, 200);
-    assert!(header(&page, "content-type").starts_with("text/html"));
+    let ctype = header(&page, "content-type");
+    assert!(ctype.starts_with("text/html"), "{ctype}");
     let csp = header(&page, "content-security-policy");
     assert!(
         csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
@@ -94,7 +95,11 @@ async fn the_page_is_small_self_contained_and_cached_by_etag() {
         assert!(etag.starts_with('"') && etag.len() == 18, "{path}: {etag}");
         let again = get(&format!("{base}/{path}"), &[("if-none-match", &etag)]).await;
         assert_eq!(again.status, 304, "{path}");
-        assert!(again.bytes.is_empty());
+        assert!(
+            again.bytes.is_empty(),
+            "{path}: a 304 with {} bytes",
+            again.bytes.len()
+        );
     }
     println!("dashboard bytes:\n  {}", report.join("\n  "));
     println!("total gzip: {total_gzip} B");
@@ -124,7 +129,11 @@ impl EventStream {
             response.headers()["content-type"].to_str().unwrap(),
             "text/event-stream"
         );
-        assert!(response.headers().get("content-encoding").is_none());
+        let encoding = response.headers().get("content-encoding");
+        assert!(
+            encoding.is_none(),
+            "an event stream compressed: {encoding:?}"
+        );
         Self {
             response,
             buffer: String::new(),

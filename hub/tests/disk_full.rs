@@ -79,9 +79,14 @@ async fn a_full_disk_is_reported_and_nothing_is_lost_once_space_returns() {
         "the hub stays up"
     );
     let (_, _, metrics) = call("GET", &format!("{base}/metrics"), None).await;
+    // The counter must be there and above zero: a missing line is a failure.
+    let write_errors = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("hearth_errors_total{reason=\"database_write\"} "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
     assert!(
-        !metrics.contains("hearth_errors_total{reason=\"database_write\"} 0"),
-        "write failures are counted"
+        write_errors.is_some_and(|n| n > 0.0),
+        "write failures are counted: saw {write_errors:?} in\n{metrics}"
     );
 
     std::fs::remove_file(filler).unwrap();

@@ -351,7 +351,10 @@ async fn home_assistant_restarts_then_drives_hearth_through_the_advertised_topic
         .iter()
         .map(|t| t.as_str().unwrap())
         .collect();
-    assert!(types.contains(&fired["event_type"].as_str().unwrap()));
+    assert!(
+        types.contains(&fired["event_type"].as_str().unwrap()),
+        "event {fired} is not one of {types:?}"
+    );
     let matching: BTreeMap<&String, &Value> = first
         .iter()
         .filter(|(topic, c)| {
@@ -408,7 +411,11 @@ async fn stale_hub_entities_left_on_the_broker_are_cleared() {
             port,
             &["-t", topic, "-r", "-q", "1", "-m", r#"{"name":"x"}"#],
         );
-        assert!(publish.status.success());
+        assert!(
+            publish.status.success(),
+            "{}",
+            String::from_utf8_lossy(&publish.stderr)
+        );
     }
     let hub = common::spawn_hub_on(&db, &format!("mqtt://127.0.0.1:{port}"), HUB_TOML).await;
     wait_ready(&hub).await;

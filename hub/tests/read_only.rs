@@ -353,7 +353,8 @@ async fn a_read_only_database_directory_is_a_clear_error_at_startup() {
     let mut hub = common::hub_process(None, &db, mqtt_port, http_port, CLIENT_ID);
     wait_http_ready(http_port).await;
     hub.terminate();
-    assert!(disk.path().join("hearth.db").exists());
+    let file = disk.path().join("hearth.db");
+    assert!(file.exists(), "the hub created no {}", file.display());
     disk.remount("ro");
     check("existing database");
 }
