@@ -8,7 +8,7 @@ use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use hearth_protocol::{
-    Availability, ButtonEvent, Climate, Command, ErrorReport, Id, OnOff, OutputRef, Press, Topic,
+    Availability, ButtonEvent, Command, ErrorReport, Id, OnOff, OutputRef, Press, Reading, Topic,
     Topics,
 };
 use rumqttc::QoS;
@@ -330,22 +330,11 @@ impl<'a> Brain<'a> {
                 }
                 Err(e) => return self.reject(topic, e.to_string()),
             },
-            Some(Topic::NodeClimate(node)) => match Climate::parse_received(payload, at) {
-                Ok(climate) => {
-                    let record = node_entry(house, node);
-                    record.climate = Some(climate.clone());
-                    record.last_seen = Some(at);
-                    Outcome {
-                        writes: vec![
-                            Write::Node(record.clone()),
-                            Write::Reading {
-                                node: node.clone(),
-                                climate,
-                            },
-                        ],
-                        ..Outcome::kind(Kind::Climate)
-                    }
-                }
+            Some(Topic::NodeClimate(node)) => match Reading::from_climate(payload, at) {
+                Ok(readings) => Outcome {
+                    writes: crate::readings::take_in(node_entry(house, node), readings, at),
+                    ..Outcome::kind(Kind::Climate)
+                },
                 Err(e) => return self.reject(topic, e.to_string()),
             },
             // The retained state cleared (`mosquitto_pub -r -n`, or the
@@ -885,10 +874,12 @@ mod tests {
             "hearth/node/pi-1/climate",
             r#"{"temperature":21.5,"humidity":40.0,"at":"2026-11-22T14:19:30Z"}"#,
         );
-        assert_eq!(out.writes.len(), 2);
+        // The node row, then one reading per quantity.
+        assert_eq!(out.writes.len(), 3, "{:?}", out.writes);
         let node = &w.house.nodes[&Id::new("pi-1").unwrap()];
         assert_eq!(node.availability, Some(Availability::Online));
-        assert_eq!(node.climate.as_ref().map(|c| c.temperature), Some(21.5));
+        let temperature = hearth_protocol::Quantity::Temperature;
+        assert_eq!(node.readings.value(temperature), Some(21.5));
     }
 
     #[test]

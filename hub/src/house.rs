@@ -6,8 +6,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hearth_protocol::{Availability, Climate, Id, OnOff, OutputRef, PressAction};
+use hearth_protocol::{Availability, Id, OnOff, OutputRef, PressAction};
 use serde::Serialize;
+
+use crate::readings::Latest;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ButtonRecord {
@@ -45,7 +47,9 @@ pub struct NodeRecord {
     pub id: Id,
     pub availability: Option<Availability>,
     pub last_seen: Option<DateTime<Utc>>,
-    pub climate: Option<Climate>,
+    /// The last reading of each quantity (JSON: the node's `climate`).
+    #[serde(rename = "climate")]
+    pub readings: Latest,
 }
 
 impl NodeRecord {
@@ -54,7 +58,7 @@ impl NodeRecord {
             id,
             availability: None,
             last_seen: None,
-            climate: None,
+            readings: Latest::default(),
         }
     }
 }

@@ -192,7 +192,7 @@ mod tests {
     use super::*;
     use crate::house::ButtonRecord;
     use chrono::Utc;
-    use hearth_protocol::{Climate, Id};
+    use hearth_protocol::{Id, Quantity, Reading};
 
     #[test]
     fn later_row_writes_replace_earlier_ones_and_history_is_kept() {
@@ -205,9 +205,9 @@ mod tests {
         let hall = ButtonRecord::new(Id::new("hall").unwrap(), now);
         let reading = |t| Write::Reading {
             node: Id::new("pi").unwrap(),
-            climate: Climate {
-                temperature: t,
-                humidity: 40.0,
+            reading: Reading {
+                quantity: Quantity::Temperature,
+                value: t,
                 at: now,
             },
         };

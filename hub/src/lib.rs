@@ -17,6 +17,7 @@ pub mod http;
 pub mod ingest;
 pub mod leader;
 pub mod metrics;
+pub mod readings;
 pub mod revision;
 pub mod rules;
 pub mod service;

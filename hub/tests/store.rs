@@ -8,7 +8,9 @@ use chrono::{Duration, TimeZone, Utc};
 use common::{Backend, TestDb, store};
 use hearth_hub::house::{ButtonRecord, NodeRecord, OutputRecord};
 use hearth_hub::store::Write;
-use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction};
+use hearth_protocol::{
+    Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction, Quantity,
+};
 
 fn button(n: usize, presses: i64) -> ButtonRecord {
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 7, 0, 0).unwrap();
@@ -76,28 +78,33 @@ on_both_backends!(
                 humidity: 40.0,
                 at: at + Duration::minutes(minute.into()),
             };
-            writes.push(Write::Reading {
-                node: node.clone(),
-                climate: climate.clone(),
-            });
+            for reading in climate.readings() {
+                writes.push(Write::Reading {
+                    node: node.clone(),
+                    reading,
+                });
+            }
             if minute == 599 {
                 writes.push(Write::Node(NodeRecord {
-                    id: node.clone(),
                     availability: Some(Availability::Online),
                     last_seen: Some(climate.at),
-                    climate: Some(climate),
+                    readings: climate.readings().into_iter().collect(),
+                    ..NodeRecord::new(node.clone())
                 }));
             }
         }
         // The same instant twice: the first reading stays, as before.
-        writes.push(Write::Reading {
-            node: node.clone(),
-            climate: Climate {
-                temperature: -40.0,
-                humidity: 0.0,
-                at,
-            },
-        });
+        let late = Climate {
+            temperature: -40.0,
+            humidity: 0.0,
+            at,
+        };
+        for reading in late.readings() {
+            writes.push(Write::Reading {
+                node: node.clone(),
+                reading,
+            });
+        }
 
         store.apply(&writes).await.unwrap();
 
@@ -110,7 +117,7 @@ on_both_backends!(
         assert_eq!(house.buttons[&Id::new("b0").unwrap()].state, OnOff::On);
         assert_eq!(house.outputs[&lamp].state, OnOff::Off);
         let pi = &house.nodes[&node];
-        assert_eq!(pi.climate.as_ref().unwrap().temperature, 29.0);
+        assert_eq!(pi.readings.value(Quantity::Temperature), Some(29.0));
         assert_eq!(pi.availability, Some(Availability::Online));
         assert_eq!(
             store.message_ids_since(at).await.unwrap().len(),
@@ -119,7 +126,8 @@ on_both_backends!(
         );
         let history = store.history(&node, at).await.unwrap();
         assert_eq!(history.len(), 600);
-        assert_eq!(history[0].temperature, 20.0);
+        assert_eq!(history[0].get(Quantity::Temperature), Some(20.0));
+        assert_eq!(history[0].get(Quantity::Humidity), Some(40.0));
 
         // A second batch updates rows written by the first.
         store
@@ -174,5 +182,133 @@ on_both_backends!(
         );
         let history = store.history(&node, at).await.unwrap();
         assert!(history.is_empty(), "history left behind: {history:?}");
+    }
+);
+
+on_both_backends!(
+    an_upgrade_keeps_every_climate_reading,
+    async |backend: Backend| {
+        let db = TestDb::new(backend).await;
+        let at = Utc.with_ymd_and_hms(2026, 11, 22, 7, 0, 0).unwrap();
+        let ms = |minute: i64| (at + Duration::minutes(minute)).timestamp_millis();
+
+        // A database as the hub left it before readings were stored by
+        // quantity: migrations 0001 to 0003, climate in its old tables.
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            Backend::Sqlite => format!("{}?mode=rwc", db.url),
+            Backend::Postgres => db.url.clone(),
+        };
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        let mut migrator = match backend {
+            Backend::Sqlite => sqlx::migrate!("../migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("../migrations/postgres"),
+        };
+        let before: Vec<_> = migrator
+            .migrations
+            .iter()
+            .filter(|m| m.version <= 3)
+            .cloned()
+            .collect();
+        assert_eq!(before.len(), 3, "migrations 0001..0003");
+        migrator.migrations = before.into();
+        migrator.run(&pool).await.unwrap();
+        let old = |minute: i64| {
+            (
+                20.0 + (minute % 7) as f64 / 10.0,
+                40.0 + (minute % 5) as f64,
+            )
+        };
+        for minute in 0..300 {
+            let (temperature, humidity) = old(minute);
+            sqlx::query(
+                "INSERT INTO sensor_readings (node, at, temperature, humidity) VALUES ($1, $2, $3, $4)",
+            )
+            .bind("pi-1")
+            .bind(ms(minute))
+            .bind(temperature)
+            .bind(humidity)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO sensor_readings (node, at, temperature, humidity) VALUES ($1, $2, $3, $4)",
+        )
+        .bind("pi-2")
+        .bind(ms(5))
+        .bind(-3.5)
+        .bind(99.0)
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (id, climate) in [
+            ("pi-1", Some((21.5, 40.0, ms(299)))),
+            // Never reported climate, or (as the old load read it) only
+            // half of one: no climate either way.
+            ("pi-2", None),
+        ] {
+            sqlx::query(
+                "INSERT INTO nodes (id, availability, last_seen, temperature, humidity, climate_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind("online")
+            .bind(ms(299))
+            .bind(climate.map(|c| c.0))
+            .bind(climate.map(|c| c.1).or(Some(50.0)))
+            .bind(climate.map(|c| c.2))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+
+        // The hub of today opens it: migration 0004 runs.
+        let store = store(&db).await;
+        let house = store.load().await.unwrap();
+        let pi1 = Id::new("pi-1").unwrap();
+        let pi2 = Id::new("pi-2").unwrap();
+        assert_eq!(
+            serde_json::to_value(&house.nodes[&pi1]).unwrap()["climate"],
+            serde_json::json!({"temperature": 21.5, "humidity": 40.0, "at": "2026-11-22T11:59:00.000Z"}),
+            "{:?}",
+            house.nodes[&pi1]
+        );
+        assert_eq!(
+            serde_json::to_value(&house.nodes[&pi2]).unwrap()["climate"],
+            serde_json::Value::Null
+        );
+
+        // The history serves every old reading, as the API always showed it.
+        let history = store.history(&pi1, at).await.unwrap();
+        let want: Vec<serde_json::Value> = (0..300)
+            .map(|minute| {
+                let (temperature, humidity) = old(minute);
+                serde_json::json!({
+                    "at": at + Duration::minutes(minute),
+                    "temperature": temperature,
+                    "humidity": humidity,
+                })
+            })
+            .collect();
+        assert_eq!(
+            serde_json::to_value(&history).unwrap(),
+            serde_json::Value::Array(want)
+        );
+        let pi2_history = serde_json::to_value(store.history(&pi2, at).await.unwrap()).unwrap();
+        assert_eq!(
+            pi2_history,
+            serde_json::json!([{"at": at + Duration::minutes(5), "temperature": -3.5, "humidity": 99.0}])
+        );
+
+        // Retention reaches the copied readings.
+        let pruned = store.prune(at + Duration::minutes(100), at).await.unwrap();
+        assert_eq!(
+            pruned,
+            2 * 101,
+            "100 minutes of pi-1 and pi-2's one, per quantity"
+        );
+        assert_eq!(store.history(&pi1, at).await.unwrap().len(), 200);
     }
 );

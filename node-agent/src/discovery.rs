@@ -20,7 +20,9 @@ use std::collections::BTreeSet;
 use hearth_protocol::discovery::{
     self, Component, Config, Device, MANUFACTURER, Message, Origin, Reaction,
 };
-use hearth_protocol::{Availability, DiscoveryTopics, Id, OnOff, OutputKind, OutputRef, Topic};
+use hearth_protocol::{
+    Availability, DiscoveryTopics, Id, OnOff, OutputKind, OutputRef, Quantity, Topic,
+};
 
 use crate::config::NodeConfig;
 
@@ -130,17 +132,17 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
 
     if config.sensor.is_some() {
         let climate = hearth.build(&Topic::NodeClimate(node.clone()));
-        for (object, name, class, unit) in [
-            ("temperature", "Temperature", "temperature", "°C"),
-            ("humidity", "Humidity", "humidity", "%"),
-        ] {
+        // What a climate message carries (hearth_protocol::Climate::readings).
+        for quantity in Quantity::ALL {
+            let spec = quantity.spec();
+            let object = spec.name;
             let entity = Config {
-                name: Some(name.to_owned()),
+                name: Some(spec.label.to_owned()),
                 unique_id: Some(unique(object)),
                 object_id: Some(unique(object)),
-                device_class: Some(class),
-                state_class: Some("measurement"),
-                unit_of_measurement: Some(unit),
+                device_class: Some(spec.device_class),
+                state_class: Some(spec.state_class),
+                unit_of_measurement: Some(spec.unit),
                 suggested_display_precision: Some(1),
                 state_topic: Some(climate.clone()),
                 value_template: Some(format!("{{{{ value_json.{object} }}}}")),

@@ -6,6 +6,7 @@
 pub mod discovery;
 pub mod id;
 pub mod payload;
+pub mod quantity;
 pub mod sound;
 pub mod topic;
 
@@ -14,4 +15,5 @@ pub use payload::{
     Availability, ButtonEvent, ChimePlay, Climate, Command, ErrorReport, OnOff, PayloadError,
     Press, PressAction,
 };
+pub use quantity::{Quantity, Reading};
 pub use topic::{DiscoveryTopics, OutputKind, OutputRef, Topic, TopicError, Topics};

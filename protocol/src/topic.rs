@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use crate::discovery::Component;
 use crate::id::{Id, IdError};
+use crate::quantity::Quantity;
 
 /// The prefix every Hearth topic starts with unless configured otherwise.
 pub const DEFAULT_PREFIX: &str = "hearth";
@@ -74,8 +75,9 @@ pub enum Topic {
     ClockHhmm,
     NodeAvailability(Id),
     NodeClimate(Id),
-    NodeTemperature(Id),
-    NodeHumidity(Id),
+    /// One quantity of a climate message as a plain number
+    /// (`hearth/node/<node>/climate/temperature`).
+    NodeReading(Id, Quantity),
     NodeError(Id),
     OutputSet(OutputRef),
     OutputState(OutputRef),
@@ -160,8 +162,7 @@ impl Topics {
             Topic::ClockHhmm => format!("{p}/clock/hhmm"),
             Topic::NodeAvailability(n) => format!("{p}/node/{n}/availability"),
             Topic::NodeClimate(n) => format!("{p}/node/{n}/climate"),
-            Topic::NodeTemperature(n) => format!("{p}/node/{n}/climate/temperature"),
-            Topic::NodeHumidity(n) => format!("{p}/node/{n}/climate/humidity"),
+            Topic::NodeReading(n, q) => format!("{p}/node/{n}/climate/{q}"),
             Topic::NodeError(n) => format!("{p}/node/{n}/error"),
             Topic::OutputSet(o) => format!("{p}/node/{o}/set"),
             Topic::OutputState(o) => format!("{p}/node/{o}/state"),
@@ -196,8 +197,11 @@ impl Topics {
             ["clock", "hhmm"] => Topic::ClockHhmm,
             ["node", n, "availability"] => Topic::NodeAvailability(id(n)?),
             ["node", n, "climate"] => Topic::NodeClimate(id(n)?),
-            ["node", n, "climate", "temperature"] => Topic::NodeTemperature(id(n)?),
-            ["node", n, "climate", "humidity"] => Topic::NodeHumidity(id(n)?),
+            // An unknown quantity is an unknown topic, as it always was.
+            ["node", n, "climate", q] => match q.parse::<Quantity>() {
+                Ok(q) => Topic::NodeReading(id(n)?, q),
+                Err(_) => return Err(TopicError::Unknown),
+            },
             ["node", n, "error"] => Topic::NodeError(id(n)?),
             ["node", n, kind, name, verb @ ("set" | "state")] => {
                 let output = OutputRef {
@@ -309,8 +313,12 @@ mod tests {
             (Topic::ButtonState(id("desk")), "hearth/button/desk/state"),
             (Topic::ClockHhmm, "hearth/clock/hhmm"),
             (
-                Topic::NodeTemperature(id("pi-1")),
+                Topic::NodeReading(id("pi-1"), Quantity::Temperature),
                 "hearth/node/pi-1/climate/temperature",
+            ),
+            (
+                Topic::NodeReading(id("pi-1"), Quantity::Humidity),
+                "hearth/node/pi-1/climate/humidity",
             ),
             (
                 Topic::OutputSet(lamp.clone()),
@@ -352,6 +360,10 @@ mod tests {
             Err(TopicError::WrongPrefix("hearth".into()))
         );
         assert_eq!(t.parse("hearth/button/desk"), Err(TopicError::Unknown));
+        assert_eq!(
+            t.parse("hearth/node/pi-1/climate/co2"),
+            Err(TopicError::Unknown)
+        );
         assert_eq!(
             t.parse("hearth/button/desk/set/extra"),
             Err(TopicError::Unknown)

@@ -2,7 +2,7 @@
 
 use hearth_protocol::{
     Availability, ChimePlay, Climate, Command, Id, OnOff, OutputKind, OutputRef, PressAction,
-    Topic, Topics,
+    Quantity, Reading, Topic, Topics,
 };
 use proptest::prelude::*;
 
@@ -27,8 +27,8 @@ fn topic() -> impl Strategy<Value = Topic> {
         Just(Topic::ClockHhmm),
         id().prop_map(Topic::NodeAvailability),
         id().prop_map(Topic::NodeClimate),
-        id().prop_map(Topic::NodeTemperature),
-        id().prop_map(Topic::NodeHumidity),
+        (id(), prop::sample::select(Quantity::ALL.to_vec()))
+            .prop_map(|(node, q)| Topic::NodeReading(node, q)),
         id().prop_map(Topic::NodeError),
         output().prop_map(Topic::OutputSet),
         output().prop_map(Topic::OutputState),
@@ -97,5 +97,41 @@ proptest! {
         let valid = !raw.is_empty() && raw.chars().count() <= 64
             && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
         prop_assert_eq!(Id::new(&raw).is_ok(), valid);
+    }
+}
+
+proptest! {
+    /// The reading model accepts and refuses exactly what the climate
+    /// message and the plain number always did.
+    #[test]
+    fn readings_accept_exactly_what_climate_and_numbers_accept(
+        bytes in prop::collection::vec(any::<u8>(), 0..120),
+        temperature in any::<f64>(),
+        humidity in any::<f64>(),
+        dated in any::<bool>(),
+        junk in "[a-z]{0,6}",
+    ) {
+        let received = chrono::Utc::now();
+        let at = if dated { r#","at":"2026-11-22T14:20:00Z""# } else { "" };
+        let json = format!(r#"{{"temperature":{temperature:?},"humidity":{humidity:?}{at}}}"#);
+        for payload in [bytes.as_slice(), json.as_bytes(), junk.as_bytes()] {
+            let old = Climate::parse_received(payload, received);
+            let new = Reading::from_climate(payload, received);
+            prop_assert_eq!(old.is_ok(), new.is_ok(), "{:?}", String::from_utf8_lossy(payload));
+            if let (Ok(old), Ok(new)) = (old, new) {
+                prop_assert_eq!(new.len(), Quantity::ALL.len());
+                prop_assert_eq!(new[0].value.to_bits(), old.temperature.to_bits());
+                prop_assert_eq!(new[1].value.to_bits(), old.humidity.to_bits());
+                prop_assert!(new.iter().all(|r| r.at == old.at));
+            }
+            for q in Quantity::ALL {
+                let old = hearth_protocol::payload::parse_number(payload);
+                let new = Reading::from_plain(q, payload, received);
+                prop_assert_eq!(old.is_ok(), new.is_ok());
+                if let (Ok(old), Ok(new)) = (old, new) {
+                    prop_assert_eq!((new.quantity, new.value.to_bits(), new.at), (q, old.to_bits(), received));
+                }
+            }
+        }
     }
 }

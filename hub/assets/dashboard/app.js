@@ -6,6 +6,12 @@ const API = 'api/v1/';
 const HISTORY_HOURS = 24;
 const HISTORY_POINTS = 144; // one per 10 minutes: plenty for a card-wide chart
 const HISTORY_REFRESH_MS = 5 * 60 * 1000;
+// What a node's `climate` and history rows carry (hearth_protocol::Quantity),
+// how each is shown, and its chart line's class in app.css.
+const QUANTITIES = [
+  { name: 'temperature', unit: '°C', digits: 1, line: 't' },
+  { name: 'humidity', unit: '%', digits: 0, line: 'h' },
+];
 
 const $ = (id) => document.getElementById(id);
 let last = null; // the latest snapshot, re-rendered every 30 s for "n min ago"
@@ -157,8 +163,7 @@ function nodeCard(node) {
   return el('article', { class: 'card' },
     el('h3', {}, el('span', { 'data-part': 'name' }, node.id), el('span', { class: 'badge', 'data-part': 'availability' })),
     el('div', { class: 'readings' },
-      el('div', {}, el('span', { 'data-part': 'temperature' }, '–'), el('small', {}, 'temperature')),
-      el('div', {}, el('span', { 'data-part': 'humidity' }, '–'), el('small', {}, 'humidity'))),
+      ...QUANTITIES.map((q) => el('div', {}, el('span', { 'data-part': q.name }, '–'), el('small', {}, q.name)))),
     el('div', { 'data-part': 'chart' }),
     el('div', { class: 'meta', 'data-part': 'seen' }));
 }
@@ -169,8 +174,13 @@ function updateNode(card, node) {
   badge.textContent = availability;
   badge.className = `badge ${availability}`;
   const climate = node.climate;
-  part(card, 'temperature').textContent = climate ? `${climate.temperature.toFixed(1)} °C` : '–';
-  part(card, 'humidity').textContent = climate ? `${Math.round(climate.humidity)} %` : '–';
+  for (const q of QUANTITIES) {
+    const value = climate && climate[q.name];
+    let shown = '–';
+    // Math.round, not toFixed(0): they differ on negative halves.
+    if (typeof value === 'number') shown = `${q.digits ? value.toFixed(q.digits) : Math.round(value)} ${q.unit}`;
+    part(card, q.name).textContent = shown;
+  }
   part(card, 'seen').textContent = `seen ${ago(node.last_seen)}`;
   if (climate) refreshHistory(node.id, card);
 }
@@ -198,7 +208,7 @@ function svg(tag, attrs) {
   return node;
 }
 
-// Temperature and humidity over 24 h, each scaled to its own range.
+// Each quantity over 24 h, scaled to its own range.
 function drawChart(card, readings) {
   const box = part(card, 'chart');
   box.replaceChildren();
@@ -208,7 +218,7 @@ function drawChart(card, readings) {
   const x = (r) => ((Date.parse(r.at) - start) / (end - start) * width).toFixed(1);
   const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img' });
   const labels = [];
-  for (const [field, cls, unit] of [['temperature', 't', '°C'], ['humidity', 'h', '%']]) {
+  for (const { name: field, line: cls, unit } of QUANTITIES) {
     const values = readings.map((r) => r[field]);
     const lo = Math.min(...values), hi = Math.max(...values), range = hi - lo || 1;
     const y = (v) => (top + (height - top - 2) * (1 - (v - lo) / range)).toFixed(1);

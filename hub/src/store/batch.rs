@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hearth_protocol::OutputRef;
+use hearth_protocol::{OutputRef, Quantity};
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
@@ -36,7 +36,8 @@ struct Rows<'a> {
     outputs: BTreeMap<String, OutputRow<'a>>,
     forgotten_nodes: BTreeSet<&'a str>,
     nodes: BTreeMap<&'a str, &'a NodeRecord>,
-    readings: BTreeMap<(&'a str, i64), (f64, f64)>,
+    /// (node, quantity, at) -> value.
+    readings: BTreeMap<(&'a str, Quantity, i64), f64>,
     message_ids: BTreeMap<&'a str, i64>,
 }
 
@@ -68,14 +69,14 @@ impl<'a> Rows<'a> {
                     let prefix = format!("{id}/");
                     rows.nodes.remove(id);
                     rows.outputs.retain(|key, _| !key.starts_with(&prefix));
-                    rows.readings.retain(|(node, _), _| *node != id);
+                    rows.readings.retain(|(node, _, _), _| *node != id);
                     rows.forgotten_nodes.insert(id);
                 }
-                Write::Reading { node, climate } => {
+                Write::Reading { node, reading } => {
                     // The first reading at an instant is kept, as ON CONFLICT DO NOTHING would.
                     rows.readings
-                        .entry((node.as_str(), millis(climate.at)))
-                        .or_insert((climate.temperature, climate.humidity));
+                        .entry((node.as_str(), reading.quantity, millis(reading.at)))
+                        .or_insert(reading.value);
                 }
                 Write::MessageId { id, at } => {
                     rows.message_ids.insert(id.as_str(), millis(*at));
@@ -177,6 +178,9 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     for node in &rows.forgotten_nodes {
         for sql in [
             "DELETE FROM outputs WHERE node = $1",
+            "DELETE FROM readings WHERE node = $1",
+            "DELETE FROM last_readings WHERE node = $1",
+            // History from before migration 0004, left in place (see there).
             "DELETE FROM sensor_readings WHERE node = $1",
             "DELETE FROM nodes WHERE id = $1",
         ] {
@@ -218,19 +222,33 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     let nodes: Vec<&NodeRecord> = rows.nodes.values().copied().collect();
     insert_many(
         conn,
-        "INSERT INTO nodes (id, availability, last_seen, temperature, humidity, climate_at)",
-        6,
+        "INSERT INTO nodes (id, availability, last_seen)",
+        3,
         "ON CONFLICT (id) DO UPDATE SET availability = excluded.availability, \
-         last_seen = excluded.last_seen, temperature = excluded.temperature, \
-         humidity = excluded.humidity, climate_at = excluded.climate_at",
+         last_seen = excluded.last_seen",
         &nodes,
         |q, n| {
             q.bind(n.id.as_str())
                 .bind(n.availability.map(|a| a.as_str()))
                 .bind(n.last_seen.map(millis))
-                .bind(n.climate.as_ref().map(|c| c.temperature))
-                .bind(n.climate.as_ref().map(|c| c.humidity))
-                .bind(n.climate.as_ref().map(|c| millis(c.at)))
+        },
+    )
+    .await?;
+    let latest: Vec<(&str, &hearth_protocol::Reading)> = nodes
+        .iter()
+        .flat_map(|&n| n.readings.iter().map(move |r| (n.id.as_str(), r)))
+        .collect();
+    insert_many(
+        conn,
+        "INSERT INTO last_readings (node, quantity, value, at)",
+        4,
+        "ON CONFLICT (node, quantity) DO UPDATE SET value = excluded.value, at = excluded.at",
+        &latest,
+        |q, (node, r)| {
+            q.bind(*node)
+                .bind(r.quantity.name())
+                .bind(r.value)
+                .bind(millis(r.at))
         },
     )
     .await?;
@@ -238,12 +256,12 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     let readings: Vec<_> = rows.readings.into_iter().collect();
     insert_many(
         conn,
-        "INSERT INTO sensor_readings (node, at, temperature, humidity)",
+        "INSERT INTO readings (node, quantity, at, value)",
         4,
-        "ON CONFLICT (node, at) DO NOTHING",
+        "ON CONFLICT (node, quantity, at) DO NOTHING",
         &readings,
-        |q, ((node, at), (temperature, humidity))| {
-            q.bind(*node).bind(*at).bind(*temperature).bind(*humidity)
+        |q, ((node, quantity, at), value)| {
+            q.bind(*node).bind(quantity.name()).bind(*at).bind(*value)
         },
     )
     .await?;

@@ -8,12 +8,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
-use hearth_protocol::{Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction};
+use hearth_protocol::{Availability, Id, OnOff, OutputKind, OutputRef, PressAction};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
 mod batch;
 mod chimes;
+mod readings;
 
 pub use chimes::RunStatus;
 
@@ -56,9 +57,10 @@ pub enum Write {
     Button(ButtonRecord),
     Output(OutputRecord),
     Node(NodeRecord),
+    /// One reading for the node's history.
     Reading {
         node: Id,
-        climate: Climate,
+        reading: hearth_protocol::Reading,
     },
     /// A button forgotten: its row goes.
     ForgetButton(Id),
@@ -72,14 +74,6 @@ pub enum Write {
         id: String,
         at: DateTime<Utc>,
     },
-}
-
-/// A stored climate reading.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Reading {
-    pub at: DateTime<Utc>,
-    pub temperature: f64,
-    pub humidity: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -311,38 +305,24 @@ impl Store {
             };
             house.outputs.insert(output, record);
         }
-        for row in sqlx::query(
-            "SELECT id, availability, last_seen, temperature, humidity, climate_at FROM nodes",
-        )
-        .fetch_all(&self.pool)
-        .await?
+        for row in sqlx::query("SELECT id, availability, last_seen FROM nodes")
+            .fetch_all(&self.pool)
+            .await?
         {
             let id: String = row.try_get("id")?;
             let id = Id::new(&id).map_err(|e| corrupt("nodes", e.to_string()))?;
             let availability: Option<String> = row.try_get("availability")?;
-            let climate = match (
-                row.try_get::<Option<f64>, _>("temperature")?,
-                row.try_get::<Option<f64>, _>("humidity")?,
-                row.try_get::<Option<i64>, _>("climate_at")?,
-            ) {
-                (Some(temperature), Some(humidity), Some(at)) => Some(Climate {
-                    temperature,
-                    humidity,
-                    at: from_millis(at),
-                }),
-                _ => None,
-            };
             let record = NodeRecord {
-                id: id.clone(),
                 availability: availability
                     .map(|a| Availability::parse(a.as_bytes()))
                     .transpose()
                     .map_err(|e| corrupt("nodes", e.to_string()))?,
                 last_seen: row.try_get::<Option<i64>, _>("last_seen")?.map(from_millis),
-                climate,
+                ..NodeRecord::new(id.clone())
             };
             house.nodes.insert(id, record);
         }
+        self.load_last_readings(&mut house).await?;
         Ok(house)
     }
 
@@ -357,41 +337,13 @@ impl Store {
             .collect()
     }
 
-    /// Climate history of `node` since `since`, oldest first.
-    pub async fn history(
-        &self,
-        node: &Id,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<Reading>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, temperature, humidity FROM sensor_readings WHERE node = $1 AND at >= $2 ORDER BY at",
-        )
-        .bind(node.as_str())
-        .bind(millis(since))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Reading {
-                    at: from_millis(r.try_get("at")?),
-                    temperature: r.try_get("temperature")?,
-                    humidity: r.try_get("humidity")?,
-                })
-            })
-            .collect()
-    }
-
     /// Deletes readings and message ids older than their retention.
     pub async fn prune(
         &self,
         readings_before: DateTime<Utc>,
         ids_before: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let readings = sqlx::query("DELETE FROM sensor_readings WHERE at < $1")
-            .bind(millis(readings_before))
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        let readings = self.prune_readings(readings_before).await?;
         sqlx::query("DELETE FROM processed_messages WHERE at < $1")
             .bind(millis(ids_before))
             .execute(&self.pool)

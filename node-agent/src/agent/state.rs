@@ -351,20 +351,10 @@ impl Agent {
         let json = serde_json::to_vec(climate).unwrap_or_default();
         self.publish(self.topic(Topic::NodeClimate(node.clone())), json, true)
             .await;
-        let temperature = format!("{:.1}", climate.temperature);
-        self.publish(
-            self.topic(Topic::NodeTemperature(node.clone())),
-            temperature,
-            true,
-        )
-        .await;
-        let humidity = format!("{:.1}", climate.humidity);
-        self.publish(
-            self.topic(Topic::NodeHumidity(node.clone())),
-            humidity,
-            true,
-        )
-        .await;
+        for reading in climate.readings() {
+            let topic = self.topic(Topic::NodeReading(node.clone(), reading.quantity));
+            self.publish(topic, reading.plain(), true).await;
+        }
     }
 
     pub(super) async fn on_played(&mut self, outcome: Outcome) {
