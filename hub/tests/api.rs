@@ -385,6 +385,6 @@ async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() 
     hub.stop().await;
     // Gone from the database too.
     let again = spawn_hub(&db, "").await;
-    assert!(again.shared.house().buttons.is_empty());
+    assert!(again.house().buttons.is_empty());
     again.stop().await;
 }
