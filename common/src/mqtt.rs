@@ -19,8 +19,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rumqttc::{
-    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Publish, QoS, TlsConfiguration,
-    Transport,
+    AsyncClient, Event, EventLoop, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS,
+    TlsConfiguration, Transport,
 };
 use serde::Deserialize;
 use tokio::sync::{Notify, mpsc};
@@ -387,7 +387,14 @@ pub const PENDING_CAPACITY: usize = 1024;
 /// beyond it is dropped (and counted) rather than growing memory.
 pub const PENDING_HARD_CAP: usize = 4 * PENDING_CAPACITY;
 
-/// Owns `eventloop` until `shutdown` is cancelled or the consumer goes away.
+/// Owns `eventloop` until `shutdown` is cancelled, the consumer goes away,
+/// or our own DISCONNECT has been written (`AsyncClient::disconnect`).
+///
+/// rumqttc writes requests in the order they were made and flushes the
+/// socket before it reports the DISCONNECT, so when `drive` returns after
+/// one, every publish and ack queued before it has left: a clean shutdown
+/// waits for that instead of sleeping. Events already received are still
+/// handed to the consumer first.
 ///
 /// Polling never waits for the consumer: if it did, a consumer blocked on
 /// a full request channel (a publish) would wait for a poll that waits for
@@ -402,6 +409,8 @@ pub async fn drive(
     let pending = std::sync::Mutex::new(VecDeque::<LinkEvent>::new());
     let ready = Notify::new();
     let consumer_gone = CancellationToken::new();
+    // Our DISCONNECT went out: nothing more will be polled.
+    let link_closed = CancellationToken::new();
     let mut dropped = 0u64;
     let push = |event: LinkEvent, dropped: &mut u64| {
         let mut queue = pending.lock().unwrap_or_else(|p| p.into_inner());
@@ -446,6 +455,10 @@ pub async fn drive(
                 Ok(Event::Incoming(Incoming::SubAck(_))) => {
                     push(LinkEvent::Subscribed, &mut dropped)
                 }
+                Ok(Event::Outgoing(Outgoing::Disconnect)) => {
+                    link_closed.cancel();
+                    return;
+                }
                 Ok(_) => {}
                 Err(error) => {
                     if short_links.failed(Instant::now(), &mut backoff) {
@@ -486,6 +499,7 @@ pub async fn drive(
                     _ = ready.notified() => {}
                     _ = shutdown.cancelled() => return,
                     _ = consumer_gone.cancelled() => return,
+                    _ = link_closed.cancelled() => return,
                 },
             }
         }

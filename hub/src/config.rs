@@ -15,7 +15,7 @@ use hearth_protocol::{DiscoveryTopics, Id, OutputRef, Topics};
 use serde::Deserialize;
 
 use crate::chimes::{Chime, ChimeError, ChimeSpec, Source};
-use crate::rules::{Rule, RuleConfig, RuleError};
+use crate::decide::rules::{Rule, RuleConfig, RuleError};
 
 /// Everything in `hearth.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -218,7 +218,7 @@ impl HubConfig {
                     .map_err(|error| ConfigError::Rule { index, error })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if let Some(cycle) = crate::rules::find_loop(&rules, &topics) {
+        if let Some(cycle) = crate::decide::rules::find_loop(&rules, &topics) {
             let named: Vec<String> = cycle
                 .iter()
                 .map(|&i| format!("rules[{i}] ({:?})", rules[i].name))
@@ -234,7 +234,8 @@ impl HubConfig {
                     why,
                 };
                 let key = Id::new(&id).map_err(|e| bad(e.to_string()))?;
-                let output = crate::rules::parse_output(&target).map_err(|e| bad(e.to_string()))?;
+                let output =
+                    crate::decide::rules::parse_output(&target).map_err(|e| bad(e.to_string()))?;
                 Ok((key, output))
             })
             .collect::<Result<_, ConfigError>>()?;

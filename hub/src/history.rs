@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use hearth_protocol::Quantity;
 
-use crate::readings::Row as Reading;
+use crate::model::readings::Row as Reading;
 
 /// Averages `readings` (oldest first) over `points` equal buckets spanning
 /// `since..until`, each point at its bucket's mean time and each quantity

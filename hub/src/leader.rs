@@ -39,18 +39,7 @@ pub const SERVER_NOTICES_WITHIN: Duration = Duration::from_secs(6);
 /// of messages its persistent session kept for it.
 const REFUSALS_BEFORE_STANDBY: u32 = 3;
 
-/// Who this hub is right now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Runs rules, the clock and chimes.
-    Leader,
-    /// Another hub leads: serve the API from the database, act on nothing.
-    Standby,
-    /// The database cannot say (it is unreachable): hold messages
-    /// unacknowledged until it can, so none is lost or handled twice.
-    Undecided,
-}
+pub use crate::model::role::Role;
 
 /// Keeps `role` up to date until `shutdown`. For SQLite it leads at once.
 pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: CancellationToken) {

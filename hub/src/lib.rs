@@ -4,40 +4,51 @@
 //! the MQTT link, the core task and the HTTP server, and returns a [`Hub`]
 //! handle; `run` does the same until a shutdown token fires.
 
-pub mod brain;
+// The layers, bottom up; imports only point down (docs/architecture.md).
+// 1. The house and the effects of a decision, as pure data.
+pub mod model;
+// 2. Pure decisions. `chimes` holds the chime model and schedule maths,
+//    with the chime registry (3) and the chime tasks (4) beside it.
 pub mod chimes;
-pub mod cli;
-pub mod clock;
+pub mod decide;
+// 3. Adapters: settings, store, metrics, leader election, shared state.
 pub mod config;
-pub mod core;
-pub mod discovery;
 pub mod history;
-pub mod house;
-pub mod http;
-pub mod ingest;
 pub mod leader;
 pub mod metrics;
-pub mod readings;
+pub mod publish;
 pub mod revision;
-pub mod rules;
-pub mod service;
+pub mod shared_house;
 pub mod store;
+// 4. Tasks: the core, the writer, the clock, housekeeping.
+pub mod tasks;
+// 5. The handle HTTP holds on the core; 6. HTTP; 7. `start`, below.
+pub mod handle;
+pub mod http;
+// The command line's one-shot helpers.
+pub mod cli;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use hearth_broker::RunningBroker;
 use hearth_common::mqtt::{self, EVENT_CHANNEL_CAPACITY};
 use hearth_protocol::Topic;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{HubConfig, Settings};
 
 use crate::metrics::Metrics;
-use crate::service::{API_QUEUE_CAPACITY, CONFIRMATION_CAPACITY, Shared};
+use crate::model::house::House;
+use crate::shared_house::SharedHouse;
 use crate::store::Store;
+use crate::tasks::{clock, core, housekeeping, writer};
+
+/// Longest a stopping hub waits for its last messages to reach the broker:
+/// only a hang (a broker that stopped reading) takes this long.
+const LINK_CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Unacknowledged QoS 1 publishes the hub may have in flight.
 pub const HUB_OUTGOING_INFLIGHT: u16 = 4096;
@@ -63,7 +74,8 @@ pub enum HubError {
 pub struct Hub {
     pub http_addr: SocketAddr,
     pub mqtt_url: String,
-    pub shared: Arc<Shared>,
+    settings: Arc<Settings>,
+    house: SharedHouse,
     broker: Option<RunningBroker>,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
@@ -72,6 +84,16 @@ pub struct Hub {
 impl Hub {
     pub fn broker(&self) -> Option<&RunningBroker> {
         self.broker.as_ref()
+    }
+
+    /// The settings the hub runs with.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// A consistent copy of the hub's house, as HTTP would show it.
+    pub fn house(&self) -> House {
+        self.house.snapshot()
     }
 
     /// Stops every task: the core publishes `offline`, the writer flushes
@@ -105,7 +127,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     }
     let store = Store::connect(&settings.database).await?;
     let house = store.load().await?;
-    let recent = service::load_recent_ids(&store).await?;
+    let recent = housekeeping::load_recent_ids(&store).await?;
     let removed_chimes = store.sync_config_chimes(&settings.chimes).await?;
     let registry = Arc::new(chimes::scheduler::Registry::new(
         store.load_chimes(settings.timezone).await?,
@@ -137,8 +159,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     metrics
         .database_ok
         .store(true, std::sync::atomic::Ordering::Relaxed);
-    let (api_tx, api_rx) = mpsc::channel(API_QUEUE_CAPACITY);
-    let (confirmations, _) = broadcast::channel(CONFIRMATION_CAPACITY);
+    let (core_handle, core_end) = handle::channel();
     let http_listener = http::bind(settings.http.listen)
         .await
         .map_err(HubError::Http)?;
@@ -166,33 +187,41 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
     let topics = settings.topics.clone();
     let shutdown = CancellationToken::new();
-    let shared = Arc::new(Shared {
+    let settings = Arc::new(settings);
+    let house = SharedHouse::new(house);
+    let http_state = Arc::new(http::HttpState {
+        settings: settings.clone(),
         role: role_rx.clone(),
-        chimes,
+        chimes: chimes.clone(),
         chime_stats: chime_stats.clone(),
-        settings,
-        house: RwLock::new(house),
+        house: house.clone(),
         metrics: metrics.clone(),
         store: store.clone(),
-        api: api_tx,
-        confirmations,
-        house_revision: revision::Revision::default(),
-        stopping: shutdown.clone(),
+        core: core_handle,
         logins,
+        stopping: shutdown.clone(),
     });
 
     let mut tasks = JoinSet::new();
+    let (command_tx, command_rx) = mpsc::channel(chimes::commands::CHIME_COMMAND_CAPACITY);
+    tasks.spawn(chimes::commands::run_commands(
+        chimes,
+        topics.clone(),
+        publish::Publisher::new(client.clone(), metrics.clone()),
+        metrics.clone(),
+        command_rx,
+    ));
     let (link_tx, link_rx) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-    let (write_tx, write_rx) = mpsc::channel(ingest::WRITE_QUEUE_CAPACITY);
-    // The link outlives the core by a moment so the final `offline` and the
-    // writer's last acks still go out; it stops when the writer is done.
+    let (write_tx, write_rx) = mpsc::channel(writer::WRITE_QUEUE_CAPACITY);
+    // The link outlives the core and the writer, so the final `offline` and
+    // the writer's last acks still go out; it stops once they have.
     let link_stop = CancellationToken::new();
-    let connection = ingest::Connection::default();
+    let connection = writer::Connection::default();
     let writer_done = {
         let connection = connection.clone();
         let client = client.clone();
         let metrics = metrics.clone();
-        tokio::spawn(ingest::run_writer(
+        tokio::spawn(writer::run_writer(
             store.clone(),
             connection,
             client,
@@ -200,29 +229,42 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             metrics,
         ))
     };
+    let link = tokio::spawn(mqtt::drive(eventloop, link_tx, link_stop.clone()));
     {
-        let link_stop = link_stop.clone();
         let client = client.clone();
         tasks.spawn(async move {
             let _ = writer_done.await;
-            // Give the last acks and the `offline` message a moment to leave.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            let _ = client.try_disconnect();
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-            link_stop.cancel();
+            // The core's `offline` and the writer's last acks are queued in
+            // the client ahead of this DISCONNECT, and rumqttc writes them
+            // in order: the link ends once the DISCONNECT is written. A
+            // broker that is gone never takes it; stop waiting then.
+            let mut link = link;
+            let closed = async {
+                let _ = client.disconnect().await;
+                let _ = (&mut link).await;
+            };
+            if tokio::time::timeout(LINK_CLOSE_BOUND, closed)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the broker did not take the hub's last messages in time");
+                link_stop.cancel();
+                let _ = link.await;
+            }
         });
     }
-    tasks.spawn({
-        let link_stop = link_stop.clone();
-        async move {
-            mqtt::drive(eventloop, link_tx, link_stop).await;
-        }
-    });
     tasks.spawn(core::run_core(
-        shared.clone(),
+        core::CoreParts {
+            settings: settings.clone(),
+            house: house.clone(),
+            metrics: metrics.clone(),
+            store: store.clone(),
+            registry: registry.clone(),
+            chime_commands: command_tx,
+        },
         client.clone(),
         link_rx,
-        api_rx,
+        core_end,
         write_tx,
         recent,
         role_rx.clone(),
@@ -230,7 +272,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         shutdown.clone(),
     ));
     tasks.spawn(leader::run(
-        shared.settings.database.url.clone(),
+        settings.database.url.clone(),
         role_tx,
         shutdown.clone(),
     ));
@@ -238,39 +280,51 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     // answer leaves us standing by, and the election keeps trying.
     let mut first_role = role_rx.clone();
     let _ = tokio::time::timeout(leader::POLL_INTERVAL * 6, first_role.changed()).await;
-    tasks.spawn(service::run_clock(
-        shared.clone(),
-        client.clone(),
+    tasks.spawn(clock::run_clock(
+        settings.clone(),
+        role_rx.clone(),
+        publish::Publisher::new(client.clone(), metrics.clone()),
         shutdown.clone(),
     ));
-    tasks.spawn(service::run_housekeeping(shared.clone(), shutdown.clone()));
+    tasks.spawn(housekeeping::run_housekeeping(
+        housekeeping::Housekeeping {
+            settings: settings.clone(),
+            role: role_rx.clone(),
+            store: store.clone(),
+            house: house.clone(),
+            registry: registry.clone(),
+            metrics: metrics.clone(),
+        },
+        shutdown.clone(),
+    ));
     tasks.spawn(chimes::scheduler::run_while_leader(
         registry.clone(),
         store.clone(),
         role_rx,
         chime_tx,
         chime_stats,
-        shared.settings.timezone,
+        settings.timezone,
         shutdown.clone(),
     ));
     tasks.spawn(chimes::manage::run_publisher(
         registry,
         topics,
-        client.clone(),
+        publish::Publisher::new(client.clone(), metrics.clone()),
         chime_rx,
-        discovery::HubDiscovery::new(&shared.settings),
+        decide::discovery::HubDiscovery::new(&settings),
         shutdown.clone(),
     ));
     tasks.spawn(http::serve(
         http_listener,
-        http::app(shared.clone()),
+        http::app(http_state),
         shutdown.clone(),
     ));
 
     Ok(Hub {
         http_addr,
         mqtt_url: mqtt_settings.url,
-        shared,
+        settings,
+        house,
         broker,
         shutdown,
         tasks,

@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 fn print_banner(hub: &hearth_hub::Hub) {
-    let settings = &hub.shared.settings;
+    let settings = hub.settings();
     eprintln!("hearth-hub is running");
     if let Some(broker) = hub.broker() {
         for (kind, addr) in broker.listeners() {

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::brain::Kind;
+use crate::model::effects::{MessageKind, Rejection};
 
 /// Upper bounds (seconds) of the database write latency buckets.
 const WRITE_BUCKETS: [f64; 12] = [
@@ -17,15 +17,32 @@ const WRITE_BUCKETS: [f64; 12] = [
 /// Reasons an error is counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorReason {
+    /// A payload the topic cannot take (the label predates the split).
     InvalidMessage,
+    /// A topic under a hub filter that is not part of the contract.
+    InvalidTopic,
+    /// A chime change refused or not stored.
+    InvalidChime,
     DatabaseWrite,
     Publish,
     BrokerConnection,
 }
 
+impl From<&Rejection> for ErrorReason {
+    fn from(rejection: &Rejection) -> Self {
+        match rejection {
+            Rejection::Payload(_) => Self::InvalidMessage,
+            Rejection::Topic(_) => Self::InvalidTopic,
+            Rejection::Chime(_) => Self::InvalidChime,
+        }
+    }
+}
+
 impl ErrorReason {
-    const ALL: [ErrorReason; 4] = [
+    const ALL: [ErrorReason; 6] = [
         Self::InvalidMessage,
+        Self::InvalidTopic,
+        Self::InvalidChime,
         Self::DatabaseWrite,
         Self::Publish,
         Self::BrokerConnection,
@@ -34,6 +51,8 @@ impl ErrorReason {
     fn label(self) -> &'static str {
         match self {
             Self::InvalidMessage => "invalid_message",
+            Self::InvalidTopic => "invalid_topic",
+            Self::InvalidChime => "invalid_chime",
             Self::DatabaseWrite => "database_write",
             Self::Publish => "publish",
             Self::BrokerConnection => "broker_connection",
@@ -43,7 +62,7 @@ impl ErrorReason {
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    messages_in: [AtomicU64; Kind::ALL.len()],
+    messages_in: [AtomicU64; MessageKind::ALL.len()],
     pub messages_out: AtomicU64,
     pub rule_firings: AtomicU64,
     errors: [AtomicU64; ErrorReason::ALL.len()],
@@ -62,14 +81,14 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn message_in(&self, kind: Kind) {
-        if let Some(i) = Kind::ALL.iter().position(|k| *k == kind) {
+    pub fn message_in(&self, kind: MessageKind) {
+        if let Some(i) = MessageKind::ALL.iter().position(|k| *k == kind) {
             self.messages_in[i].fetch_add(1, Relaxed);
         }
     }
 
-    pub fn messages_in(&self, kind: Kind) -> u64 {
-        Kind::ALL
+    pub fn messages_in(&self, kind: MessageKind) -> u64 {
+        MessageKind::ALL
             .iter()
             .position(|k| *k == kind)
             .map_or(0, |i| self.messages_in[i].load(Relaxed))
@@ -101,7 +120,7 @@ impl Metrics {
             "# HELP hearth_messages_in_total MQTT messages received by the hub, by kind."
         );
         let _ = writeln!(out, "# TYPE hearth_messages_in_total counter");
-        for (i, kind) in Kind::ALL.iter().enumerate() {
+        for (i, kind) in MessageKind::ALL.iter().enumerate() {
             let _ = writeln!(
                 out,
                 "hearth_messages_in_total{{kind=\"{}\"}} {}",
@@ -199,8 +218,8 @@ mod tests {
     #[test]
     fn renders_counters_and_a_cumulative_histogram() {
         let m = Metrics::default();
-        m.message_in(Kind::ButtonPress);
-        m.message_in(Kind::ButtonPress);
+        m.message_in(MessageKind::ButtonPress);
+        m.message_in(MessageKind::ButtonPress);
         m.error(ErrorReason::InvalidMessage);
         m.observe_write(Duration::from_micros(1500));
         m.observe_write(Duration::from_millis(30));

@@ -389,7 +389,7 @@ async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() 
     hub.stop().await;
     // Gone from the database too.
     let again = spawn_hub(&db, "").await;
-    let buttons = again.shared.house().buttons.clone();
+    let buttons = again.house().buttons.clone();
     assert!(buttons.is_empty(), "still stored: {buttons:?}");
     again.stop().await;
 }

@@ -104,7 +104,6 @@ async fn a_full_disk_is_reported_and_nothing_is_lost_once_space_returns() {
     let again = spawn_hub(&db, "").await;
     assert_eq!(
         again
-            .shared
             .house()
             .buttons
             .values()

@@ -170,7 +170,7 @@ async fn state_survives_a_restart_of_hub_and_broker_together() {
     wait_ready(&second).await;
     let sub = Subscriber::start(common::mqtt_port(&second), "hearth/button/+/state", &[]);
     sub.expect_line("hearth/button/desk/state ON", WAIT);
-    let house = second.shared.house();
+    let house = second.house();
     assert_eq!(
         house.buttons.values().next().map(|b| b.press_count),
         Some(1)

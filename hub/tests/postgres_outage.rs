@@ -111,7 +111,6 @@ async fn a_ten_second_postgres_outage_loses_nothing() {
     // What the API showed must be what the database holds.
     let reopened = spawn_hub(&db, "").await;
     let durable = reopened
-        .shared
         .house()
         .buttons
         .values()

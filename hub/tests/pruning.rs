@@ -13,7 +13,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::{Backend, TestDb, spawn_hub, store};
 use hearth_hub::chimes::{ChimeSpec, Source};
 use hearth_hub::store::{RunStatus, Store, Write};
-use hearth_protocol::{Climate, Id};
+use hearth_protocol::{Id, Quantity, Reading};
 
 /// Bounds a hang only.
 const WAIT: Duration = Duration::from_secs(30);
@@ -25,9 +25,9 @@ fn id(text: &str) -> Id {
 fn reading(node: &str, at: DateTime<Utc>, temperature: f64) -> Write {
     Write::Reading {
         node: id(node),
-        climate: Climate {
-            temperature,
-            humidity: 40.0,
+        reading: Reading {
+            quantity: Quantity::Temperature,
+            value: temperature,
             at,
         },
     }
@@ -51,7 +51,7 @@ async fn temperatures(store: &Store, node: &str) -> Vec<f64> {
         .await
         .unwrap()
         .iter()
-        .map(|r| r.temperature)
+        .filter_map(|r| r.get(Quantity::Temperature))
         .collect()
 }
 

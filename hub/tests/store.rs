@@ -6,7 +6,7 @@ mod common;
 
 use chrono::{Duration, TimeZone, Utc};
 use common::{Backend, TestDb, store};
-use hearth_hub::house::{ButtonRecord, NodeRecord, OutputRecord};
+use hearth_hub::model::house::{ButtonRecord, NodeRecord, OutputRecord};
 use hearth_hub::store::Write;
 use hearth_protocol::{
     Availability, Climate, Id, OnOff, OutputKind, OutputRef, PressAction, Quantity,

@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 use crate::id::Id;
-use crate::topic::DiscoveryTopics;
+use crate::topic::{DEFAULT_DISCOVERY_PREFIX, TopicError, Topics};
 
 /// `manufacturer` of every Hearth device.
 pub const MANUFACTURER: &str = "Hearth";
@@ -231,6 +231,69 @@ pub fn react(
     })
 }
 
+/// Home Assistant MQTT discovery topics: `<prefix>/<component>/<object_id>/config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoveryTopics {
+    prefix: String,
+}
+
+impl Default for DiscoveryTopics {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_DISCOVERY_PREFIX.to_owned(),
+        }
+    }
+}
+
+impl DiscoveryTopics {
+    pub fn new(prefix: &str) -> Result<Self, TopicError> {
+        Topics::new(prefix).map(|t| Self {
+            prefix: t.prefix().to_owned(),
+        })
+    }
+
+    /// `<prefix>/<component>/<object_id>/config`; `component` is an HA platform
+    /// such as `sensor` or `light`.
+    pub fn config(&self, component: &str, object_id: &Id) -> String {
+        format!("{}/{component}/{object_id}/config", self.prefix)
+    }
+
+    /// Where Home Assistant publishes its birth (`online`) and will (`offline`).
+    pub fn status(&self) -> String {
+        format!("{}/status", self.prefix)
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>/<component>/<device>/<object>/config`: a config under the
+    /// node level Home Assistant allows, here the publishing device's id.
+    pub fn device_config(&self, component: Component, device: &str, object: &str) -> String {
+        format!(
+            "{}/{}/{device}/{object}/config",
+            self.prefix,
+            component.as_str()
+        )
+    }
+
+    /// Every config `device` published: `<prefix>/+/<device>/+/config`.
+    pub fn device_filter(&self, device: &str) -> String {
+        format!("{}/+/{device}/+/config", self.prefix)
+    }
+
+    /// (component, device, object) of a config topic with a node level.
+    pub fn parse_device_config<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str, &'t str)> {
+        let rest = topic
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('/')?;
+        match rest.split('/').collect::<Vec<_>>().as_slice() {
+            [component, device, object, "config"] => Some((component, device, object)),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -307,5 +370,27 @@ mod tests {
             None
         );
         assert_eq!(react("hearth/button/desk/set", "ON"), None);
+    }
+
+    #[test]
+    fn discovery_topics() {
+        let d = DiscoveryTopics::default();
+        assert_eq!(
+            d.config("sensor", &Id::new("hearth_pi-1_temperature").unwrap()),
+            "homeassistant/sensor/hearth_pi-1_temperature/config"
+        );
+        assert_eq!(d.status(), "homeassistant/status");
+        let red = d.device_config(Component::Light, "hearth_node_pi-1", "light_red");
+        assert_eq!(red, "homeassistant/light/hearth_node_pi-1/light_red/config");
+        assert_eq!(
+            d.parse_device_config(&red),
+            Some(("light", "hearth_node_pi-1", "light_red"))
+        );
+        assert_eq!(d.parse_device_config("homeassistant/light/x/config"), None);
+        assert_eq!(d.parse_device_config("other/light/a/b/config"), None);
+        assert_eq!(
+            d.device_filter("hearth_hub"),
+            "homeassistant/+/hearth_hub/+/config"
+        );
     }
 }

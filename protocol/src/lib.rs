@@ -10,10 +10,11 @@ pub mod quantity;
 pub mod sound;
 pub mod topic;
 
+pub use discovery::DiscoveryTopics;
 pub use id::{Id, IdError};
 pub use payload::{
     Availability, ButtonEvent, ChimePlay, Climate, Command, ErrorReport, OnOff, PayloadError,
     Press, PressAction,
 };
 pub use quantity::{Quantity, Reading};
-pub use topic::{DiscoveryTopics, OutputKind, OutputRef, Topic, TopicError, Topics};
+pub use topic::{OutputKind, OutputRef, Topic, TopicError, TopicKind, Topics};

@@ -8,7 +8,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::discovery::Component;
 use crate::id::{Id, IdError};
 use crate::quantity::Quantity;
 
@@ -92,6 +91,120 @@ pub enum Topic {
     HubChime(Id),
     HubAvailability,
     HubError,
+}
+
+/// The shape of a [`Topic`] without its ids: what a subscription filter
+/// names. Derived from [`Topic`] ([`Topic::kind`]), so a new topic cannot
+/// be parsed without also having a filter; a test checks that each
+/// filter matches exactly the topics [`Topics::parse`] gives that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TopicKind {
+    ButtonSet,
+    ButtonPress,
+    ButtonState,
+    ButtonEvent,
+    ClockHhmm,
+    NodeAvailability,
+    NodeClimate,
+    NodeReading,
+    NodeError,
+    OutputSet,
+    OutputState,
+    ChimePlay,
+    HubChimeSet,
+    HubChimePlay,
+    HubChimeEnabledSet,
+    HubChime,
+    HubAvailability,
+    HubError,
+}
+
+impl TopicKind {
+    pub const ALL: [TopicKind; 18] = [
+        TopicKind::ButtonSet,
+        TopicKind::ButtonPress,
+        TopicKind::ButtonState,
+        TopicKind::ButtonEvent,
+        TopicKind::ClockHhmm,
+        TopicKind::NodeAvailability,
+        TopicKind::NodeClimate,
+        TopicKind::NodeReading,
+        TopicKind::NodeError,
+        TopicKind::OutputSet,
+        TopicKind::OutputState,
+        TopicKind::ChimePlay,
+        TopicKind::HubChimeSet,
+        TopicKind::HubChimePlay,
+        TopicKind::HubChimeEnabledSet,
+        TopicKind::HubChime,
+        TopicKind::HubAvailability,
+        TopicKind::HubError,
+    ];
+
+    /// What the hub subscribes to: button commands and presses, what nodes
+    /// report, chime commands, and the hub's own availability (a standby
+    /// replica's last will, which the leader answers).
+    pub const HUB_INPUTS: [TopicKind; 9] = [
+        TopicKind::ButtonSet,
+        TopicKind::ButtonPress,
+        TopicKind::NodeAvailability,
+        TopicKind::NodeClimate,
+        TopicKind::OutputState,
+        TopicKind::HubChimeSet,
+        TopicKind::HubChimePlay,
+        TopicKind::HubChimeEnabledSet,
+        TopicKind::HubAvailability,
+    ];
+
+    /// The topic after the prefix, with `+` for every id level.
+    pub fn pattern(self) -> &'static str {
+        match self {
+            TopicKind::ButtonSet => "button/+/set",
+            TopicKind::ButtonPress => "button/+/press",
+            TopicKind::ButtonState => "button/+/state",
+            TopicKind::ButtonEvent => "button/+/event",
+            TopicKind::ClockHhmm => "clock/hhmm",
+            TopicKind::NodeAvailability => "node/+/availability",
+            TopicKind::NodeClimate => "node/+/climate",
+            TopicKind::NodeReading => "node/+/climate/+",
+            TopicKind::NodeError => "node/+/error",
+            TopicKind::OutputSet => "node/+/+/+/set",
+            TopicKind::OutputState => "node/+/+/+/state",
+            TopicKind::ChimePlay => "chime/+/play",
+            TopicKind::HubChimeSet => "hub/chimes/+/set",
+            TopicKind::HubChimePlay => "hub/chimes/+/play",
+            TopicKind::HubChimeEnabledSet => "hub/chimes/+/enabled/set",
+            TopicKind::HubChime => "hub/chimes/+",
+            TopicKind::HubAvailability => "hub/availability",
+            TopicKind::HubError => "hub/error",
+        }
+    }
+}
+
+impl Topic {
+    /// This topic's shape, ids left out.
+    pub fn kind(&self) -> TopicKind {
+        match self {
+            Topic::ButtonSet(_) => TopicKind::ButtonSet,
+            Topic::ButtonPress(_) => TopicKind::ButtonPress,
+            Topic::ButtonState(_) => TopicKind::ButtonState,
+            Topic::ButtonEvent(_) => TopicKind::ButtonEvent,
+            Topic::ClockHhmm => TopicKind::ClockHhmm,
+            Topic::NodeAvailability(_) => TopicKind::NodeAvailability,
+            Topic::NodeClimate(_) => TopicKind::NodeClimate,
+            Topic::NodeReading(..) => TopicKind::NodeReading,
+            Topic::NodeError(_) => TopicKind::NodeError,
+            Topic::OutputSet(_) => TopicKind::OutputSet,
+            Topic::OutputState(_) => TopicKind::OutputState,
+            Topic::ChimePlay { .. } => TopicKind::ChimePlay,
+            Topic::HubChimeSet(_) => TopicKind::HubChimeSet,
+            Topic::HubChimePlay(_) => TopicKind::HubChimePlay,
+            Topic::HubChimeEnabledSet(_) => TopicKind::HubChimeEnabledSet,
+            Topic::HubChime(_) => TopicKind::HubChime,
+            Topic::HubAvailability => TopicKind::HubAvailability,
+            Topic::HubError => TopicKind::HubError,
+        }
+    }
 }
 
 /// Why a topic string is not part of the contract.
@@ -181,6 +294,11 @@ impl Topics {
         format!("{}/{rest}", self.prefix)
     }
 
+    /// The subscription filter for every topic of `kind` under this prefix.
+    pub fn filter_of(&self, kind: TopicKind) -> String {
+        self.filter(kind.pattern())
+    }
+
     /// Parses a full topic string into what it means.
     pub fn parse(&self, topic: &str) -> Result<Topic, TopicError> {
         let rest = topic
@@ -228,69 +346,8 @@ impl Topics {
     }
 }
 
-/// Home Assistant MQTT discovery topics: `<prefix>/<component>/<object_id>/config`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DiscoveryTopics {
-    prefix: String,
-}
-
 /// The default Home Assistant discovery prefix.
 pub const DEFAULT_DISCOVERY_PREFIX: &str = "homeassistant";
-
-impl Default for DiscoveryTopics {
-    fn default() -> Self {
-        Self {
-            prefix: DEFAULT_DISCOVERY_PREFIX.to_owned(),
-        }
-    }
-}
-
-impl DiscoveryTopics {
-    pub fn new(prefix: &str) -> Result<Self, TopicError> {
-        Topics::new(prefix).map(|t| Self { prefix: t.prefix })
-    }
-
-    /// `<prefix>/<component>/<object_id>/config`; `component` is an HA platform
-    /// such as `sensor` or `light`.
-    pub fn config(&self, component: &str, object_id: &Id) -> String {
-        format!("{}/{component}/{object_id}/config", self.prefix)
-    }
-
-    /// Where Home Assistant publishes its birth (`online`) and will (`offline`).
-    pub fn status(&self) -> String {
-        format!("{}/status", self.prefix)
-    }
-
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// `<prefix>/<component>/<device>/<object>/config`: a config under the
-    /// node level Home Assistant allows, here the publishing device's id.
-    pub fn device_config(&self, component: Component, device: &str, object: &str) -> String {
-        format!(
-            "{}/{}/{device}/{object}/config",
-            self.prefix,
-            component.as_str()
-        )
-    }
-
-    /// Every config `device` published: `<prefix>/+/<device>/+/config`.
-    pub fn device_filter(&self, device: &str) -> String {
-        format!("{}/+/{device}/+/config", self.prefix)
-    }
-
-    /// (component, device, object) of a config topic with a node level.
-    pub fn parse_device_config<'t>(&self, topic: &'t str) -> Option<(&'t str, &'t str, &'t str)> {
-        let rest = topic
-            .strip_prefix(self.prefix.as_str())?
-            .strip_prefix('/')?;
-        match rest.split('/').collect::<Vec<_>>().as_slice() {
-            [component, device, object, "config"] => Some((component, device, object)),
-            _ => None,
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -393,25 +450,73 @@ mod tests {
         }
     }
 
+    /// Whether MQTT filter `filter` matches `topic` (`+` one level, `#` the rest).
+    fn matches(filter: &str, topic: &str) -> bool {
+        let mut t = topic.split('/');
+        for f in filter.split('/') {
+            match (f, t.next()) {
+                ("#", _) => return true,
+                ("+", Some(_)) => {}
+                (f, Some(level)) if f == level => {}
+                _ => return false,
+            }
+        }
+        t.next().is_none()
+    }
+
     #[test]
-    fn discovery_topics() {
-        let d = DiscoveryTopics::default();
-        assert_eq!(
-            d.config("sensor", &id("hearth_pi-1_temperature")),
-            "homeassistant/sensor/hearth_pi-1_temperature/config"
-        );
-        assert_eq!(d.status(), "homeassistant/status");
-        let red = d.device_config(Component::Light, "hearth_node_pi-1", "light_red");
-        assert_eq!(red, "homeassistant/light/hearth_node_pi-1/light_red/config");
-        assert_eq!(
-            d.parse_device_config(&red),
-            Some(("light", "hearth_node_pi-1", "light_red"))
-        );
-        assert_eq!(d.parse_device_config("homeassistant/light/x/config"), None);
-        assert_eq!(d.parse_device_config("other/light/a/b/config"), None);
-        assert_eq!(
-            d.device_filter("hearth_hub"),
-            "homeassistant/+/hearth_hub/+/config"
-        );
+    fn every_kind_has_a_filter_that_matches_exactly_its_topics() {
+        let t = Topics::new("home/hearth").unwrap();
+        let n = id("pi-1");
+        let output = |kind| OutputRef {
+            node: n.clone(),
+            kind,
+            name: id("lamp"),
+        };
+        let samples = [
+            Topic::ButtonSet(id("desk")),
+            Topic::ButtonPress(id("desk")),
+            Topic::ButtonState(id("desk")),
+            Topic::ButtonEvent(id("desk")),
+            Topic::ClockHhmm,
+            Topic::NodeAvailability(n.clone()),
+            Topic::NodeClimate(n.clone()),
+            Topic::NodeReading(n.clone(), Quantity::Humidity),
+            Topic::NodeError(n.clone()),
+            Topic::OutputSet(output(OutputKind::Light)),
+            Topic::OutputState(output(OutputKind::Switch)),
+            Topic::ChimePlay {
+                speaker: id("kitchen"),
+            },
+            Topic::HubChimeSet(id("tea")),
+            Topic::HubChimePlay(id("tea")),
+            Topic::HubChimeEnabledSet(id("tea")),
+            Topic::HubChime(id("tea")),
+            Topic::HubAvailability,
+            Topic::HubError,
+        ];
+        let kinds: Vec<TopicKind> = samples.iter().map(Topic::kind).collect();
+        assert_eq!(kinds, TopicKind::ALL, "one sample per kind, in order");
+        for topic in &samples {
+            let built = t.build(topic);
+            assert_eq!(t.parse(&built).as_ref(), Ok(topic), "{built}");
+            for kind in TopicKind::ALL {
+                let filter = t.filter_of(kind);
+                assert_eq!(
+                    matches(&filter, &built),
+                    kind == topic.kind(),
+                    "{filter} against {built}"
+                );
+            }
+        }
+        // A filter catches no topic that parses to another kind; what it
+        // catches and does not parse is an error on a topic the hub owns.
+        for kind in TopicKind::HUB_INPUTS {
+            let filter = t.filter_of(kind);
+            let concrete = filter.replace('+', "x");
+            if let Ok(parsed) = t.parse(&concrete) {
+                assert_eq!(parsed.kind(), kind, "{filter} caught {concrete}");
+            }
+        }
     }
 }

@@ -8,14 +8,18 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use hearth_protocol::discovery::Message;
 use hearth_protocol::payload::json_error_message;
 use hearth_protocol::{Command, Id, OnOff, Topic, Topics};
-use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::scheduler::{Play, Registry};
+use super::registry::{Play, Registry};
 use super::{Chime, ChimeError, ChimeSpec, Source};
+use crate::decide::discovery::HubDiscovery;
+use crate::leader::Role;
+use crate::model::effects::Publication;
+use crate::publish::Publisher;
 use crate::store::{Store, StoreError};
 
 /// Chime events waiting to be published.
@@ -54,7 +58,7 @@ pub struct Chimes {
     pub registry: Arc<Registry>,
     pub events: mpsc::Sender<ChimeEvent>,
     pub default_tz: Tz,
-    pub role: tokio::sync::watch::Receiver<crate::leader::Role>,
+    pub role: tokio::sync::watch::Receiver<Role>,
 }
 
 impl Chimes {
@@ -97,7 +101,7 @@ impl Chimes {
     /// chime's set topic and publishes nothing itself, or the leader could
     /// see an entity announced that it does not know yet, and clear it.
     async fn announce(&self, event: ChimeEvent, id: &Id, payload: Vec<u8>) {
-        let event = if *self.role.borrow() == crate::leader::Role::Leader {
+        let event = if *self.role.borrow() == Role::Leader {
             event
         } else {
             ChimeEvent::Forward {
@@ -148,14 +152,27 @@ fn view_payload(registry: &Registry, id: &Id) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// What a chime change means for Home Assistant: a changed chime's
+/// configs (its name may have changed), a removed one's removals.
+fn entities(discovery: &HubDiscovery, event: &ChimeEvent, registry: &Registry) -> Vec<Message> {
+    match event {
+        ChimeEvent::Changed(id) => registry
+            .get(id)
+            .map(|chime| discovery.chime_configs(&chime))
+            .unwrap_or_default(),
+        ChimeEvent::Removed(id) => discovery.chime_removals(id),
+        _ => Vec::new(),
+    }
+}
+
 /// Publishes plays and keeps `hearth/hub/chimes/<id>` current, and with
 /// `discovery` each chime's Home Assistant entities too.
 pub async fn run_publisher(
     registry: Arc<Registry>,
     topics: Topics,
-    client: AsyncClient,
+    publisher: Publisher,
     mut events: mpsc::Receiver<ChimeEvent>,
-    discovery: Option<crate::discovery::HubDiscovery>,
+    discovery: Option<HubDiscovery>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -168,7 +185,7 @@ pub async fn run_publisher(
         };
         let announced = discovery
             .as_ref()
-            .map(|d| d.on_chime_event(&event, &registry))
+            .map(|d| entities(d, &event, &registry))
             .unwrap_or_default();
         let (publishes, changed) = match event {
             ChimeEvent::Play(play) => {
@@ -204,28 +221,50 @@ pub async fn run_publisher(
                 true,
             ));
         }
-        for (topic, payload, retain) in publishes {
-            if let Err(error) = client
-                .publish(topic, QoS::AtLeastOnce, retain, payload)
-                .await
-            {
-                tracing::warn!(%error, "chime publish failed");
-            }
-        }
+        publisher
+            .publish_all(publishes.into_iter().map(|(topic, payload, retain)| {
+                if retain {
+                    Publication::retained(topic, payload)
+                } else {
+                    Publication::event(topic, payload)
+                }
+            }))
+            .await;
     }
 }
 
-/// Every chime's retained view, for (re)connects.
-pub fn all_views(registry: &Registry, topics: &Topics) -> Vec<(String, Vec<u8>)> {
-    let now = Utc::now();
-    registry
-        .snapshot()
-        .values()
-        .map(|c| {
-            (
-                topics.build(&Topic::HubChime(c.id.clone())),
-                serde_json::to_vec(&c.view(now)).unwrap_or_default(),
-            )
-        })
-        .collect()
+#[cfg(test)]
+mod tests {
+    use hearth_protocol::{DiscoveryTopics, Topics};
+
+    use super::*;
+
+    fn id(s: &str) -> Id {
+        Id::new(s).unwrap()
+    }
+
+    fn tea() -> Chime {
+        ChimeSpec {
+            name: Some("Tea time".into()),
+            schedule: "16:20".into(),
+            speaker: "kitchen".into(),
+            sound: "tea.wav".into(),
+            ..ChimeSpec::default()
+        }
+        .validate(Some(&id("tea")), chrono_tz::UTC, Source::Runtime)
+        .unwrap()
+    }
+
+    #[test]
+    fn chime_events_announce_and_remove() {
+        let registry = Registry::new(vec![tea()]);
+        let d = HubDiscovery::with(DiscoveryTopics::default(), Topics::default());
+        let changed = entities(&d, &ChimeEvent::Changed(id("tea")), &registry);
+        assert_eq!(changed, d.chime_configs(&tea()));
+        let removed = entities(&d, &ChimeEvent::Removed(id("tea")), &registry);
+        assert!(removed.iter().all(Message::is_removal), "{removed:?}");
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        let gone = entities(&d, &ChimeEvent::Changed(id("gone")), &registry);
+        assert!(gone.is_empty(), "{gone:?}");
+    }
 }

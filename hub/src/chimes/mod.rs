@@ -8,7 +8,9 @@
 //! the gap, and a time that happens twice in a fall-back change plays once.
 //! Everything here is pure; `scheduler` runs it.
 
+pub mod commands;
 pub mod manage;
+pub mod registry;
 pub mod scheduler;
 
 use std::fmt;

@@ -14,14 +14,14 @@ use axum::{Json, Router};
 use chrono::Utc;
 use hearth_protocol::Id;
 
+use super::HttpState;
 use super::Refusal;
 use crate::chimes::ChimeSpec;
 use crate::chimes::manage::ManageError;
-use crate::service::Shared;
 
 type Answer = Result<Response, Refusal>;
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/api/v1/chimes", get(list).post(create))
         .route("/api/v1/chimes/{id}", get(read).put(replace).delete(remove))
@@ -57,7 +57,7 @@ fn spec(body: Result<Json<ChimeSpec>, JsonRejection>) -> Result<ChimeSpec, Refus
     })
 }
 
-async fn list(State(shared): State<Arc<Shared>>) -> Response {
+async fn list(State(shared): State<Arc<HttpState>>) -> Response {
     let now = Utc::now();
     let views: Vec<_> = shared
         .chimes
@@ -69,7 +69,7 @@ async fn list(State(shared): State<Arc<Shared>>) -> Response {
     Json(views).into_response()
 }
 
-async fn read(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn read(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = chime_id(&raw)?;
     let chime = shared
         .chimes
@@ -80,7 +80,7 @@ async fn read(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Ans
 }
 
 async fn create(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     body: Result<Json<ChimeSpec>, JsonRejection>,
 ) -> Answer {
     let spec = spec(body)?;
@@ -100,7 +100,7 @@ async fn create(
 }
 
 async fn replace(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path(raw): Path<String>,
     body: Result<Json<ChimeSpec>, JsonRejection>,
 ) -> Answer {
@@ -114,13 +114,13 @@ async fn replace(
     Ok(Json(chime.view(Utc::now())).into_response())
 }
 
-async fn remove(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn remove(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = chime_id(&raw)?;
     shared.chimes.delete(&id).await.map_err(refuse)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn play(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn play(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = chime_id(&raw)?;
     shared.chimes.play_now(&id).await.map_err(refuse)?;
     Ok((
@@ -133,7 +133,7 @@ async fn play(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Ans
 /// `{"state":"ON"}` (or OFF, TOGGLE): the dashboard's and Home Assistant's
 /// switch, like `hearth/hub/chimes/<id>/enabled/set`; nothing else changes.
 async fn set_enabled(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path(raw): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::service::Shared;
+use super::HttpState;
 
 /// Nothing but our own files and our own API; no framing by other sites.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
@@ -60,7 +60,7 @@ const FILES: [(&str, &Asset); 6] = [
     ("/manifest.json", &MANIFEST),
 ];
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     FILES
         .into_iter()
         .fold(Router::new(), |router, (path, asset)| {

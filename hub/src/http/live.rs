@@ -23,11 +23,11 @@ use futures_util::Stream;
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use super::HttpState;
 use super::Refusal;
 use crate::chimes::ChimeView;
-use crate::house::{ButtonRecord, NodeRecord};
 use crate::leader::Role;
-use crate::service::Shared;
+use crate::model::house::{ButtonRecord, NodeRecord};
 
 /// Shortest gap between two events on one stream.
 pub const EVENT_MIN_INTERVAL: Duration = Duration::from_millis(250);
@@ -36,7 +36,7 @@ pub const MAX_EVENT_STREAMS: usize = 64;
 /// Comment lines that keep idle proxies from closing the stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     let streams = Arc::new(Semaphore::new(MAX_EVENT_STREAMS));
     Router::new()
         .route("/api/v1/snapshot", get(snapshot))
@@ -59,14 +59,14 @@ pub struct HubView {
 }
 
 impl HubView {
-    pub fn of(shared: &Shared, now: DateTime<Utc>) -> Self {
+    pub fn of(shared: &HttpState, now: DateTime<Utc>) -> Self {
         use std::sync::atomic::Ordering::Relaxed;
         let timezone = shared.settings.timezone;
         Self {
             role: *shared.role.borrow(),
             version: env!("CARGO_PKG_VERSION"),
             timezone: timezone.name(),
-            clock: crate::clock::hhmm(timezone, now),
+            clock: crate::decide::clock::hhmm(timezone, now),
             broker_connected: shared.metrics.broker_connected.load(Relaxed),
             database_ok: shared.metrics.database_ok.load(Relaxed),
         }
@@ -94,7 +94,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn of(shared: &Shared, now: DateTime<Utc>) -> Self {
+    pub fn of(shared: &HttpState, now: DateTime<Utc>) -> Self {
         let house = shared.house();
         Self {
             hub: HubView::of(shared, now),
@@ -113,7 +113,10 @@ impl Snapshot {
 }
 
 pub fn output_views(
-    outputs: std::collections::BTreeMap<hearth_protocol::OutputRef, crate::house::OutputRecord>,
+    outputs: std::collections::BTreeMap<
+        hearth_protocol::OutputRef,
+        crate::model::house::OutputRecord,
+    >,
 ) -> Vec<OutputView> {
     outputs
         .into_values()
@@ -127,12 +130,12 @@ pub fn output_views(
         .collect()
 }
 
-async fn snapshot(State(shared): State<Arc<Shared>>) -> Response {
+async fn snapshot(State(shared): State<Arc<HttpState>>) -> Response {
     Json(Snapshot::of(&shared, Utc::now())).into_response()
 }
 
 async fn events(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     streams: Arc<Semaphore>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Refusal> {
     let permit = streams.try_acquire_owned().map_err(|_| {
@@ -142,7 +145,7 @@ async fn events(
         )
     })?;
     let live = Live {
-        house: shared.house_revision.watch(),
+        house: shared.house.watch(),
         chimes: shared.chimes.registry.watch(),
         shared,
         last: None,
@@ -158,7 +161,7 @@ async fn events(
 
 /// One open stream: what it has sent, and what it waits on.
 struct Live {
-    shared: Arc<Shared>,
+    shared: Arc<HttpState>,
     house: watch::Receiver<u64>,
     chimes: watch::Receiver<u64>,
     last: Option<String>,
@@ -205,7 +208,7 @@ impl Live {
     /// The clock's next minute, or a chime's next play if sooner (its
     /// `next_at` moves on then).
     fn next_timed_wake(&self, now: DateTime<Utc>) -> Duration {
-        let minute = crate::clock::until_next_minute(now);
+        let minute = crate::decide::clock::until_next_minute(now);
         let chime = self
             .shared
             .chimes

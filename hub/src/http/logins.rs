@@ -22,8 +22,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use hearth_broker::{AuthError, Authenticator, BrokerConfig};
 
+use super::HttpState;
 use crate::config::HttpSection;
-use crate::service::Shared;
 
 /// How long a verified login is remembered.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
@@ -124,7 +124,7 @@ fn basic_credentials(authorization: &str) -> Option<(String, String)> {
 
 /// The middleware: lets a request through, or answers 401 asking for a login.
 pub async fn require_login(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     request: Request,
     next: Next,
 ) -> Response {

@@ -1,13 +1,14 @@
 //! The HTTP side: the dashboard, health and metrics, the homeslice-compatible `/api/v0`, and the JSON `/api/v1`.
 //!
-//! `app(shared)` builds the whole router without a socket, so tests can
-//! drive it directly; `serve` binds it with graceful shutdown.
+//! `app(state)` builds the whole router without a socket, broker or link,
+//! so tests can drive it directly; `serve` binds it with graceful shutdown.
 
 mod chimes;
 mod dashboard;
 mod live;
 mod logins;
 mod ops;
+mod state;
 mod v0;
 mod v1;
 
@@ -25,13 +26,15 @@ use tokio_util::sync::CancellationToken;
 
 pub use logins::Logins;
 
-use crate::service::{ApiCall, Shared};
+pub use state::HttpState;
+
+use crate::handle::ApiCall;
 
 /// Largest request body accepted; every API body is a few bytes of JSON.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// The whole HTTP API.
-pub fn app(shared: Arc<Shared>) -> Router {
+pub fn app(shared: Arc<HttpState>) -> Router {
     Router::new()
         .merge(ops::routes())
         .merge(v0::routes())
@@ -73,10 +76,10 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, std::io::Error> {
 /// Adds `path` and `path/` for the same handler: IoT firmware in the wild
 /// calls both.
 fn with_and_without_slash(
-    router: Router<Arc<Shared>>,
+    router: Router<Arc<HttpState>>,
     path: &str,
-    handler: axum::routing::MethodRouter<Arc<Shared>>,
-) -> Router<Arc<Shared>> {
+    handler: axum::routing::MethodRouter<Arc<HttpState>>,
+) -> Router<Arc<HttpState>> {
     router
         .route(path, handler.clone())
         .route(&format!("{path}/"), handler)
@@ -139,12 +142,13 @@ impl OutputError {
 
 /// Sets a button through the core task and waits until the change is durable.
 async fn set_button_durably(
-    shared: &Shared,
+    shared: &HttpState,
     id: hearth_protocol::Id,
     command: Command,
 ) -> Result<OnOff, OutputError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     shared
+        .core
         .api
         .send(ApiCall::SetButton { id, command, reply })
         .await
@@ -162,14 +166,15 @@ enum OutputError {
 
 /// Commands `output` and waits until its agent confirms the new state.
 async fn command_and_confirm(
-    shared: &Shared,
+    shared: &HttpState,
     output: &OutputRef,
     command: Command,
 ) -> Result<OnOff, OutputError> {
     // Subscribe before sending so a fast confirmation is not missed.
-    let mut confirmations = shared.confirmations.subscribe();
+    let mut confirmations = shared.core.confirmations.subscribe();
     let (reply, sent) = tokio::sync::oneshot::channel();
     shared
+        .core
         .api
         .send(ApiCall::CommandOutput {
             output: output.clone(),

@@ -9,14 +9,14 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::service::Shared;
+use super::HttpState;
 
 /// Liveness probe: answers while the process runs.
 pub const HEALTH_PATH: &str = "/healthz";
 /// Readiness probe: see [`readyz`].
 pub const READY_PATH: &str = "/readyz";
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
         .route(HEALTH_PATH, get(|| async { "ok\n" }))
         .route(READY_PATH, get(readyz))
@@ -25,7 +25,7 @@ pub fn routes() -> Router<Arc<Shared>> {
 
 /// Ready only while the broker routes our topics to us and the database
 /// takes writes: a press sent to a ready hub is never dropped unseen.
-async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+async fn readyz(State(shared): State<Arc<HttpState>>) -> impl IntoResponse {
     let mut problems = Vec::new();
     if !shared.metrics.broker_connected.load(Relaxed) {
         problems.push("broker disconnected");
@@ -47,7 +47,7 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+async fn metrics(State(shared): State<Arc<HttpState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.render() + &chime_metrics(&shared.chime_stats),

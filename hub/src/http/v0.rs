@@ -13,13 +13,13 @@ use axum::routing::{get, post};
 use chrono::Utc;
 use hearth_protocol::{Command, Id};
 
+use super::HttpState;
 use super::{Refusal, command_and_confirm, set_button_durably, with_and_without_slash};
-use crate::clock;
-use crate::service::Shared;
+use crate::decide::clock;
 
 type Answer = Result<Response, Refusal>;
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     let mut r = Router::new();
     r = with_and_without_slash(r, "/api/v0/buttons", get(list_buttons));
     r = with_and_without_slash(r, "/api/v0/buttons/{id}", get(get_button));
@@ -38,7 +38,7 @@ fn parse_id(raw: &str) -> Result<Id, Refusal> {
     Id::new(raw).map_err(|e| Refusal::text(StatusCode::BAD_REQUEST, format!("bad id: {e}")))
 }
 
-async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
+async fn list_buttons(State(shared): State<Arc<HttpState>>) -> Response {
     let house = shared.house();
     let list: Vec<serde_json::Value> = house
         .buttons
@@ -48,7 +48,7 @@ async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
     axum::Json(list).into_response()
 }
 
-fn button_state(shared: &Shared, raw: &str) -> Result<&'static str, Refusal> {
+fn button_state(shared: &HttpState, raw: &str) -> Result<&'static str, Refusal> {
     let id = parse_id(raw)?;
     shared
         .house()
@@ -58,22 +58,22 @@ fn button_state(shared: &Shared, raw: &str) -> Result<&'static str, Refusal> {
         .ok_or_else(|| Refusal::text(StatusCode::NOT_FOUND, format!("unknown button {id}")))
 }
 
-async fn get_button(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+async fn get_button(State(shared): State<Arc<HttpState>>, Path(id): Path<String>) -> Answer {
     Ok(plain(format!("{}\n", button_state(&shared, &id)?)))
 }
 
-async fn button_time(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Answer {
+async fn button_time(State(shared): State<Arc<HttpState>>, Path(id): Path<String>) -> Answer {
     let state = button_state(&shared, &id)?;
     let now = clock::hhmm(shared.settings.timezone, Utc::now());
     Ok(plain(format!("{state}:{now}\n")))
 }
 
-async fn clocktime(State(shared): State<Arc<Shared>>) -> Response {
+async fn clocktime(State(shared): State<Arc<HttpState>>) -> Response {
     plain(clock::hhmm(shared.settings.timezone, Utc::now()))
 }
 
 async fn set_button(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path((id, op)): Path<(String, String)>,
 ) -> Answer {
     let id = parse_id(&id)?;
@@ -97,7 +97,7 @@ async fn set_button(
 }
 
 async fn switch(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path((id, op)): Path<(String, String)>,
 ) -> Answer {
     let id = parse_id(&id)?;

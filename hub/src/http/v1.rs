@@ -14,15 +14,15 @@ use chrono::Utc;
 use hearth_protocol::{Command, Id, OutputKind, OutputRef};
 use serde::Deserialize;
 
+use super::HttpState;
 use super::{Refusal, command_and_confirm, set_button_durably};
-use crate::service::Shared;
 
 /// Longest history window a client may ask for.
 const MAX_HISTORY_HOURS: u32 = 24 * 31;
 /// Most points a client may ask a history to be averaged into.
 const MAX_HISTORY_POINTS: usize = 10_000;
 
-pub fn routes() -> Router<Arc<Shared>> {
+pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
         .route("/api/v1/hub", get(hub))
         .route("/api/v1/buttons", get(list_buttons))
@@ -60,15 +60,15 @@ pub(super) fn command(
 }
 
 /// This hub: its role among replicas, version, time zone, clock and links.
-async fn hub(State(shared): State<Arc<Shared>>) -> Response {
+async fn hub(State(shared): State<Arc<HttpState>>) -> Response {
     Json(super::live::HubView::of(&shared, Utc::now())).into_response()
 }
 
-async fn list_buttons(State(shared): State<Arc<Shared>>) -> Response {
+async fn list_buttons(State(shared): State<Arc<HttpState>>) -> Response {
     Json(shared.house().buttons.into_values().collect::<Vec<_>>()).into_response()
 }
 
-async fn get_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn get_button(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = id(&raw, "button")?;
     match shared.house().buttons.get(&id) {
         Some(b) => Ok(Json(b).into_response()),
@@ -80,7 +80,7 @@ async fn get_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) 
 }
 
 async fn set_button(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path(raw): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {
@@ -100,13 +100,14 @@ async fn set_button(
 
 /// Forgets a button: its stored state, its retained topic and its Home
 /// Assistant entities. It comes back if it is pressed or set again.
-async fn forget_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn forget_button(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = id(&raw, "button")?;
     let stopping = || Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping");
     let (reply, answer) = tokio::sync::oneshot::channel();
     shared
+        .core
         .api
-        .send(crate::service::ApiCall::ForgetButton {
+        .send(crate::handle::ApiCall::ForgetButton {
             id: id.clone(),
             reply,
         })
@@ -124,11 +125,11 @@ async fn forget_button(State(shared): State<Arc<Shared>>, Path(raw): Path<String
     }
 }
 
-async fn list_nodes(State(shared): State<Arc<Shared>>) -> Response {
+async fn list_nodes(State(shared): State<Arc<HttpState>>) -> Response {
     Json(shared.house().nodes.into_values().collect::<Vec<_>>()).into_response()
 }
 
-async fn get_node(State(shared): State<Arc<Shared>>, Path(raw): Path<String>) -> Answer {
+async fn get_node(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
     let id = id(&raw, "node")?;
     match shared.house().nodes.get(&id) {
         Some(n) => Ok(Json(n).into_response()),
@@ -148,7 +149,7 @@ struct HistoryQuery {
 }
 
 async fn history(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path(raw): Path<String>,
     query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Answer {
@@ -183,7 +184,7 @@ async fn history(
     Ok(Json(readings).into_response())
 }
 
-async fn list_outputs(State(shared): State<Arc<Shared>>) -> Response {
+async fn list_outputs(State(shared): State<Arc<HttpState>>) -> Response {
     Json(super::live::output_views(shared.house().outputs)).into_response()
 }
 
@@ -198,7 +199,7 @@ fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Refusal> {
 }
 
 async fn get_output(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path((node, kind, name)): Path<(String, String, String)>,
 ) -> Answer {
     let output = output(&node, &kind, &name)?;
@@ -217,7 +218,7 @@ async fn get_output(
 }
 
 async fn set_output(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<HttpState>>,
     Path((node, kind, name)): Path<(String, String, String)>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {

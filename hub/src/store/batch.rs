@@ -15,7 +15,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{StoreError, Write, millis};
-use crate::house::{ButtonRecord, NodeRecord, OutputRecord};
+use crate::model::house::{ButtonRecord, NodeRecord, OutputRecord};
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
 /// (32,766) and Postgres's (65,535) with the widest table (6 columns).

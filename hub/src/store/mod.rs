@@ -19,7 +19,8 @@ mod readings;
 pub use chimes::RunStatus;
 
 use crate::config::DatabaseSection;
-use crate::house::{ButtonRecord, House, NodeRecord, OutputRecord};
+pub use crate::model::effects::Write;
+use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
 
 /// How long a connection attempt (or a pool checkout) may take.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,31 +50,6 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// One change to persist. Writes to the same row within a batch coalesce.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Write {
-    Button(ButtonRecord),
-    Output(OutputRecord),
-    Node(NodeRecord),
-    /// One reading for the node's history.
-    Reading {
-        node: Id,
-        reading: hearth_protocol::Reading,
-    },
-    /// A button forgotten: its row goes.
-    ForgetButton(Id),
-    /// An output its node no longer has (its retained state was cleared).
-    ForgetOutput(OutputRef),
-    /// A node retired (its retained availability was cleared): its row,
-    /// its outputs and its climate history go.
-    ForgetNode(Id),
-    /// A message id seen, so a redelivery is recognised.
-    MessageId {
-        id: String,
-        at: DateTime<Utc>,
-    },
 }
 
 #[derive(Debug, Clone)]

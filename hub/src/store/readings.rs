@@ -11,8 +11,8 @@ use hearth_protocol::{Id, Quantity, Reading};
 use sqlx::Row as _;
 
 use super::{Store, StoreError, from_millis, millis};
-use crate::house::{House, NodeRecord};
-use crate::readings::{Row, Series, rows};
+use crate::model::house::{House, NodeRecord};
+use crate::model::readings::{Row, Series, rows};
 
 impl Store {
     /// History of `node` since `since`, oldest first: one row per instant,

@@ -39,6 +39,9 @@ pub struct WriteJob {
     pub ack: Option<(Publish, u64)>,
     /// Signalled after the commit.
     pub done: Option<oneshot::Sender<()>>,
+    /// A change stored by another task (a chime) that must be durable
+    /// before this message is acknowledged.
+    pub after: Option<oneshot::Receiver<()>>,
 }
 
 /// Key under which later writes to the same row replace earlier ones.
@@ -170,6 +173,11 @@ pub async fn run_writer(
             }
         }
         for job in batch {
+            if let Some(after) = job.after {
+                // Stored or refused (a refusal is reported and acknowledged
+                // like any bad message); acks must go out in order.
+                let _ = after.await;
+            }
             if let Some((publish, arrived_on)) = job.ack {
                 if arrived_on != connection.current() {
                     // Its packet id belonged to a connection that is gone;
@@ -190,7 +198,7 @@ pub async fn run_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::house::ButtonRecord;
+    use crate::model::house::ButtonRecord;
     use chrono::Utc;
     use hearth_protocol::{Id, Quantity, Reading};
 

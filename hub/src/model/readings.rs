@@ -10,8 +10,8 @@ use hearth_protocol::payload::rfc3339;
 use hearth_protocol::{Quantity, Reading};
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::house::NodeRecord;
-use crate::store::Write;
+use crate::model::effects::Write;
+use crate::model::house::NodeRecord;
 
 /// The last reading of each quantity a node reported.
 ///

@@ -156,7 +156,7 @@ fn messages_caused(action: &Action, topics: &Topics) -> Vec<Caused> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::RuleConfig;
+    use crate::decide::rules::RuleConfig;
 
     fn looping(text: &str) -> Option<Vec<usize>> {
         #[derive(serde::Deserialize)]

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use hearth_protocol::{Availability, Id, OnOff, OutputRef, PressAction};
 use serde::Serialize;
 
-use crate::readings::Latest;
+use crate::model::readings::Latest;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ButtonRecord {

@@ -25,19 +25,14 @@
 
 use std::collections::BTreeSet;
 
-use chrono::Utc;
 use hearth_protocol::discovery::{
     self, Component, Config, Device, HUB_DEVICE_ID, MANUFACTURER, Message, Origin, Reaction,
 };
 use hearth_protocol::{Availability, DiscoveryTopics, Id, OnOff, PressAction, Topic, Topics};
 
-use crate::brain::{Brain, Outgoing};
 use crate::chimes::Chime;
-use crate::chimes::manage::ChimeEvent;
-use crate::chimes::scheduler::Registry;
-use crate::clock;
 use crate::config::Settings;
-use crate::service::Shared;
+use crate::model::effects::Publication;
 
 /// `origin.name` of the hub's configs.
 pub const ORIGIN_NAME: &str = "hearth-hub";
@@ -335,26 +330,13 @@ impl HubDiscovery {
         }
         out
     }
-
-    /// What a chime change means for Home Assistant: a changed chime's
-    /// configs (its name may have changed), a removed one's removals.
-    pub fn on_chime_event(&self, event: &ChimeEvent, registry: &Registry) -> Vec<Message> {
-        match event {
-            ChimeEvent::Changed(id) => registry
-                .get(id)
-                .map(|chime| self.chime_configs(&chime))
-                .unwrap_or_default(),
-            ChimeEvent::Removed(id) => self.chime_removals(id),
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// Retained, QoS 1: how the hub publishes discovery messages.
-pub fn retained(messages: Vec<Message>) -> Vec<Outgoing> {
+pub fn retained(messages: Vec<Message>) -> Vec<Publication> {
     messages
         .into_iter()
-        .map(|m| Outgoing::retained(m.topic, m.payload))
+        .map(|m| Publication::retained(m.topic, m.payload))
         .collect()
 }
 
@@ -366,7 +348,7 @@ pub fn with_filters(settings: &Settings, mut filters: Vec<String>) -> Vec<String
         for wanted in [discovery.status_topic(), discovery.config_filter()] {
             if !filters
                 .iter()
-                .any(|f| crate::rules::filter_covers(f, &wanted))
+                .any(|f| crate::decide::rules::filter_covers(f, &wanted))
             {
                 filters.push(wanted);
             }
@@ -375,72 +357,51 @@ pub fn with_filters(settings: &Settings, mut filters: Vec<String>) -> Vec<String
     filters
 }
 
-/// Every config, for a (re)connect; empty when discovery is off.
-pub fn configs(shared: &Shared) -> Vec<Outgoing> {
-    let Some(discovery) = HubDiscovery::new(&shared.settings) else {
-        return Vec::new();
-    };
-    let house = shared.house();
-    let chimes = shared.chimes.registry.snapshot();
-    retained(discovery.all_configs(house.buttons.keys(), chimes.values()))
+/// What the hub does about a message under the discovery prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Home Assistant's birth: every config and every current state again
+    /// (the hub's hello, see `crate::decide::hello`).
+    Resend,
+    /// A retained config of the hub's device that no current button or
+    /// chime has: clear it with an empty retained payload.
+    Clear(String),
 }
 
-/// Home Assistant's birth: every config again, then every current state
-/// (availability, clock, button states, chimes) so its entities start
-/// right. A retained config of the hub's device that no current button or
-/// chime has (removed while the hub was down or discovery was off, or a
-/// database restored from an older backup): cleared, by the leader only,
-/// since a standby's view of the house lags. Empty for any other message.
-pub fn on_message(
-    shared: &Shared,
-    brain: &Brain<'_>,
-    topic: &str,
-    payload: &[u8],
-) -> Vec<Outgoing> {
-    let settings = &shared.settings;
-    // Every message passes here: rule out the others without allocating.
-    let under_prefix = settings
-        .discovery
-        .as_ref()
-        .is_some_and(|d| topic.starts_with(d.prefix()));
-    let Some(discovery) = HubDiscovery::new(settings).filter(|_| under_prefix) else {
-        return Vec::new();
-    };
-    let leading = *shared.role.borrow() == crate::leader::Role::Leader;
-    let current = if leading && !payload.is_empty() && topic.ends_with("/config") {
-        let house = shared.house();
-        discovery.config_topics(
-            house.buttons.keys(),
-            shared.chimes.registry.snapshot().keys(),
-        )
-    } else {
-        BTreeSet::new()
-    };
-    match discovery::react(&discovery.topics, HUB_DEVICE_ID, &current, topic, payload) {
-        Some(Reaction::Resend) => {}
-        Some(Reaction::Clear(stale)) if leading => {
-            tracing::info!(topic = %stale, "clearing a Home Assistant entity the hub no longer has");
-            return vec![Outgoing::retained(stale, Vec::new())];
-        }
-        _ => return Vec::new(),
+impl HubDiscovery {
+    /// Whether `topic` is under the discovery prefix at all: every message
+    /// passes here, so the others are ruled out without allocating.
+    pub fn concerns(&self, topic: &str) -> bool {
+        topic.starts_with(self.topics.prefix())
     }
-    tracing::info!("Home Assistant (re)started: sending discovery and states again");
-    let mut out = configs(shared);
-    out.push(Outgoing::retained(
-        settings.topics.build(&Topic::HubAvailability),
-        Availability::Online.as_str(),
-    ));
-    out.push(Outgoing::retained(
-        settings.topics.build(&Topic::ClockHhmm),
-        clock::hhmm(settings.timezone, Utc::now()),
-    ));
-    out.extend(brain.retained_states(&shared.house()));
-    out.extend(
-        crate::chimes::manage::all_views(&shared.chimes.registry, &settings.topics)
-            .into_iter()
-            .map(|(topic, payload)| Outgoing::retained(topic, payload)),
-    );
-    out
+
+    /// Home Assistant's birth asks for everything again. A retained config
+    /// of the hub's device that no current button or chime has (removed
+    /// while the hub was down or discovery was off, or a database restored
+    /// from an older backup) is cleared, by the leader only, since a
+    /// standby's view of the house lags. `None` for any other message.
+    pub fn answer<'a>(
+        &self,
+        leading: bool,
+        buttons: impl IntoIterator<Item = &'a Id>,
+        chimes: impl IntoIterator<Item = &'a Id>,
+        topic: &str,
+        payload: &[u8],
+    ) -> Option<Answer> {
+        if !self.concerns(topic) {
+            return None;
+        }
+        let current = if leading && !payload.is_empty() && topic.ends_with("/config") {
+            self.config_topics(buttons, chimes)
+        } else {
+            BTreeSet::new()
+        };
+        match discovery::react(&self.topics, HUB_DEVICE_ID, &current, topic, payload) {
+            Some(Reaction::Resend) => Some(Answer::Resend),
+            Some(Reaction::Clear(stale)) if leading => Some(Answer::Clear(stale)),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -562,21 +523,6 @@ mod tests {
             .collect();
         assert_eq!(built.len(), 2 + 2 * 5 + 2);
         assert_eq!(d.config_topics(buttons.iter(), [&chime.id]), built);
-    }
-
-    #[test]
-    fn chime_events_announce_and_remove() {
-        let registry = Registry::new(vec![tea()]);
-        let d = discovery();
-        let changed = d.on_chime_event(&ChimeEvent::Changed(id("tea")), &registry);
-        assert_eq!(changed, d.chime_configs(&tea()));
-        let removed = d.on_chime_event(&ChimeEvent::Removed(id("tea")), &registry);
-        assert!(removed.iter().all(Message::is_removal));
-        assert_eq!(removed.len(), 2);
-        assert!(
-            d.on_chime_event(&ChimeEvent::Changed(id("gone")), &registry)
-                .is_empty()
-        );
     }
 
     #[test]

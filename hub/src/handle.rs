@@ -1,0 +1,64 @@
+//! The handle HTTP holds on the core task: the calls it may make and the confirmations it may wait for.
+//!
+//! HTTP never changes the house itself: a change is an [`ApiCall`] to the
+//! core task, which orders it with the MQTT messages.
+
+use hearth_protocol::{Command, Id, OnOff, OutputRef};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+/// API calls waiting for the core task.
+pub const API_QUEUE_CAPACITY: usize = 64;
+/// Output confirmations buffered for HTTP callers waiting on them.
+pub const CONFIRMATION_CAPACITY: usize = 256;
+
+/// A request from the HTTP API to the core task.
+#[derive(Debug)]
+pub enum ApiCall {
+    /// Set a button; the reply carries the new state and a signal for when it is durable.
+    SetButton {
+        id: Id,
+        command: Command,
+        reply: oneshot::Sender<(OnOff, oneshot::Receiver<()>)>,
+    },
+    /// Forget a button; the reply says whether it existed, after the commit.
+    ForgetButton {
+        id: Id,
+        reply: oneshot::Sender<Option<oneshot::Receiver<()>>>,
+    },
+    /// Send a command to a node output (TOGGLE resolved from the last known state).
+    CommandOutput {
+        output: OutputRef,
+        command: Command,
+        reply: oneshot::Sender<OnOff>,
+    },
+}
+
+/// The core's end of the HTTP handle: where calls arrive and confirmations go.
+#[derive(Debug)]
+pub struct CoreEnd {
+    pub calls: mpsc::Receiver<ApiCall>,
+    pub confirmations: broadcast::Sender<(OutputRef, OnOff)>,
+}
+
+/// HTTP's end: send calls, wait for outputs to confirm.
+#[derive(Debug, Clone)]
+pub struct CoreHandle {
+    pub api: mpsc::Sender<ApiCall>,
+    pub confirmations: broadcast::Sender<(OutputRef, OnOff)>,
+}
+
+/// A connected pair of ends, with bounded queues.
+pub fn channel() -> (CoreHandle, CoreEnd) {
+    let (api, calls) = mpsc::channel(API_QUEUE_CAPACITY);
+    let (confirmations, _) = broadcast::channel(CONFIRMATION_CAPACITY);
+    (
+        CoreHandle {
+            api,
+            confirmations: confirmations.clone(),
+        },
+        CoreEnd {
+            calls,
+            confirmations,
+        },
+    )
+}

@@ -1,0 +1,161 @@
+//! What a decision produces, as plain data: messages to publish, rows to write, how to count it.
+//!
+//! Decisions (`crate::decide`) return these; the tasks (`crate::tasks`)
+//! carry them out. Nothing here does I/O.
+
+use chrono::{DateTime, Utc};
+use hearth_protocol::{Id, OnOff, OutputRef, PayloadError, TopicError};
+use rumqttc::QoS;
+
+use super::house::{ButtonRecord, NodeRecord, OutputRecord};
+
+/// A message the hub publishes (not rumqttc's `Publication`, which is a wire event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publication {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    pub qos: QoS,
+    pub retain: bool,
+}
+
+impl Publication {
+    pub fn retained(topic: String, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            topic,
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            retain: true,
+        }
+    }
+
+    pub fn event(topic: String, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            topic,
+            payload: payload.into(),
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        }
+    }
+}
+
+/// What kind of message came in, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageKind {
+    ButtonSet,
+    ButtonPress,
+    Availability,
+    Climate,
+    OutputState,
+    Chime,
+    Other,
+    Invalid,
+    Duplicate,
+    /// A retained command or press the broker replayed: old news, ignored.
+    Replayed,
+}
+
+impl MessageKind {
+    pub const ALL: [MessageKind; 10] = [
+        MessageKind::ButtonSet,
+        MessageKind::ButtonPress,
+        MessageKind::Availability,
+        MessageKind::Climate,
+        MessageKind::OutputState,
+        MessageKind::Chime,
+        MessageKind::Other,
+        MessageKind::Invalid,
+        MessageKind::Duplicate,
+        MessageKind::Replayed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::ButtonSet => "button_set",
+            MessageKind::ButtonPress => "button_press",
+            MessageKind::Availability => "availability",
+            MessageKind::Climate => "climate",
+            MessageKind::OutputState => "output_state",
+            MessageKind::Chime => "chime",
+            MessageKind::Other => "other",
+            MessageKind::Invalid => "invalid",
+            MessageKind::Duplicate => "duplicate",
+            MessageKind::Replayed => "replayed",
+        }
+    }
+}
+
+/// How a message reached the hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Published while the hub was subscribed: news to act on.
+    Live,
+    /// A retained message the broker replayed because the hub subscribed
+    /// (MQTT sets the retain flag only then): old news. States are taken
+    /// in; commands, presses and rules are not run again.
+    Replayed,
+}
+
+/// Why a message was refused. The text is what `hearth/hub/error` and the
+/// log say; the variant is what `/metrics` counts it under.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A topic under one of the hub's filters that is not part of the
+    /// contract (a bad id, an unknown output kind).
+    #[error("{0}")]
+    Topic(#[from] TopicError),
+    /// A payload the topic's type cannot take.
+    #[error("{0}")]
+    Payload(#[from] PayloadError),
+    /// A chime change the chime rules refuse (an invalid field, an unknown
+    /// chime) or the database could not store.
+    #[error("{0}")]
+    Chime(String),
+}
+
+/// Everything one message causes.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub publish: Vec<Publication>,
+    pub writes: Vec<Write>,
+    /// Why the message was rejected, if it was.
+    pub error: Option<Rejection>,
+    /// Names of the rules that fired.
+    pub fired: Vec<String>,
+    /// A confirmed output state change, for HTTP callers waiting on it.
+    pub confirmed: Option<(OutputRef, OnOff)>,
+    pub kind: Option<MessageKind>,
+}
+
+impl Outcome {
+    pub fn kind(kind: MessageKind) -> Self {
+        Self {
+            kind: Some(kind),
+            ..Self::default()
+        }
+    }
+}
+
+/// One change to persist. Writes to the same row within a batch coalesce.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Button(ButtonRecord),
+    Output(OutputRecord),
+    Node(NodeRecord),
+    /// One reading for the node's history.
+    Reading {
+        node: Id,
+        reading: hearth_protocol::Reading,
+    },
+    /// A button forgotten: its row goes.
+    ForgetButton(Id),
+    /// An output its node no longer has (its retained state was cleared).
+    ForgetOutput(OutputRef),
+    /// A node retired (its retained availability was cleared): its row,
+    /// its outputs and its climate history go.
+    ForgetNode(Id),
+    /// A message id seen, so a redelivery is recognised.
+    MessageId {
+        id: String,
+        at: DateTime<Utc>,
+    },
+}

@@ -1,0 +1,88 @@
+//! The core's handling of HTTP API calls: the same decisions as MQTT, in the same order.
+
+use chrono::Utc;
+use hearth_protocol::{OnOff, Topic};
+use tokio::sync::oneshot;
+
+use super::{Core, Stopping};
+use crate::handle::ApiCall;
+use crate::leader::Role;
+use crate::model::effects::{Delivery, Publication};
+
+impl Core<'_> {
+    pub(super) async fn on_api(&mut self, call: ApiCall, role: Role) -> Result<(), Stopping> {
+        let settings = self.settings;
+        match call {
+            ApiCall::SetButton { id, command, reply } if role == Role::Standby => {
+                // The leader applies changes; hand this one over the way any
+                // device would, and answer once the broker has it.
+                let predicted = self
+                    .house
+                    .read(|h| h.buttons.get(&id).map(|b| b.state))
+                    .unwrap_or_default()
+                    .apply(command);
+                let topic = settings.topics.build(&Topic::ButtonSet(id));
+                self.publisher
+                    .publish_all(vec![Publication::event(topic, command.as_str())])
+                    .await;
+                let (done, durable) = oneshot::channel();
+                let _ = done.send(());
+                let _ = reply.send((predicted, durable));
+                Ok(())
+            }
+            ApiCall::SetButton { id, command, reply } => {
+                // Exactly what the same command over MQTT does, rules on the
+                // set topic included: HTTP-only devices are no lesser.
+                let topic = settings.topics.build(&Topic::ButtonSet(id.clone()));
+                let outcome = self.house.change(|house| {
+                    self.brain.handle(
+                        house,
+                        &mut self.recent,
+                        &topic,
+                        command.as_str().as_bytes(),
+                        Utc::now(),
+                        Delivery::Live,
+                    )
+                });
+                let state = self
+                    .house
+                    .read(|h| h.buttons.get(&id).map(|b| b.state))
+                    .unwrap_or_default();
+                let writes = self.record(outcome).await;
+                let (done, durable) = oneshot::channel();
+                let _ = reply.send((state, durable));
+                self.queue(writes, None, Some(done)).await
+            }
+            ApiCall::ForgetButton { id, reply } => {
+                let outcome = self
+                    .house
+                    .change(|house| self.brain.forget_button(house, &id));
+                match outcome {
+                    None => {
+                        let _ = reply.send(None);
+                        Ok(())
+                    }
+                    Some(outcome) => {
+                        let writes = self.record(outcome).await;
+                        let (done, durable) = oneshot::channel();
+                        let _ = reply.send(Some(durable));
+                        self.queue(writes, None, Some(done)).await
+                    }
+                }
+            }
+            ApiCall::CommandOutput {
+                output,
+                command,
+                reply,
+            } => {
+                let outgoing = self
+                    .house
+                    .read(|house| self.brain.command_output(house, &output, command));
+                let sent = OnOff::parse(&outgoing.payload).unwrap_or_default();
+                self.publisher.publish_all(vec![outgoing]).await;
+                let _ = reply.send(sent);
+                Ok(())
+            }
+        }
+    }
+}
