@@ -1,42 +1,36 @@
-//! End-to-end: `hearth-bench broker` against a real Mosquitto started per test on a free loopback port.
+//! End-to-end: `hearth-bench broker` against a real Mosquitto started per test on a loopback port.
 //!
 //! These tests never skip: without Mosquitto they fail and say how to install
 //! it, because a benchmark that was never run against a real broker proves
 //! nothing.
 
-use std::io::Read;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use hearth_testkit::{MosquittoBroker, RefusingPort};
 
 use clap::Parser;
 use hearth_bench::cli::{BrokerArgs, Cli, Command as BenchCommand, ConnectArgs};
 use hearth_bench::scenarios::broker;
 
-/// How long Mosquitto gets to open its listener.
-const BROKER_START_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A Mosquitto child process, killed when dropped.
+/// A Mosquitto for one test, on a port it was seen to bind itself.
 struct Mosquitto {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
+    broker: MosquittoBroker,
     _config: Option<tempfile::TempDir>,
 }
 
 impl Mosquitto {
-    /// Mosquitto with its defaults: without a config file, Mosquitto 2
-    /// listens on loopback only and allows anonymous clients.
+    /// Mosquitto allowing anonymous clients on loopback.
     fn start() -> Self {
-        let port = free_port();
-        Self::spawn(port, &["-p".to_owned(), port.to_string()], None)
+        Self {
+            broker: MosquittoBroker::start(),
+            _config: None,
+        }
     }
 
     /// Mosquitto that only admits `user` with `password`.
     fn start_with_password(user: &str, password: &str) -> Self {
-        let port = free_port();
         let dir = tempfile::tempdir().expect("temp dir for the broker config");
         // Mosquitto drops root to its own user before reading the password
         // file, so the directory must be readable by others.
@@ -52,105 +46,19 @@ impl Mosquitto {
         assert!(status.success(), "mosquitto_passwd failed: {status}");
         std::fs::set_permissions(&passwords, std::fs::Permissions::from_mode(0o644))
             .expect("chmod password file");
-        let config = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-                passwords.display()
-            ),
-        )
-        .expect("write mosquitto.conf");
-        Self::spawn(
-            port,
-            &["-c".to_owned(), config.display().to_string()],
-            Some(dir),
-        )
-    }
-
-    fn spawn(port: u16, args: &[String], config: Option<tempfile::TempDir>) -> Self {
-        let binary = find_mosquitto();
-        let log = tempfile::NamedTempFile::new().expect("temp file for the broker log");
-        let child = Command::new(&binary)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(log.reopen().expect("reopen log"))
-            .stderr(log.reopen().expect("reopen log"))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut broker = Self {
-            child,
-            port,
-            log,
-            _config: config,
-        };
-        broker.wait_listening();
-        broker
-    }
-
-    fn wait_listening(&mut self) {
-        let give_up = Instant::now() + BROKER_START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("mosquitto exited early ({status}):\n{}", self.log_text());
-            }
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < give_up,
-                "mosquitto did not listen on port {} within {BROKER_START_TIMEOUT:?}:\n{}",
-                self.port,
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let broker = MosquittoBroker::start_with_config(&format!(
+            "allow_anonymous false\npassword_file {}",
+            passwords.display()
+        ));
+        Self {
+            broker,
+            _config: Some(dir),
         }
     }
 
     fn url(&self) -> String {
-        format!("mqtt://127.0.0.1:{}", self.port)
+        format!("mqtt://127.0.0.1:{}", self.broker.port())
     }
-
-    fn log_text(&self) -> String {
-        let mut text = String::new();
-        let _ = self.log.reopen().map(|mut f| f.read_to_string(&mut text));
-        text
-    }
-}
-
-impl Drop for Mosquitto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A loopback port nobody holds right now. The window before Mosquitto
-/// binds it is tiny, and a lost race shows as "mosquitto exited early".
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral loopback port")
-        .port()
-}
-
-fn find_mosquitto() -> PathBuf {
-    // Debian installs it in /usr/sbin, which is not on every user's PATH.
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .unwrap_or_default();
-    on_path
-        .into_iter()
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
-        .map(|dir| dir.join("mosquitto"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "mosquitto is not installed, and these tests need a real broker. \
-                 Install it with `apt-get update && apt-get install -y mosquitto` \
-                 (the project's CI script installs it)."
-            )
-        })
 }
 
 fn broker_args(args: &[&str]) -> BrokerArgs {
@@ -167,7 +75,7 @@ fn broker_args(args: &[&str]) -> BrokerArgs {
 /// The binary, end to end: flags in, one JSON line out.
 #[test]
 fn qos1_two_publishers_deliver_everything_once() {
-    let mosquitto = Mosquitto::start();
+    let mut mosquitto = Mosquitto::start();
     let url = mosquitto.url();
     let output = Command::new(env!("CARGO_BIN_EXE_hearth-bench"))
         .args([
@@ -196,7 +104,7 @@ fn qos1_two_publishers_deliver_everything_once() {
         "hearth-bench failed: {}\n{stdout}\n{}\nbroker log:\n{}",
         output.status,
         String::from_utf8_lossy(&output.stderr),
-        mosquitto.log_text()
+        mosquitto.broker.log().join("\n")
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
     let field = |name: &str| {
@@ -319,8 +227,8 @@ async fn credentials_are_sent_and_refusals_reported() {
 /// No broker listening: the run fails fast with a clear error, no report.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_broker_is_a_clear_error() {
-    let port = free_port();
-    let url = format!("mqtt://127.0.0.1:{port}");
+    let nobody = RefusingPort::new();
+    let url = format!("mqtt://127.0.0.1:{}", nobody.port());
     let args = broker_args(&["--url", &url, "--timeout", "5"]);
     let err = broker::run(&args).await.expect_err("nothing listens there");
     let text = format!("{err:#}");

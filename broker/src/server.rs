@@ -1,9 +1,10 @@
 //! Starting rumqttd on its own thread and waiting until every listener accepts connections.
 //!
 //! rumqttd's `Broker::start()` blocks forever and, when a listener cannot bind,
-//! only logs the error inside its thread. So before starting it we bind each
-//! address ourselves to report "port in use" with the port and the cause, and
-//! afterwards we connect to each listener until it answers.
+//! only logs the error inside its thread. So we bind each address ourselves,
+//! reporting "port in use" with the port and the cause, and hand the bound
+//! sockets to rumqttd (our vendored patch, `rumqttd::adopt_listener`); then
+//! we connect to each listener until it answers.
 //!
 //! The TLS listener is ours, not rumqttd's (see [`crate::tls_front`]): it
 //! relays decrypted connections to a rumqttd listener on a private loopback
@@ -110,8 +111,8 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         Some(Authenticator::from_config(config)?)
     };
     let users = auth.as_ref().map_or(0, Authenticator::len);
-    // The TLS port is bound for good here (the front serves it); the others
-    // are claimed and released for rumqttd to bind.
+    // Every port is bound for good here: the TLS port is served by our
+    // front, the others are handed to rumqttd.
     let mut tls_front = None;
     let mut listeners = Vec::new();
     for (kind, addr) in config.listeners() {
@@ -177,14 +178,19 @@ fn bind(kind: ListenerKind, addr: SocketAddr) -> Result<TcpListener, StartError>
     })
 }
 
-/// Binds `addr` once to prove it is free and to resolve port 0, then releases it.
+/// Binds `addr` (port 0 resolved by the kernel) and hands the listening
+/// socket to rumqttd, which serves it as is. Releasing the port for rumqttd to
+/// bind again would let another socket take it in between, and then our
+/// readiness probe could be answered by someone else's listener.
 fn claim_port(kind: ListenerKind, addr: SocketAddr) -> Result<SocketAddr, StartError> {
     let listener = bind(kind, addr)?;
-    listener.local_addr().map_err(|source| StartError::Bind {
+    let bound = listener.local_addr().map_err(|source| StartError::Bind {
         addr,
         kind: kind.name(),
         source,
-    })
+    })?;
+    rumqttd::adopt_listener(listener);
+    Ok(bound)
 }
 
 /// An address a local client can connect to for a listener on `addr`.

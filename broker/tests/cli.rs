@@ -3,10 +3,10 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use hearth_testkit::{Subscriber, free_port, mosquitto_pub};
+use hearth_testkit::{BrokerProcess, Subscriber, mosquitto_pub};
 
 fn broker() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hearth-broker"))
@@ -71,13 +71,12 @@ fn environment_overrides_the_file() {
 
 #[test]
 fn serves_until_sigterm_then_exits_cleanly() {
-    let port = free_port();
-    let mut child = broker()
-        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
+    let mut broker = BrokerProcess::start_exe(
+        std::path::Path::new(env!("CARGO_BIN_EXE_hearth-broker")),
+        &[],
+        &[],
+    );
+    let port = broker.port();
     let sub = Subscriber::start(port, "cli/#", &[]);
     let published = mosquitto_pub(port, &["-t", "cli/x", "-m", "hi"]);
     assert!(
@@ -87,19 +86,8 @@ fn serves_until_sigterm_then_exits_cleanly() {
     );
     sub.expect_line("cli/x hi", Duration::from_secs(5));
 
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "exit status {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "broker ignored SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (status, log) = broker.terminate();
+    assert!(status.success(), "exit status {status}; it printed {log:?}");
 }
 
 #[test]

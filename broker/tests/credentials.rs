@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use hearth_broker::{BrokerConfig, Password, PasswordFile};
 use hearth_testkit::{
-    Subscriber, TestClient, broker_config, free_port, mosquitto_pub, require_tool, start_broker,
+    BrokerProcess, Subscriber, TestClient, broker_config, mosquitto_pub, require_tool, start_broker,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -227,7 +227,7 @@ async fn hashed_and_plain_users_log_in_over_tcp_and_nobody_else() {
         ("nobody", "hub-Secret-6", false),
     ] {
         let result = TestClient::try_connect(login(user, pass)).await;
-        assert_eq!(result.is_ok(), ok, "{user}/{pass}");
+        assert_eq!(result.is_ok(), ok, "{user}/{pass}: {result:?}");
     }
     assert!(
         TestClient::try_connect(TestClient::options(port, "anon"))
@@ -296,25 +296,22 @@ fn broker_log_during_logins(log: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let passwd = password_file(dir.path(), &[("hub", "Hashed-Pw-4471")]);
     let config = dir.path().join("broker.toml");
-    let port = free_port();
     std::fs::write(
         &config,
         format!(
-            "[broker]\nlisten = \"127.0.0.1:{port}\"\npassword_file = \"{}\"\n\
+            "[broker]\npassword_file = \"{}\"\n\
              [broker.users]\nlegacy = \"Plain-Pw-9913\"\n",
             passwd.display()
         ),
     )
     .unwrap();
-    let log_path = dir.path().join("stderr.log");
-    let mut child = broker()
-        .arg("--config")
-        .arg(&config)
-        .env("HEARTH_LOG", log)
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
-    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
+    let config = config.to_str().unwrap();
+    let mut broker = BrokerProcess::start_exe(
+        Path::new(env!("CARGO_BIN_EXE_hearth-broker")),
+        &[("HEARTH_LOG", log)],
+        &["--config", config],
+    );
+    let port = broker.port();
     for (user, pass, ok) in [
         ("hub", "Hashed-Pw-4471", true),
         ("hub", "Wrong-Pw-5520", false),
@@ -325,11 +322,7 @@ fn broker_log_during_logins(log: &str) -> String {
         let out = mosquitto_pub(port, &["-t", "x", "-m", "y", "-u", user, "-P", pass]);
         assert_eq!(out.status.success(), ok, "{user}: {}", stderr(&out));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
-    std::fs::read_to_string(&log_path).unwrap()
+    broker.terminate().1.join("\n")
 }
 
 #[test]

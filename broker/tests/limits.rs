@@ -7,14 +7,13 @@
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hearth_broker::BrokerConfig;
 use hearth_broker::config::RUMQTTD_OUTGOING_INFLIGHT;
 use hearth_testkit::raw::{self, StalledSubscriber, proc_status_kib};
 use hearth_testkit::{
-    Subscriber, TestClient, broker_config, free_port, mosquitto_pub, start_broker,
+    BrokerProcess, Subscriber, TestClient, broker_config, mosquitto_pub, start_broker,
 };
 use rumqttc::{AsyncClient, Event, Incoming, QoS};
 use tokio::sync::mpsc;
@@ -146,8 +145,13 @@ async fn a_subscriber_that_never_acks_gets_at_most_the_inflight_window() {
     options.set_manual_acks(true);
     let (client, mut eventloop) = AsyncClient::new(options, 64);
     let (tx, mut rx) = mpsc::channel(1024);
+    let (subacked, suback) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
+        let mut subacked = Some(subacked);
         while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Incoming::SubAck(ack)) = &event {
+                let _ = subacked.take().map(|done| done.send(ack.clone()));
+            }
             if let Event::Incoming(Incoming::Publish(p)) = event
                 && tx.send(p).await.is_err()
             {
@@ -159,7 +163,17 @@ async fn a_subscriber_that_never_acks_gets_at_most_the_inflight_window() {
         .subscribe("window/#", QoS::AtLeastOnce)
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ack = tokio::time::timeout(hearth_testkit::HANG_LIMIT, suback)
+        .await
+        .expect("a SUBACK for window/#")
+        .expect("the event loop ran until the SUBACK");
+    assert!(
+        matches!(
+            ack.return_codes[..],
+            [rumqttc::SubscribeReasonCode::Success(_)]
+        ),
+        "window/# refused: {ack:?}"
+    );
 
     const SENT: usize = 3 * RUMQTTD_OUTGOING_INFLIGHT;
     let publisher = TestClient::connect(port, "eager").await;
@@ -201,30 +215,17 @@ async fn a_subscriber_that_never_acks_gets_at_most_the_inflight_window() {
     assert_eq!(seen, (0..SENT).collect::<Vec<_>>());
 }
 
-struct BrokerProcess(Child);
-
-impl Drop for BrokerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_subscriber_does_not_grow_the_brokers_memory_without_bound() {
     const MESSAGES: usize = 200_000;
     const PAYLOAD: usize = 200;
     let defaults = BrokerConfig::default();
-    let port = free_port();
-    let broker = BrokerProcess(
-        Command::new(env!("CARGO_BIN_EXE_hearth-broker"))
-            .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let broker = BrokerProcess::start_exe(
+        std::path::Path::new(env!("CARGO_BIN_EXE_hearth-broker")),
+        &[],
+        &[],
     );
-    let pid = broker.0.id();
-    hearth_testkit::wait_listening(port, Duration::from_secs(10), "hearth-broker");
+    let (port, pid) = (broker.port(), broker.pid());
 
     let _stalled = StalledSubscriber::start(port, "stalled", "slow/#", 0);
     let mut watcher = TestClient::connect(port, "watcher").await;
@@ -245,7 +246,6 @@ async fn a_stalled_subscriber_does_not_grow_the_brokers_memory_without_bound() {
         .await;
     watcher.recv_on("done", Duration::from_secs(120)).await;
     let published_in = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let after = proc_status_kib(pid, "VmRSS");
     let peak = proc_status_kib(pid, "VmHWM");
 

@@ -235,7 +235,14 @@ async fn hearth_clients_log_in_with_their_own_identity() {
         .await
         .unwrap();
     spy.expect_line("hearth/node/pi-1/availability online", WAIT);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The command goes out once the broker acknowledged the subscription.
+    loop {
+        match tokio::time::timeout(WAIT, events.recv()).await {
+            Ok(Some(LinkEvent::Subscribed)) => break,
+            Ok(Some(LinkEvent::Message(_))) => continue,
+            other => panic!("pi-1's SUBSCRIBE was not acknowledged: {other:?}"),
+        }
+    }
     publish(port, "hub", "hearth/node/pi-1/light/lamp/set", "ON");
     loop {
         match tokio::time::timeout(WAIT, events.recv()).await.unwrap() {

@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use common::{Backend, Process, TestDb};
-use hearth_testkit::free_port;
+use common::{Backend, HubProcess, TestDb};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, Outgoing, QoS};
 use sqlx::{Connection, Row};
 
@@ -24,25 +23,16 @@ const MOST_LOST: u64 = hearth_broker::config::RUMQTTD_OUTGOING_INFLIGHT as u64;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_all_in_one_process_loses_only_what_was_not_yet_committed() {
     let db = TestDb::new(Backend::Sqlite).await;
-    let (mqtt, http) = (free_port(), free_port());
-    let mut hub = Process(
-        Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-            .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{mqtt}"))
-            .env("HEARTH_DATABASE__URL", &db.url)
-            .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while reqwest::get(format!("http://127.0.0.1:{http}/readyz"))
-        .await
-        .map(|r| r.status() != 200)
-        .unwrap_or(true)
-    {
-        assert!(Instant::now() < deadline, "hub never ready");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hearth-hub"));
+    command
+        .env("HEARTH_BROKER__LISTEN", "127.0.0.1:0")
+        .env("HEARTH_DATABASE__URL", &db.url)
+        .env("HEARTH_HTTP__LISTEN", "127.0.0.1:0");
+    let mut hub = HubProcess::start(command).await;
+    let mqtt = hub
+        .mqtt_addr()
+        .expect("the all-in-one hub names its embedded broker")
+        .port();
 
     let mut options = MqttOptions::new("presser", "127.0.0.1", mqtt);
     options.set_keep_alive(Duration::from_secs(5));

@@ -10,10 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
-use common::{
-    Backend, TestDb, call, hub_process, hub_role, spawn_hub_on, wait_http_ready, wait_ready,
-};
-use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
+use common::{Backend, TestDb, call, hub_process, hub_role, spawn_hub_on, wait_ready};
+use hearth_testkit::{TestClient, broker_config, start_broker};
 use rumqttc::QoS;
 
 fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
@@ -184,11 +182,11 @@ async fn two_hub_processes_on_one_postgres_play_every_occurrence_exactly_once() 
     listener
         .subscribe("hearth/chime/+/play", QoS::AtLeastOnce)
         .await;
-    let (http_a, http_b) = (free_port(), free_port());
-    let a = hub_process(Some(&config), &db, port, http_a, "hub-a");
-    let b = hub_process(Some(&config), &db, port, http_b, "hub-b");
-    wait_http_ready(http_a).await;
-    wait_http_ready(http_b).await;
+    let mut a = hub_process(Some(&config), &db, port, "hub-a");
+    let mut b = hub_process(Some(&config), &db, port, "hub-b");
+    a.wait_ready().await;
+    b.wait_ready().await;
+    let (http_a, http_b) = (a.http_addr().port(), b.http_addr().port());
 
     let mut plays = collect_plays(&mut listener, Duration::from_secs(12)).await;
     // A rolling update: the leading hub is stopped (SIGTERM) mid-schedule
@@ -269,9 +267,8 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
     listener
         .subscribe("hearth/chime/+/play", QoS::AtLeastOnce)
         .await;
-    let http = free_port();
-    let mut hub = hub_process(Some(&config), &db, port, http, "hub");
-    wait_http_ready(http).await;
+    let mut hub = hub_process(Some(&config), &db, port, "hub");
+    hub.wait_ready().await;
     // Kill it 2 s before the occurrence, bring it back 5 s after.
     tokio::time::sleep(
         (at - Utc::now() - chrono::Duration::seconds(2))
@@ -290,8 +287,8 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
         listener.recv(Duration::from_millis(10)).await.is_none(),
         "nothing played while the hub was down"
     );
-    hub = hub_process(Some(&config), &db, port, http, "hub");
-    wait_http_ready(http).await;
+    hub = hub_process(Some(&config), &db, port, "hub");
+    hub.wait_ready().await;
 
     let plays = collect_plays(&mut listener, Duration::from_secs(3)).await;
     let expected = at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
@@ -300,7 +297,7 @@ async fn a_hub_killed_before_an_occurrence_plays_it_late_once_or_records_it_miss
         [("inside".to_owned(), expected)],
         "inside the window: played late, once"
     );
-    let (_, _, metrics) = call("GET", &format!("http://127.0.0.1:{http}/metrics"), None).await;
+    let (_, _, metrics) = call("GET", &format!("{}/metrics", hub.http_url()), None).await;
     assert!(
         metrics.contains("hearth_chime_runs_total{outcome=\"missed\"} 1"),
         "{metrics}"

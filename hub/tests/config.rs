@@ -98,6 +98,7 @@ fn a_broker_it_cannot_reach_is_a_warning_at_the_default_level() {
     // Settings from the environment, as in Kubernetes: a bool and a port
     // number still parse from text.
     let dir = tempfile::tempdir().unwrap();
+    let nobody = hearth_testkit::RefusingPort::new();
     let mut hub = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
         .env_remove("HEARTH_CONFIG")
         .env_remove("HEARTH_LOG")
@@ -105,7 +106,7 @@ fn a_broker_it_cannot_reach_is_a_warning_at_the_default_level() {
         .env("HEARTH_BROKER__EMBEDDED", "false")
         .env(
             "HEARTH_MQTT__URL",
-            format!("mqtt://127.0.0.1:{}", hearth_testkit::free_port()),
+            format!("mqtt://127.0.0.1:{}", nobody.port()),
         )
         .env("HEARTH_MQTT__KEEP_ALIVE_SECS", "5")
         .env(

@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb, broker_process, hub_process, wait_http_ready};
-use hearth_testkit::{TestClient, free_port};
+use common::{Backend, TestDb, broker_process, hub_process};
+use hearth_testkit::{HANG_LIMIT, TestClient};
 use rumqttc::QoS;
 use sqlx::{Connection, Row};
 
@@ -41,6 +41,24 @@ async fn stored_counts(url: &str) -> BTreeMap<String, i64> {
     counts
 }
 
+/// Waits until the database holds at least `presses` presses; panics after
+/// [`HANG_LIMIT`] saying how many it held.
+async fn wait_until_stored(url: &str, presses: i64) {
+    let deadline = Instant::now() + HANG_LIMIT;
+    loop {
+        let got: i64 = stored_counts(url).await.values().sum();
+        if got >= presses {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{got} of {presses} presses stored within {HANG_LIMIT:?}"
+        );
+        // The count is a state in the database: look again shortly.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// Presses `PRESSES` times across `BUTTONS` buttons, killing the hub with
 /// SIGKILL a third of the way through and starting it again.
 async fn press_through_a_crash(
@@ -48,11 +66,10 @@ async fn press_through_a_crash(
     with_ids: bool,
 ) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     let db = TestDb::new(backend).await;
-    let mqtt_port = free_port();
-    let http_port = free_port();
-    let _broker = broker_process(mqtt_port);
-    let mut hub = hub_process(None, &db, mqtt_port, http_port, "hearth-hub-crash-test");
-    wait_http_ready(http_port).await;
+    let broker = broker_process();
+    let mqtt_port = broker.port();
+    let mut hub = hub_process(None, &db, mqtt_port, "hearth-hub-crash-test");
+    hub.wait_ready().await;
 
     let publisher = TestClient::connect(mqtt_port, "presser").await;
     let mut sent: BTreeMap<String, i64> = BTreeMap::new();
@@ -75,14 +92,14 @@ async fn press_through_a_crash(
             .unwrap();
         *sent.entry(button).or_default() += 1;
         if n == PRESSES / 3 {
-            // Let the hub get busy with what is in flight, then kill it mid-stream.
-            tokio::time::sleep(Duration::from_millis(30)).await;
+            // Once the hub is busy storing what is in flight, kill it mid-stream.
+            wait_until_stored(&db.url, 1).await;
             hub.kill_9();
             drop(hub);
-            hub = hub_process(None, &db, mqtt_port, http_port, "hearth-hub-crash-test");
+            hub = hub_process(None, &db, mqtt_port, "hearth-hub-crash-test");
         }
     }
-    wait_http_ready(http_port).await;
+    hub.wait_ready().await;
     // Wait until the hub has taken in everything the broker holds for it.
     let deadline = Instant::now() + Duration::from_secs(60);
     let want: i64 = sent.values().sum();

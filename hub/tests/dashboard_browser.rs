@@ -12,15 +12,18 @@ use std::time::Duration;
 
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::{Client, ClientBuilder, Locator};
-use hearth_testkit::{Subscriber, free_port, mosquitto_pub};
+use hearth_testkit::process::LogLines;
+use hearth_testkit::{Subscriber, mosquitto_pub};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
-/// chromedriver on a free port, killed on drop.
+/// chromedriver on a port it chose, killed on drop.
 struct ChromeDriver {
     child: Child,
     port: u16,
+    /// Keeps its stdout drained.
+    _out: LogLines,
 }
 
 impl ChromeDriver {
@@ -32,25 +35,27 @@ impl ChromeDriver {
                  chromium-driver) or `apt-get install chromium chromium-driver`"
             );
         }
-        let port = free_port();
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port itself and says which.
+        let mut child = Command::new(CHROMEDRIVER)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "chromedriver did not listen"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut out = LogLines::read(child.stdout.take().unwrap());
+        let port = out
+            .wait_for(|line| {
+                line.strip_prefix("ChromeDriver was started successfully on port ")?
+                    .trim_end_matches('.')
+                    .parse::<u16>()
+                    .ok()
+            })
+            .unwrap_or_else(|what| panic!("chromedriver did not say its port: {what}"));
+        Self {
+            child,
+            port,
+            _out: out,
         }
-        Self { child, port }
     }
 
     /// A headless browser session. The flags keep Chromium off the network

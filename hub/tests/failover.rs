@@ -7,8 +7,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Backend, Process, TestDb, call, hub_process, hub_role};
-use hearth_testkit::{TestClient, broker_config, free_port, start_broker};
+use common::{Backend, HubProcess, TestDb, call, hub_process, hub_role};
+use hearth_testkit::{TestClient, broker_config, start_broker};
 use rumqttc::QoS;
 
 const RULES: &str = r#"
@@ -34,16 +34,17 @@ async fn wait_for_role(http: u16, want: &str, within: Duration) -> Duration {
 
 /// Two hub processes on the broker at `port`: a (on `db_a`) first, until
 /// it leads, then b (on `db_b`), until it stands by. Returns them with
-/// their HTTP ports.
+/// the HTTP ports they chose.
 async fn leader_and_standby(
     config: Option<&std::path::Path>,
     (db_a, db_b): (&TestDb, &TestDb),
     port: u16,
-) -> ((Process, u16), (Process, u16)) {
-    let (http_a, http_b) = (free_port(), free_port());
-    let a = hub_process(config, db_a, port, http_a, "hub-a");
+) -> ((HubProcess, u16), (HubProcess, u16)) {
+    let a = hub_process(config, db_a, port, "hub-a");
+    let http_a = a.http_addr().port();
     wait_for_role(http_a, "leader", Duration::from_secs(20)).await;
-    let b = hub_process(config, db_b, port, http_b, "hub-b");
+    let b = hub_process(config, db_b, port, "hub-b");
+    let http_b = b.http_addr().port();
     wait_for_role(http_b, "standby", Duration::from_secs(20)).await;
     ((a, http_a), (b, http_b))
 }

@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Process, TestDb, Tmpfs, broker_process, call, hub_command, wait_http_ready};
-use hearth_testkit::{TestClient, free_port};
+use common::{HubProcess, TestDb, Tmpfs, broker_process, call, hub_command, hub_process};
+use hearth_testkit::TestClient;
 use rumqttc::QoS;
 
 const CLIENT_ID: &str = "hearth-hub-read-only-test";
@@ -156,23 +156,14 @@ async fn press(presser: &TestClient, ids: std::ops::Range<usize>) {
     }
 }
 
-fn hub_logging_to(db: &TestDb, mqtt_port: u16, http_port: u16, log: &Path) -> Process {
-    let child = hub_command(None, db, mqtt_port, http_port, CLIENT_ID)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    Process(child)
-}
-
 /// SIGTERM, then waits up to `within` for the exit; `None` if still running.
-fn terminate_within(hub: &mut Process, within: Duration) -> Option<Duration> {
+fn terminate_within(hub: &mut HubProcess, within: Duration) -> Option<Duration> {
     let asked = Instant::now();
     let _ = Command::new("kill")
-        .args(["-TERM", &hub.0.id().to_string()])
+        .args(["-TERM", &hub.pid().to_string()])
         .status();
     while asked.elapsed() < within {
-        if hub.0.try_wait().unwrap().is_some() {
+        if hub.child().try_wait().unwrap().is_some() {
             return Some(asked.elapsed());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -195,15 +186,14 @@ async fn a_card_turning_read_only_under_load_loses_no_acknowledged_press() {
 async fn card_turns_read_only_under_load(check_recovery: bool) {
     let card = Card::mount();
     let db = TestDb::at(format!("sqlite://{}/hearth.db", card.path().display()));
-    let logs = tempfile::tempdir().unwrap();
-    let (mqtt_port, http_port) = (free_port(), free_port());
     // Its own process, so the presses the hub could not store wait in the
     // hub's session while the hub is restarted.
-    let _broker = broker_process(mqtt_port);
-    let first_log = logs.path().join("first.log");
-    let mut hub = hub_logging_to(&db, mqtt_port, http_port, &first_log);
-    wait_http_ready(http_port).await;
-    let base = format!("http://127.0.0.1:{http_port}");
+    let broker = broker_process();
+    let mqtt_port = broker.port();
+    let mut hub = hub_process(None, &db, mqtt_port, CLIENT_ID);
+    hub.wait_ready().await;
+    let http_port = hub.http_addr().port();
+    let base = hub.http_url();
 
     let presser = TestClient::connect(mqtt_port, "presser").await;
     press(&presser, 0..100).await;
@@ -232,7 +222,7 @@ async fn card_turns_read_only_under_load(check_recovery: bool) {
     assert!(reason.contains("database"), "{reason}");
     // Some seconds of refused writes: the hub keeps serving and retrying.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(hub.0.try_wait().unwrap().is_none(), "the hub exited");
+    assert!(hub.child().try_wait().unwrap().is_none(), "the hub exited");
     assert_eq!(call("GET", &format!("{base}/healthz"), None).await.0, 200);
     if check_recovery {
         // A retried commit that SQLite reports as done on the read-only
@@ -248,7 +238,7 @@ async fn card_turns_read_only_under_load(check_recovery: bool) {
     if stopped_in.is_none() {
         hub.kill_9();
     }
-    let log = std::fs::read_to_string(&first_log).unwrap();
+    let log = hub.log().read_to_end().join("\n");
     assert!(!log.contains("panicked"), "{log}");
     assert!(
         log.contains("database write failed"),
@@ -270,9 +260,9 @@ async fn card_turns_read_only_under_load(check_recovery: bool) {
         return;
     }
     card.remount();
-    let second_log = logs.path().join("second.log");
-    let mut hub = hub_logging_to(&db, mqtt_port, http_port, &second_log);
-    wait_http_ready(http_port).await;
+    let mut hub = hub_process(None, &db, mqtt_port, CLIENT_ID);
+    hub.wait_ready().await;
+    let http_port = hub.http_addr().port();
     // Every press arrives exactly once: those stored before the failure
     // from the database, the rest redelivered by the broker because the
     // hub never acknowledged them.
@@ -324,11 +314,11 @@ async fn a_read_only_database_directory_is_a_clear_error_at_startup() {
     let disk = Tmpfs::mount("8m");
     let dir = disk.path().display().to_string();
     let db = TestDb::at(format!("sqlite://{dir}/hearth.db"));
-    let (mqtt_port, http_port) = (free_port(), free_port());
-    let _broker = broker_process(mqtt_port);
+    let broker = broker_process();
+    let mqtt_port = broker.port();
     let check = |case: &str| {
         let (status, stderr) = run_to_exit(
-            hub_command(None, &db, mqtt_port, http_port, CLIENT_ID),
+            hub_command(None, &db, mqtt_port, CLIENT_ID),
             Duration::from_secs(20),
         );
         assert!(
@@ -350,8 +340,8 @@ async fn a_read_only_database_directory_is_a_clear_error_at_startup() {
     // A database from earlier runs whose volume is now read-only: SQLite
     // could open the file but not create its WAL files beside it.
     disk.remount("rw");
-    let mut hub = common::hub_process(None, &db, mqtt_port, http_port, CLIENT_ID);
-    wait_http_ready(http_port).await;
+    let mut hub = hub_process(None, &db, mqtt_port, CLIENT_ID);
+    hub.wait_ready().await;
     hub.terminate();
     let file = disk.path().join("hearth.db");
     assert!(file.exists(), "the hub created no {}", file.display());

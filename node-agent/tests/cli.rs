@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{WAIT, line, node_toml, topic, wait_online, write};
 use hearth_broker::Password;
-use hearth_testkit::{Subscriber, broker_config, free_port, mosquitto_pub, start_broker};
+use hearth_testkit::{RefusingPort, Subscriber, broker_config, mosquitto_pub, start_broker};
 
 const BIN: &str = env!("CARGO_BIN_EXE_hearth-node-agent");
 
@@ -336,7 +336,8 @@ fn a_broker_that_refuses_or_is_not_there_is_a_warning_at_the_default_level() {
     assert!(!lines.iter().any(|l| l.contains(password)), "{lines:#?}");
 
     // Nothing listening at all.
-    let lines = log_until_broker_warning(free_port(), password);
+    let nobody = RefusingPort::new();
+    let lines = log_until_broker_warning(nobody.port(), password);
     let last = lines.last().map_or("", String::as_str);
     assert!(
         last.contains("WARN") && last.contains("cannot connect to the broker"),

@@ -8,57 +8,17 @@
 
 mod common;
 
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::{InProcessAgent, line, node_toml, topic, write};
 use hearth_node_agent::gpio::Level;
-use hearth_testkit::{Subscriber, free_port, mosquitto_pub};
+use hearth_testkit::{BrokerProcess, HANG_LIMIT, Subscriber, mosquitto_pub};
 
 /// Reconnect backoff tops out at 10 s; allow one full pause and change.
 const RECONNECT_WAIT: Duration = Duration::from_secs(15);
-
-fn broker_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let path = target.join("debug/hearth-broker");
-    assert!(
-        path.exists(),
-        "{} is missing: build it first with `cargo build -p hearth-broker --bin hearth-broker`",
-        path.display()
-    );
-    path
-}
-
-/// The broker binary on `port`; waits until it accepts connections.
-fn start_broker(port: u16) -> Child {
-    let mut child = Command::new(broker_binary())
-        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("HEARTH_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            panic!("hearth-broker exited with {status} (port {port} still in use?)");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "hearth-broker never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 fn publish(port: u16, rest: &str, payload: &str) {
     let out = mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
@@ -67,8 +27,8 @@ fn publish(port: u16, rest: &str, payload: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_broker_restart_states_are_republished_and_commands_obeyed() {
-    let port = free_port();
-    let mut broker = start_broker(port);
+    let broker = BrokerProcess::start();
+    let port = broker.port();
     let dir = tempfile::tempdir().unwrap();
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
     let sub = Subscriber::start(port, &topic("#"), &[]);
@@ -78,10 +38,7 @@ async fn after_a_broker_restart_states_are_republished_and_commands_obeyed() {
     drop(sub);
 
     // A crash: retained messages and subscriptions are gone with it.
-    broker.kill().unwrap();
-    broker.wait().unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let mut broker = start_broker(port);
+    let broker = broker.restart();
 
     let sub = Subscriber::start(port, &topic("#"), &[]);
     let deadline = Instant::now() + RECONNECT_WAIT;
@@ -105,8 +62,7 @@ async fn after_a_broker_restart_states_are_republished_and_commands_obeyed() {
     assert_eq!(agent.level(22), Some(Level::High));
 
     agent.stop().await;
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    drop(broker);
 }
 
 /// Gap between two commands of the load: about 50 a second.
@@ -132,6 +88,9 @@ impl Tally {
 /// a second, one `mosquitto_pub -q 1` each, until stopped.
 struct Toggler {
     stop: Arc<AtomicBool>,
+    /// Commands acknowledged and failed so far, for the test to wait on.
+    acked: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
     thread: JoinHandle<Tally>,
 }
 
@@ -139,6 +98,8 @@ impl Toggler {
     fn start(port: u16) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let (acked, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (acks, failures) = (acked.clone(), failed.clone());
         let thread = std::thread::spawn(move || {
             let mut tally = Tally::default();
             while !flag.load(Relaxed) {
@@ -147,17 +108,38 @@ impl Toggler {
                     port,
                     &["-q", "1", "-t", &topic("light/red/set"), "-m", "TOGGLE"],
                 );
-                let list = if out.status.success() {
-                    &mut tally.acked
+                let (list, count) = if out.status.success() {
+                    (&mut tally.acked, &acks)
                 } else {
-                    &mut tally.failed
+                    (&mut tally.failed, &failures)
                 };
                 list.push(started);
+                count.fetch_add(1, Relaxed);
                 std::thread::sleep(COMMAND_GAP);
             }
             tally
         });
-        Self { stop, thread }
+        Self {
+            stop,
+            acked,
+            failed,
+            thread,
+        }
+    }
+
+    /// Waits until `count` (acked or failed) reaches `at_least`; panics
+    /// after [`HANG_LIMIT`] saying how far it got.
+    fn wait_count(count: &AtomicUsize, at_least: usize, what: &str) {
+        let deadline = Instant::now() + HANG_LIMIT;
+        while count.load(Relaxed) < at_least {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} of {at_least} within {HANG_LIMIT:?}",
+                count.load(Relaxed)
+            );
+            // The counter has no waker; it moves every COMMAND_GAP.
+            std::thread::sleep(COMMAND_GAP);
+        }
     }
 
     fn stop(self) -> Tally {
@@ -188,8 +170,8 @@ fn red_states(lines: &[String]) -> Vec<&str> {
 /// is back every acknowledged command is obeyed, exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agreeing() {
-    let port = free_port();
-    let mut broker = start_broker(port);
+    let mut broker = BrokerProcess::start();
+    let port = broker.port();
     let dir = tempfile::tempdir().unwrap();
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, "")));
     common::wait_online(port);
@@ -197,15 +179,27 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
     let before = Subscriber::start(port, &topic("light/red/state"), &["-R"]);
     let started_at = Instant::now();
     let toggler = Toggler::start(port);
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let obeyed_before = red_states(&before.collect_for(Duration::from_millis(200))).len();
+    // The stream runs until the agent has obeyed more than ten commands.
+    let mut obeyed = Vec::new();
+    while obeyed.len() <= 10 {
+        match before.next_line(HANG_LIMIT) {
+            Some(l) => obeyed.push(l),
+            None => panic!("the agent obeyed only {obeyed:?} within {HANG_LIMIT:?}"),
+        }
+    }
+    let obeyed_before = red_states(&obeyed).len();
 
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    broker.kill();
     let killed_at = Instant::now();
     drop(before);
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let mut broker = start_broker(port);
+    // Down until the stream has run into the outage: a command failed.
+    let failed_so_far = toggler.failed.load(Relaxed);
+    Toggler::wait_count(
+        &toggler.failed,
+        failed_so_far + 1,
+        "commands failed while down",
+    );
+    let broker = broker.restart();
     let restarted_at = Instant::now();
 
     let after = Subscriber::start(port, &topic("#"), &[]);
@@ -214,8 +208,14 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
     // every command acknowledged from here on has a subscriber.
     let back_at = Instant::now();
     let back_after = back_at - restarted_at;
-    // Keep the stream going with the agent back, then stop and let it settle.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Keep the stream going until more than ten commands were acknowledged
+    // with the agent back, then stop and let it settle.
+    let acked_so_far = toggler.acked.load(Relaxed);
+    Toggler::wait_count(
+        &toggler.acked,
+        acked_so_far + 12,
+        "commands acked once back",
+    );
     let tally = toggler.stop();
     let stopped_at = Instant::now();
     let seen = after.collect_for(Duration::from_secs(1));
@@ -302,8 +302,7 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
         acked_after.saturating_sub(obeyed_after),
     );
     agent.stop().await;
-    broker.kill().unwrap();
-    broker.wait().unwrap();
+    drop(broker);
 }
 
 fn publish_qos1(port: u16, rest: &str, payload: &str) {

@@ -2,9 +2,26 @@
 
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, Incoming, LastWill, MqttOptions, Publish, QoS};
-use tokio::sync::mpsc;
+use rumqttc::{
+    AsyncClient, Event, Incoming, LastWill, MqttOptions, Outgoing, Publish, QoS,
+    SubscribeReasonCode,
+};
+use tokio::sync::{Mutex, mpsc};
 use tokio::task::JoinHandle;
+
+use crate::HANG_LIMIT;
+
+/// SUBSCRIBE/SUBACK events the event loop hands back. Subscriptions are made
+/// one at a time (see [`TestClient::subscribe`]), so at most a SUBSCRIBE and
+/// its SUBACK wait here, plus any left by a subscribe that gave up.
+const SUBACK_QUEUE: usize = 16;
+
+/// What the event loop saw of a subscription, matched by packet id.
+#[derive(Debug)]
+enum SubEvent {
+    Sent(u16),
+    Acked(u16, Vec<SubscribeReasonCode>),
+}
 
 /// Outcome of a connection attempt, for auth tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +35,8 @@ pub enum ConnectOutcome {
 pub struct TestClient {
     pub client: AsyncClient,
     messages: mpsc::UnboundedReceiver<Publish>,
+    /// Locked for a whole subscribe, so the next SUBSCRIBE sent is ours.
+    subscriptions: Mutex<mpsc::Receiver<SubEvent>>,
     task: JoinHandle<()>,
 }
 
@@ -51,8 +70,11 @@ impl TestClient {
         let (client, mut eventloop) = AsyncClient::new(options, 1024);
         let mut no = eventloop.network_options();
         no.set_tcp_nodelay(true);
+        // rumqttc's 5 s default (TCP connect to CONNACK) is a false failure on a
+        // busy machine; our own deadline below bounds a hang.
+        no.set_connection_timeout(HANG_LIMIT.as_secs());
         eventloop.set_network_options(no);
-        let first = tokio::time::timeout(Duration::from_secs(5), async {
+        let first = tokio::time::timeout(HANG_LIMIT, async {
             loop {
                 match eventloop.poll().await {
                     Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
@@ -68,33 +90,77 @@ impl TestClient {
             }
         })
         .await
-        .unwrap_or_else(|_| Err("no CONNACK within 5 s".to_owned()));
+        .unwrap_or_else(|_| Err(format!("no CONNACK within {HANG_LIMIT:?}")));
         first?;
         let (tx, messages) = mpsc::unbounded_channel();
+        let (sub_tx, sub_rx) = mpsc::channel(SUBACK_QUEUE);
         let task = tokio::spawn(async move {
             loop {
-                match eventloop.poll().await {
+                let event = match eventloop.poll().await {
                     Ok(Event::Incoming(Incoming::Publish(p))) => {
                         if tx.send(p).is_err() {
                             return;
                         }
+                        continue;
                     }
-                    Ok(_) => {}
+                    Ok(Event::Outgoing(Outgoing::Subscribe(pkid))) => SubEvent::Sent(pkid),
+                    Ok(Event::Incoming(Incoming::SubAck(ack))) => {
+                        SubEvent::Acked(ack.pkid, ack.return_codes)
+                    }
+                    Ok(_) => continue,
                     Err(_) => return,
-                }
+                };
+                // Nobody waiting (the test dropped its client): keep serving messages.
+                let _ = sub_tx.try_send(event);
             }
         });
         Ok(Self {
             client,
             messages,
+            subscriptions: Mutex::new(sub_rx),
             task,
         })
     }
 
+    /// Subscribes and returns once the broker's SUBACK granted it; panics
+    /// saying what the broker answered otherwise.
     pub async fn subscribe(&self, filter: &str, qos: QoS) {
+        let codes = self.try_subscribe(filter, qos).await;
+        assert!(
+            codes
+                .iter()
+                .all(|c| matches!(c, SubscribeReasonCode::Success(_))),
+            "the broker refused the subscription to {filter}: SUBACK {codes:?}"
+        );
+    }
+
+    /// Subscribes and returns the SUBACK's reason codes, whatever they say.
+    /// Panics if no SUBACK comes (the connection died, or a hang).
+    pub async fn try_subscribe(&self, filter: &str, qos: QoS) -> Vec<SubscribeReasonCode> {
+        let mut events = self.subscriptions.lock().await;
         self.client.subscribe(filter, qos).await.expect("subscribe");
-        // rumqttc hides the SUBACK from us here; a short pause lets it land.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let wait = async {
+            let mut sent = None;
+            while let Some(event) = events.recv().await {
+                match (event, sent) {
+                    // The first SUBSCRIBE after ours was queued is ours: the
+                    // lock keeps others out. Acks of abandoned ones are skipped.
+                    (SubEvent::Sent(pkid), None) => sent = Some(pkid),
+                    (SubEvent::Acked(pkid, codes), Some(ours)) if pkid == ours => {
+                        return Ok(codes);
+                    }
+                    _ => {}
+                }
+            }
+            Err(sent)
+        };
+        match tokio::time::timeout(HANG_LIMIT, wait).await {
+            Ok(Ok(codes)) => codes,
+            Ok(Err(sent)) => panic!(
+                "the connection closed before the SUBACK for {filter} (SUBSCRIBE sent: {sent:?})"
+            ),
+            Err(_) => panic!("no SUBACK for {filter} within {HANG_LIMIT:?}"),
+        }
     }
 
     pub async fn publish(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) {
@@ -122,6 +188,29 @@ impl TestClient {
                 Some(_) => continue,
                 None => panic!("no message on {topic} within {timeout:?}"),
             }
+        }
+    }
+
+    /// Every message before the first one on `marker`, for "nothing else
+    /// arrives" checks: publish the marker after the thing that must not
+    /// arrive, on a path ordered with it (same publisher, same client), and
+    /// whatever did arrive is in the result. Panics after [`HANG_LIMIT`]
+    /// showing what came.
+    pub async fn collect_until(&mut self, marker: &str) -> Vec<Publish> {
+        let mut before = Vec::new();
+        let wait = async {
+            while let Some(p) = self.messages.recv().await {
+                if p.topic == marker {
+                    return true;
+                }
+                before.push(p);
+            }
+            false
+        };
+        match tokio::time::timeout(HANG_LIMIT, wait).await {
+            Ok(true) => before,
+            Ok(false) => panic!("connection closed before the marker on {marker}; got {before:?}"),
+            Err(_) => panic!("no marker on {marker} within {HANG_LIMIT:?}; got {before:?}"),
         }
     }
 

@@ -1,4 +1,4 @@
-//! Test helpers: real brokers on free ports, real mosquitto_pub/sub processes, MQTT test clients,
+//! Test helpers: real brokers on ports they chose themselves, real mosquitto_pub/sub processes, MQTT test clients,
 //! and a TCP proxy that pulls the network cable.
 //!
 //! Tests in every crate use these so that "the broker" in a test is always a
@@ -10,34 +10,55 @@
 pub mod client;
 pub mod home_assistant;
 pub mod mosquitto;
+pub mod process;
 pub mod proxy;
 pub mod raw;
 pub mod tls;
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 
 use hearth_broker::{BrokerConfig, RunningBroker};
 
 pub use client::TestClient;
 pub use mosquitto::{MosquittoBroker, Subscriber, mosquitto_pub, require_tool};
+pub use process::{BrokerProcess, HubProcess, binary, hub_command};
 pub use proxy::Proxy;
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    listener.local_addr().expect("local addr").port()
+/// How long a test waits for an event (a SUBACK, a CONNACK, a log line)
+/// before calling it a hang. Generous on purpose: it bounds a hang, it does
+/// not measure speed, so a busy CI machine never trips it.
+pub const HANG_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A loopback port that refuses connections for as long as this lives, for
+/// "the broker is not there" tests: the socket is bound (so no other test's
+/// server can take the port) but never listens.
+#[derive(Debug)]
+pub struct RefusingPort {
+    _socket: tokio::net::TcpSocket,
+    port: u16,
 }
 
-/// Waits until something accepts TCP connections on loopback `port`: a
-/// broker process just spawned. Panics naming `what` after `within`.
-pub fn wait_listening(port: u16, within: std::time::Duration, what: &str) {
-    let deadline = std::time::Instant::now() + within;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what} did not listen on port {port} within {within:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+impl RefusingPort {
+    pub fn new() -> Self {
+        let socket = tokio::net::TcpSocket::new_v4().expect("create a TCP socket");
+        socket
+            .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .expect("bind a loopback port");
+        let port = socket.local_addr().expect("bound address").port();
+        Self {
+            _socket: socket,
+            port,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Default for RefusingPort {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -80,26 +101,4 @@ impl AnyBroker {
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port())
     }
-}
-
-/// Path of a workspace binary (`hearth-broker`, `hearth-hub`, `hearth-node-agent`),
-/// built first if needed. Tests of one crate use this to run another crate's
-/// binary as a real separate process.
-pub fn binary(name: &str) -> std::path::PathBuf {
-    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
-    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("testkit lives in the workspace");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let status = std::process::Command::new(cargo)
-        .current_dir(workspace)
-        .args(["build", "--quiet", "--bin", name])
-        .status()
-        .expect("run cargo build");
-    assert!(status.success(), "cargo build --bin {name} failed");
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| workspace.join("target"));
-    target.join("debug").join(name)
 }

@@ -4,9 +4,8 @@
 //! tests need a peer that does exactly what a broken device does and
 //! nothing more, over a plain `TcpStream`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
 
 /// MQTT remaining-length encoding (1 to 4 bytes).
 fn remaining_length(mut len: usize, out: &mut Vec<u8>) {
@@ -90,8 +89,23 @@ impl StalledSubscriber {
         stream
             .write_all(&subscribe(1, filter, qos))
             .expect("send SUBSCRIBE");
-        // Let the CONNACK and SUBACK land (unread) before anything is published.
-        std::thread::sleep(Duration::from_millis(200));
+        // Read the CONNACK (4 bytes) and the SUBACK (5 bytes for one
+        // filter), then never read again: from here the broker routes to us.
+        stream
+            .set_read_timeout(Some(crate::HANG_LIMIT))
+            .expect("read timeout");
+        let mut acks = [0_u8; 9];
+        stream
+            .read_exact(&mut acks)
+            .unwrap_or_else(|e| panic!("no CONNACK and SUBACK for {client_id}: {e}"));
+        assert!(
+            acks[..4] == [0x20, 0x02, 0x00, 0x00] && acks[4..8] == [0x90, 0x03, 0x00, 0x01],
+            "{client_id}: expected CONNACK accepted and SUBACK for packet 1, got {acks:02x?}"
+        );
+        assert!(
+            acks[8] <= 2,
+            "{client_id}: subscription to {filter} refused: {acks:02x?}"
+        );
         Self { _stream: stream }
     }
 }

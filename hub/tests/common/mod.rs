@@ -1,10 +1,11 @@
-//! Shared helpers for hub tests: fresh databases per test, hubs on free ports, HTTP calls.
+//! Shared helpers for hub tests: fresh databases per test, hubs on ports they chose, HTTP calls.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::time::Duration;
 
 use hearth_hub::{Hub, HubConfig};
+pub use hearth_testkit::{BrokerProcess, HubProcess};
 use sqlx::Connection;
 
 pub const WAIT: Duration = Duration::from_secs(5);
@@ -116,24 +117,10 @@ pub fn mqtt_port(hub: &Hub) -> u16 {
     hub.broker().expect("embedded broker").mqtt_addr().port()
 }
 
-/// Waits until the hub has connected to its broker (ready answers 200).
+/// Waits until the hub is ready: `/readyz` answers 200 only once the broker
+/// acknowledged its subscriptions, so nothing sent after this goes unseen.
 pub async fn wait_ready(hub: &Hub) {
-    let url = format!("http://{}/readyz", hub.http_addr);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Ok(r) = reqwest::get(&url).await
-            && r.status() == 200
-        {
-            // Subscriptions go out right after CONNACK; give them a moment.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hub never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    hearth_testkit::process::wait_http_ready(hub.http_addr).await;
 }
 
 /// (status, content type, body) of a request.
@@ -202,36 +189,39 @@ impl Drop for Process {
     }
 }
 
-/// The real `hearth-hub` binary against the broker on `mqtt_port`.
+/// The real `hearth-hub` binary against the broker on `mqtt_port`, its HTTP
+/// server on a port it chose (see [`HubProcess::http_addr`]). Not yet ready:
+/// call [`HubProcess::wait_ready`].
 pub fn hub_process(
     config: Option<&std::path::Path>,
     db: &TestDb,
     mqtt_port: u16,
-    http_port: u16,
     client_id: &str,
-) -> Process {
-    let mut command = hub_command(config, db, mqtt_port, http_port, client_id);
-    Process(
-        command
-            .stderr(log_file_from("HEARTH_TEST_HUB_LOG"))
-            .spawn()
-            .unwrap(),
-    )
+) -> HubProcess {
+    HubProcess::spawn(hub_command(config, db, mqtt_port, client_id))
 }
 
-/// Where a child's stderr goes: appended to the file named by the
-/// environment variable `var` (kept for a failure hunt), or nowhere.
-fn log_file_from(var: &str) -> std::process::Stdio {
-    match std::env::var(var) {
-        Ok(path) => std::process::Stdio::from(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .unwrap(),
-        ),
-        Err(_) => std::process::Stdio::null(),
+/// The `hearth-hub` command [`hub_process`] runs, for tests that want its
+/// output or exit status themselves. Its HTTP server binds port 0.
+pub fn hub_command(
+    config: Option<&std::path::Path>,
+    db: &TestDb,
+    mqtt_port: u16,
+    client_id: &str,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hearth-hub"));
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
     }
+    command
+        .env("HEARTH_BROKER__EMBEDDED", "false")
+        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
+        .env("HEARTH_DATABASE__URL", &db.url)
+        .env("HEARTH_HTTP__LISTEN", "127.0.0.1:0")
+        .env("HEARTH_HUB__CLIENT_ID", client_id)
+        // Error exits are read as a user reads them, without a backtrace.
+        .env("RUST_BACKTRACE", "0");
+    command
 }
 
 /// A store on the test's own database, migrated.
@@ -244,40 +234,10 @@ pub async fn store(db: &TestDb) -> hearth_hub::store::Store {
     .unwrap()
 }
 
-/// The `hearth-hub` command [`hub_process`] runs, for tests that want its
-/// output or exit status themselves.
-pub fn hub_command(
-    config: Option<&std::path::Path>,
-    db: &TestDb,
-    mqtt_port: u16,
-    http_port: u16,
-    client_id: &str,
-) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hearth-hub"));
-    if let Some(config) = config {
-        command.arg("--config").arg(config);
-    }
-    command
-        .env("HEARTH_BROKER__EMBEDDED", "false")
-        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .env("HEARTH_HTTP__LISTEN", format!("127.0.0.1:{http_port}"))
-        .env("HEARTH_HUB__CLIENT_ID", client_id)
-        // Error exits are read as a user reads them, without a backtrace.
-        .env("RUST_BACKTRACE", "0");
-    command
-}
-
-/// The `hearth-broker` binary on `port`, as its own process (the Kubernetes
-/// layout: it outlives a hub restart, with the hub's session in it).
-pub fn broker_process(port: u16) -> Process {
-    let child = std::process::Command::new(hearth_testkit::binary("hearth-broker"))
-        .env("HEARTH_BROKER__LISTEN", format!("127.0.0.1:{port}"))
-        .stderr(log_file_from("HEARTH_TEST_BROKER_LOG"))
-        .spawn()
-        .unwrap();
-    hearth_testkit::wait_listening(port, Duration::from_secs(20), "hearth-broker");
-    Process(child)
+/// The `hearth-broker` binary as its own process (the Kubernetes layout: it
+/// outlives a hub restart, with the hub's session in it), on a port it chose.
+pub fn broker_process() -> BrokerProcess {
+    BrokerProcess::start()
 }
 
 /// A small tmpfs, unmounted on drop. Needs root, as the test script has.
@@ -338,19 +298,7 @@ pub async fn hub_role(http: u16) -> Option<String> {
     hub["role"].as_str().map(str::to_owned)
 }
 
-/// Waits until the hub serving HTTP on `port` answers `/readyz` with 200.
-pub async fn wait_http_ready(port: u16) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await
-            && r.status() == 200
-        {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hub on {port} never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits until the hub serving HTTP at `addr` answers `/readyz` with 200.
+pub async fn wait_http_ready(addr: std::net::SocketAddr) {
+    hearth_testkit::process::wait_http_ready(addr).await;
 }

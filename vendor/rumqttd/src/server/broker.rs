@@ -338,6 +338,29 @@ pub enum LinkType {
     Remote,
 }
 
+/// Hearth patch: listening sockets bound by the embedder, by their bound address.
+static ADOPTED: Mutex<Vec<std::net::TcpListener>> = Mutex::new(Vec::new());
+
+/// Hearth patch: hands rumqttd a socket the embedder has bound and put in
+/// listening state. A server whose `listen` equals the socket's local address
+/// serves it instead of binding its own. Binding port 0, reading the port and
+/// releasing it for rumqttd to bind again lets another socket take the port
+/// in between; adopting the bound socket leaves no such gap.
+pub fn adopt_listener(listener: std::net::TcpListener) {
+    ADOPTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(listener);
+}
+
+fn take_adopted(listen: &SocketAddr) -> Option<std::net::TcpListener> {
+    let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
+    let i = adopted
+        .iter()
+        .position(|l| l.local_addr().ok().as_ref() == Some(listen))?;
+    Some(adopted.swap_remove(i))
+}
+
 #[derive(PartialEq)]
 enum AwaitingWill {
     Cancel,
@@ -380,7 +403,16 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
     }
 
     pub async fn start(&mut self, link_type: LinkType) -> Result<(), Error> {
-        let listener = TcpListener::bind(&self.config.listen).await?;
+        // Hearth patch: a socket the embedder already bound (see
+        // `adopt_listener`) is served as is, so port 0 never has to be
+        // released and bound again.
+        let listener = match take_adopted(&self.config.listen) {
+            Some(adopted) => {
+                adopted.set_nonblocking(true)?;
+                TcpListener::from_std(adopted)?
+            }
+            None => TcpListener::bind(&self.config.listen).await?,
+        };
         let delay = Duration::from_millis(self.config.next_connection_delay_ms);
         let mut count: usize = 0;
 
