@@ -245,7 +245,7 @@ impl<'a> Decider<'a> {
             },
             Some(Topic::NodeClimate(node)) => match Reading::from_climate(payload, at) {
                 Ok(readings) => Outcome {
-                    writes: crate::model::readings::take_in(node_entry(house, node), readings, at),
+                    writes: crate::decide::readings::take_in(node_entry(house, node), readings, at),
                     ..Outcome::kind(MessageKind::Climate)
                 },
                 Err(e) => return self.reject(topic, e.into()),

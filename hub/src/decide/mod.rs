@@ -9,4 +9,5 @@ pub mod discovery;
 pub mod gate;
 pub mod hello;
 pub mod message;
+pub mod readings;
 pub mod rules;

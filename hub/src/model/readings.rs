@@ -1,4 +1,4 @@
-//! Sensor readings in the hub, for any quantity: the last one per (node, quantity), what a climate message changes, and history rows.
+//! Sensor readings in the hub, for any quantity: the last one per (node, quantity) and history rows.
 //!
 //! Nothing here names a quantity: a new one in `hearth_protocol::Quantity`
 //! is kept, stored, served and charted without a change in the hub.
@@ -9,9 +9,6 @@ use chrono::{DateTime, Utc};
 use hearth_protocol::payload::rfc3339;
 use hearth_protocol::{Quantity, Reading};
 use serde::ser::{Serialize, SerializeMap, Serializer};
-
-use crate::model::effects::Write;
-use crate::model::house::NodeRecord;
 
 /// The last reading of each quantity a node reported.
 ///
@@ -69,27 +66,6 @@ impl Serialize for Latest {
     }
 }
 
-/// What a node's climate message does to the house: its readings become
-/// the node's latest, the node counts as seen at `received`, and the node
-/// row and every reading are written (in that order).
-pub fn take_in(
-    record: &mut NodeRecord,
-    readings: Vec<Reading>,
-    received: DateTime<Utc>,
-) -> Vec<Write> {
-    for reading in &readings {
-        record.readings.record(*reading);
-    }
-    record.last_seen = Some(received);
-    let mut writes = Vec::with_capacity(readings.len() + 1);
-    writes.push(Write::Node(record.clone()));
-    writes.extend(readings.into_iter().map(|reading| Write::Reading {
-        node: record.id.clone(),
-        reading,
-    }));
-    writes
-}
-
 /// One instant of a node's history with every quantity measured then.
 ///
 /// Serializes as `{"at":"...","temperature":21.5,"humidity":40.0}`, the
@@ -138,7 +114,7 @@ pub fn rows(series: impl IntoIterator<Item = (Quantity, Series)>) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use hearth_protocol::{Climate, Id};
+    use hearth_protocol::Climate;
 
     use super::*;
 
@@ -163,28 +139,6 @@ mod tests {
             serde_json::to_string(&reading).unwrap()
         );
         assert_eq!(serde_json::to_string(&Latest::default()).unwrap(), "null");
-    }
-
-    #[test]
-    fn a_climate_message_updates_the_node_and_writes_each_reading() {
-        let mut node = NodeRecord::new(Id::new("pi-1").unwrap());
-        let first = climate(20.0, 41.0, 0);
-        take_in(&mut node, first.readings(), at(1));
-        let second = climate(21.0, 42.0, -60);
-        let writes = take_in(&mut node, second.readings(), at(2));
-        // The last message wins even when it says it is older.
-        assert_eq!(node.readings.value(Quantity::Temperature), Some(21.0));
-        assert_eq!(node.readings.value(Quantity::Humidity), Some(42.0));
-        assert_eq!(node.last_seen, Some(at(2)));
-        assert_eq!(writes.len(), 1 + Quantity::ALL.len(), "{writes:?}");
-        assert_eq!(writes[0], Write::Node(node.clone()));
-        assert!(
-            writes[1..].iter().all(|w| matches!(
-                w,
-                Write::Reading { node: n, reading } if n.as_str() == "pi-1" && reading.at == at(-60)
-            )),
-            "{writes:?}"
-        );
     }
 
     #[test]
