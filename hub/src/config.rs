@@ -14,8 +14,11 @@ use hearth_common::mqtt::MqttSettings;
 use hearth_protocol::{DiscoveryTopics, Id, OutputRef, Topics};
 use serde::Deserialize;
 
-use crate::chimes::{Chime, ChimeError, ChimeSpec, Source};
+use crate::decide::discovery::HubDiscovery;
 use crate::decide::rules::{Rule, RuleConfig, RuleError};
+use crate::model::chime::{Chime, ChimeError, ChimeSpec, Source};
+/// The `[database]` section; the store owns its shape.
+pub use crate::store::DatabaseSection;
 
 /// Everything in `hearth.toml`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -59,27 +62,6 @@ impl Default for HubSection {
             switch_timeout_ms: 3_000,
             discovery: true,
             discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseSection {
-    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
-    pub url: String,
-    /// Days of climate history kept; older readings are pruned hourly.
-    pub history_days: u32,
-    /// Most pooled connections.
-    pub max_connections: u32,
-}
-
-impl Default for DatabaseSection {
-    fn default() -> Self {
-        Self {
-            url: "sqlite://data/hearth.db".to_owned(),
-            history_days: 30,
-            max_connections: 8,
         }
     }
 }
@@ -166,6 +148,15 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     pub switches: BTreeMap<Id, OutputRef>,
     pub chimes: Vec<Chime>,
+}
+
+impl Settings {
+    /// The builder of the hub's discovery messages; `None` when discovery is off.
+    pub fn hub_discovery(&self) -> Option<HubDiscovery> {
+        self.discovery
+            .clone()
+            .map(|topics| HubDiscovery::with(topics, self.topics.clone()))
+    }
 }
 
 impl HubConfig {

@@ -311,7 +311,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         topics,
         publish::Publisher::new(client.clone(), metrics.clone()),
         chime_rx,
-        decide::discovery::HubDiscovery::new(&settings),
+        settings.hub_discovery(),
         shutdown.clone(),
     ));
     tasks.spawn(http::serve(

@@ -307,8 +307,8 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chimes::tests::{spec, utc};
     use crate::chimes::{ChimeSpec, Source};
+    use crate::model::chime::tests::{spec, utc};
 
     fn chime(schedule: &str, catch_up_secs: u64) -> Chime {
         ChimeSpec {

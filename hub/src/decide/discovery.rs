@@ -30,8 +30,7 @@ use hearth_protocol::discovery::{
 };
 use hearth_protocol::{Availability, DiscoveryTopics, Id, OnOff, PressAction, Topic, Topics};
 
-use crate::chimes::Chime;
-use crate::config::Settings;
+use crate::model::chime::Chime;
 use crate::model::effects::Publication;
 
 /// `origin.name` of the hub's configs.
@@ -59,14 +58,6 @@ pub struct HubDiscovery {
 }
 
 impl HubDiscovery {
-    /// `None` when discovery is switched off.
-    pub fn new(settings: &Settings) -> Option<Self> {
-        settings
-            .discovery
-            .clone()
-            .map(|topics| Self::with(topics, settings.topics.clone()))
-    }
-
     pub fn with(topics: DiscoveryTopics, hearth: Topics) -> Self {
         Self { topics, hearth }
     }
@@ -343,8 +334,8 @@ pub fn retained(messages: Vec<Message>) -> Vec<Publication> {
 /// `filters` plus Home Assistant's status topic and the hub device's
 /// config topics, each unless a filter (a rule's) already covers it: the
 /// broker would deliver one copy per match.
-pub fn with_filters(settings: &Settings, mut filters: Vec<String>) -> Vec<String> {
-    if let Some(discovery) = HubDiscovery::new(settings) {
+pub fn with_filters(discovery: Option<&HubDiscovery>, mut filters: Vec<String>) -> Vec<String> {
+    if let Some(discovery) = discovery {
         for wanted in [discovery.status_topic(), discovery.config_filter()] {
             if !filters
                 .iter()
@@ -407,7 +398,7 @@ impl HubDiscovery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chimes::{ChimeSpec, Source};
+    use crate::model::chime::{ChimeSpec, Source};
 
     fn id(s: &str) -> Id {
         Id::new(s).unwrap()

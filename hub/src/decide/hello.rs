@@ -8,27 +8,28 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hearth_protocol::{Availability, Id, Topic};
+use chrono_tz::Tz;
+use hearth_protocol::{Availability, Id, Topic, Topics};
 
-use crate::chimes::Chime;
-use crate::config::Settings;
 use crate::decide::clock;
 use crate::decide::discovery::{self, HubDiscovery};
 use crate::decide::message::Decider;
+use crate::model::chime::Chime;
 use crate::model::effects::Publication;
 use crate::model::house::House;
 
 /// Discovery configs (when on), the hub's availability, the clock, every
 /// button state and every chime's view, all retained.
 pub fn hello(
-    settings: &Settings,
+    topics: &Topics,
+    timezone: Tz,
+    discovery: Option<&HubDiscovery>,
     decider: &Decider<'_>,
     house: &House,
     chimes: &BTreeMap<Id, Chime>,
     now: DateTime<Utc>,
 ) -> Vec<Publication> {
-    let topics = &settings.topics;
-    let mut out = match HubDiscovery::new(settings) {
+    let mut out = match discovery {
         Some(d) => discovery::retained(d.all_configs(house.buttons.keys(), chimes.values())),
         None => Vec::new(),
     };
@@ -38,7 +39,7 @@ pub fn hello(
     ));
     out.push(Publication::retained(
         topics.build(&Topic::ClockHhmm),
-        clock::hhmm(settings.timezone, now),
+        clock::hhmm(timezone, now),
     ));
     out.extend(decider.retained_states(house));
     out.extend(chimes.values().map(|c| {
@@ -67,7 +68,15 @@ mod tests {
         house
             .buttons
             .insert(desk.clone(), ButtonRecord::new(desk, at));
-        let out = hello(&settings, &decider, &house, &BTreeMap::new(), at);
+        let out = hello(
+            &settings.topics,
+            settings.timezone,
+            settings.hub_discovery().as_ref(),
+            &decider,
+            &house,
+            &BTreeMap::new(),
+            at,
+        );
         let topics: Vec<&str> = out.iter().map(|p| p.topic.as_str()).collect();
         for wanted in [
             "hearth/hub/availability",

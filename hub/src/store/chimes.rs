@@ -6,7 +6,7 @@ use hearth_protocol::Id;
 use sqlx::Row;
 
 use super::{Store, StoreError, from_millis, millis};
-use crate::chimes::{Chime, ChimeSpec, Source};
+use crate::model::chime::{Chime, ChimeSpec, Source};
 
 /// What happened to one occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

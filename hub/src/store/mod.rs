@@ -18,7 +18,6 @@ mod readings;
 
 pub use chimes::RunStatus;
 
-use crate::config::DatabaseSection;
 pub use crate::model::effects::Write;
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
 
@@ -50,6 +49,28 @@ pub enum StoreError {
 pub enum Backend {
     Sqlite,
     Postgres,
+}
+
+/// The `[database]` section of the hub's settings.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSection {
+    /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
+    pub url: String,
+    /// Days of climate history kept; older readings are pruned hourly.
+    pub history_days: u32,
+    /// Most pooled connections.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/hearth.db".to_owned(),
+            history_days: 30,
+            max_connections: 8,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -119,11 +119,11 @@ pub async fn run_core(
         registry: &parts.registry,
         chime_commands: &parts.chime_commands,
         confirmations,
-        discovery: HubDiscovery::new(settings),
+        discovery: settings.hub_discovery(),
         brain: Decider::new(&settings.topics, &settings.rules)
-            .with_discovery(HubDiscovery::new(settings)),
+            .with_discovery(settings.hub_discovery()),
         filters: discovery::with_filters(
-            settings,
+            settings.hub_discovery().as_ref(),
             message::subscriptions(&settings.topics, &settings.rules),
         ),
         publisher: Publisher::new(client.clone(), parts.metrics.clone()),
@@ -419,8 +419,17 @@ impl Core<'_> {
     /// Every retained message the hub owns, from the house as it is now.
     fn hello(&self) -> Vec<Publication> {
         let chimes = self.registry.snapshot();
-        self.house
-            .read(|house| hello(self.settings, &self.brain, house, &chimes, Utc::now()))
+        self.house.read(|house| {
+            hello(
+                &self.settings.topics,
+                self.settings.timezone,
+                self.discovery.as_ref(),
+                &self.brain,
+                house,
+                &chimes,
+                Utc::now(),
+            )
+        })
     }
 
     /// What a message under the discovery prefix asks of the hub: the
