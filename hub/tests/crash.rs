@@ -8,7 +8,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Backend, TestDb, broker_process, hub_process};
+use common::{Backend, BrokerProcess, TestDb, hub_process};
 use hearth_testkit::{HANG_LIMIT, TestClient};
 use rumqttc::QoS;
 use sqlx::{Connection, Row};
@@ -66,7 +66,7 @@ async fn press_through_a_crash(
     with_ids: bool,
 ) -> (BTreeMap<String, i64>, BTreeMap<String, i64>) {
     let db = TestDb::new(backend).await;
-    let broker = broker_process();
+    let broker = BrokerProcess::start();
     let mqtt_port = broker.port();
     let mut hub = hub_process(None, &db, mqtt_port, "hearth-hub-crash-test");
     hub.wait_ready().await;

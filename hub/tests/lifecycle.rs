@@ -5,13 +5,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod procs;
 
 use std::time::Duration;
 
-use common::{Backend, TestDb, call, spawn_hub, spawn_hub_on};
+use common::{
+    Backend, BrokerProcess, HubProcess, TestDb, call, hub_command, spawn_hub, spawn_hub_on,
+};
 use hearth_testkit::TestClient;
-use procs::{BrokerProcess, HubProcess};
 use rumqttc::QoS;
 use sqlx::Connection;
 
@@ -77,34 +77,39 @@ async fn hub_stop_says_offline_and_leaves_it_retained() {
 async fn sigterm_says_offline_and_exits_cleanly() {
     let broker = BrokerProcess::start();
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut hub = HubProcess::start(&db.url, Some(&broker.url()), "hub-sigterm");
-    let mut watcher = watch_availability(broker.port, "watcher").await;
+    let mut hub = HubProcess::start(hub_command(None, &db, broker.port(), "hub-sigterm")).await;
+    let mut watcher = watch_availability(broker.port(), "watcher").await;
     wait_availability(&mut watcher, "online", "after the start").await;
 
-    hub.process.sigterm();
+    hub.sigterm();
     wait_availability(&mut watcher, "offline", "after SIGTERM").await;
-    let status = hub.process.wait_exit();
+    let (status, log) = hub.wait_exit();
     assert!(
         status.success(),
-        "hearth-hub exited with {status} on SIGTERM:\n{}",
-        hub.process.log()
+        "hearth-hub exited with {status} on SIGTERM; it printed {log:?}"
     );
-    assert_eq!(retained_availability(broker.port, "late").await, "offline");
+    assert_eq!(
+        retained_availability(broker.port(), "late").await,
+        "offline"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_leaves_offline_as_the_last_will() {
     let broker = BrokerProcess::start();
     let db = TestDb::new(Backend::Sqlite).await;
-    let mut hub = HubProcess::start(&db.url, Some(&broker.url()), "hub-kill-9");
-    let mut watcher = watch_availability(broker.port, "watcher").await;
+    let mut hub = HubProcess::start(hub_command(None, &db, broker.port(), "hub-kill-9")).await;
+    let mut watcher = watch_availability(broker.port(), "watcher").await;
     wait_availability(&mut watcher, "online", "after the start").await;
 
     // The process is gone before anything could publish: only the broker,
     // holding the hub's will, can say `offline` now.
-    hub.process.kill_9();
+    hub.kill_9();
     wait_availability(&mut watcher, "offline", "after kill -9").await;
-    assert_eq!(retained_availability(broker.port, "late").await, "offline");
+    assert_eq!(
+        retained_availability(broker.port(), "late").await,
+        "offline"
+    );
 }
 
 /// A `/metrics` counter line's value, 0 when absent.
@@ -123,8 +128,8 @@ async fn sigterm_commits_the_writes_still_queued() {
     let broker = BrokerProcess::start();
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::at(format!("sqlite://{}/hearth.db", dir.path().display()));
-    let mut hub = HubProcess::start(&db.url, Some(&broker.url()), "hub-flush");
-    let mut watcher = watch_availability(broker.port, "watcher").await;
+    let mut hub = HubProcess::start(hub_command(None, &db, broker.port(), "hub-flush")).await;
+    let mut watcher = watch_availability(broker.port(), "watcher").await;
     wait_availability(&mut watcher, "online", "after the start").await;
 
     // Hold SQLite's write lock, as a slow card would: the hub's writer
@@ -137,7 +142,7 @@ async fn sigterm_commits_the_writes_still_queued() {
         .await
         .unwrap();
 
-    let publisher = TestClient::connect(broker.port, "presser").await;
+    let publisher = TestClient::connect(broker.port(), "presser").await;
     for _ in 0..PRESSES {
         publisher
             .publish("hearth/button/desk/press", QoS::AtLeastOnce, false, "")
@@ -149,7 +154,7 @@ async fn sigterm_commits_the_writes_still_queued() {
             .await;
     }
     // Every message has reached the hub's core (and so its write queue).
-    let metrics_url = format!("{}/metrics", hub.base());
+    let metrics_url = format!("{}/metrics", hub.http_url());
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let (_, _, text) = call("GET", &metrics_url, None).await;
@@ -165,17 +170,16 @@ async fn sigterm_commits_the_writes_still_queued() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
-    hub.process.sigterm();
+    hub.sigterm();
     // The core has stopped (it says offline last); the writes are still
     // waiting for the lock. Only now may the writer commit.
     wait_availability(&mut watcher, "offline", "after SIGTERM").await;
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     drop(lock);
-    let status = hub.process.wait_exit();
+    let (status, log) = hub.wait_exit();
     assert!(
         status.success(),
-        "hearth-hub exited with {status}:\n{}",
-        hub.process.log()
+        "hearth-hub exited with {status}; it printed {log:?}"
     );
     drop(broker);
 

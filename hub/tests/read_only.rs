@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{HubProcess, TestDb, Tmpfs, broker_process, call, hub_command, hub_process};
+use common::{BrokerProcess, HubProcess, TestDb, Tmpfs, call, hub_command, hub_process};
 use hearth_testkit::TestClient;
 use rumqttc::QoS;
 
@@ -188,7 +188,7 @@ async fn card_turns_read_only_under_load(check_recovery: bool) {
     let db = TestDb::at(format!("sqlite://{}/hearth.db", card.path().display()));
     // Its own process, so the presses the hub could not store wait in the
     // hub's session while the hub is restarted.
-    let broker = broker_process();
+    let broker = BrokerProcess::start();
     let mqtt_port = broker.port();
     let mut hub = hub_process(None, &db, mqtt_port, CLIENT_ID);
     hub.wait_ready().await;
@@ -314,7 +314,7 @@ async fn a_read_only_database_directory_is_a_clear_error_at_startup() {
     let disk = Tmpfs::mount("8m");
     let dir = disk.path().display().to_string();
     let db = TestDb::at(format!("sqlite://{dir}/hearth.db"));
-    let broker = broker_process();
+    let broker = BrokerProcess::start();
     let mqtt_port = broker.port();
     let check = |case: &str| {
         let (status, stderr) = run_to_exit(

@@ -234,7 +234,16 @@ fn a_signal_leaves_everything_off(signal: &str) {
     // WAIT only bounds a hang: the agent's own shutdown budget keeps it
     // under 2 s (see hearth_node_agent::agent::SHUTDOWN_FLUSH_TIMEOUT).
     let took = wait_exit(&mut child, WAIT);
-    let lines = sub.collect_for(Duration::from_millis(500));
+    // The agent has exited, so it sent everything; a marker published now
+    // ends what the subscriber has to show, instead of a 500 ms window that
+    // a late message would fall out of.
+    let marker = mosquitto_pub(port, &["-t", &topic("test/marker"), "-q", "1", "-m", "end"]);
+    assert!(
+        marker.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&marker.stderr)
+    );
+    let lines = sub.expect_line(&line("test/marker", "end"), WAIT);
     for want in [
         line("switch/lamp/state", "OFF"),
         line("sequence/traffic/state", "OFF"),

@@ -464,6 +464,18 @@ impl HubProcess {
     pub fn terminate(&mut self) -> (ExitStatus, Vec<String>) {
         terminate(&mut self.child, &mut self.log, "hearth-hub")
     }
+
+    /// Sends SIGTERM and returns at once, for a test that acts while the
+    /// hub shuts down (releases a lock it waits on, say); then [`Self::wait_exit`].
+    pub fn sigterm(&self) {
+        sigterm(&self.child);
+    }
+
+    /// Waits for the exit (after [`Self::sigterm`]); returns its status and
+    /// everything it printed. Panics if it still runs after [`HANG_LIMIT`].
+    pub fn wait_exit(&mut self) -> (ExitStatus, Vec<String>) {
+        wait_exit(&mut self.child, &mut self.log, "hearth-hub")
+    }
 }
 
 impl Drop for HubProcess {
@@ -478,9 +490,20 @@ const READY_POLL: Duration = Duration::from_millis(20);
 
 /// SIGTERM `child`, wait (bounded by [`HANG_LIMIT`]) and read its stderr to the end.
 fn terminate(child: &mut Child, log: &mut LogLines, what: &str) -> (ExitStatus, Vec<String>) {
+    sigterm(child);
+    wait_exit(child, log, what)
+}
+
+/// Sends SIGTERM to `child`; an already exited child is not an error here
+/// (the exit status tells).
+fn sigterm(child: &Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
+}
+
+/// Waits (bounded by [`HANG_LIMIT`]) for `child` to exit and reads its stderr to the end.
+fn wait_exit(child: &mut Child, log: &mut LogLines, what: &str) -> (ExitStatus, Vec<String>) {
     let deadline = Instant::now() + HANG_LIMIT;
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for the child") {

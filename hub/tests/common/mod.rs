@@ -1,6 +1,6 @@
 //! Shared helpers for hub tests: fresh databases per test, hubs on ports they chose, HTTP calls.
 
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use std::time::Duration;
 
@@ -160,35 +160,6 @@ macro_rules! on_both_backends {
     };
 }
 
-/// A child process (a hub or a broker), killed and reaped however the test ends.
-#[derive(Debug)]
-pub struct Process(pub std::process::Child);
-
-impl Process {
-    /// `kill -9`, as a power cut or the OOM killer would, and reap it.
-    pub fn kill_9(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-
-    /// SIGTERM, and wait for the process to exit.
-    pub fn terminate(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The real `hearth-hub` binary against the broker on `mqtt_port`, its HTTP
 /// server on a port it chose (see [`HubProcess::http_addr`]). Not yet ready:
 /// call [`HubProcess::wait_ready`].
@@ -232,12 +203,6 @@ pub async fn store(db: &TestDb) -> hearth_hub::store::Store {
     })
     .await
     .unwrap()
-}
-
-/// The `hearth-broker` binary as its own process (the Kubernetes layout: it
-/// outlives a hub restart, with the hub's session in it), on a port it chose.
-pub fn broker_process() -> BrokerProcess {
-    BrokerProcess::start()
 }
 
 /// A small tmpfs, unmounted on drop. Needs root, as the test script has.
@@ -296,9 +261,4 @@ pub async fn hub_role(http: u16) -> Option<String> {
         .ok()?;
     let hub: serde_json::Value = serde_json::from_str(&body).ok()?;
     hub["role"].as_str().map(str::to_owned)
-}
-
-/// Waits until the hub serving HTTP at `addr` answers `/readyz` with 200.
-pub async fn wait_http_ready(addr: std::net::SocketAddr) {
-    hearth_testkit::process::wait_http_ready(addr).await;
 }
