@@ -238,21 +238,10 @@ mod tests {
     use hearth_protocol::{DiscoveryTopics, Topics};
 
     use super::*;
+    use crate::model::chime::tests::tea;
 
     fn id(s: &str) -> Id {
         Id::new(s).unwrap()
-    }
-
-    fn tea() -> Chime {
-        ChimeSpec {
-            name: Some("Tea time".into()),
-            schedule: "16:20".into(),
-            speaker: "kitchen".into(),
-            sound: "tea.wav".into(),
-            ..ChimeSpec::default()
-        }
-        .validate(Some(&id("tea")), chrono_tz::UTC, Source::Runtime)
-        .unwrap()
     }
 
     #[test]

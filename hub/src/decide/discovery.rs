@@ -398,7 +398,7 @@ impl HubDiscovery {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::chime::{ChimeSpec, Source};
+    use crate::model::chime::tests::tea;
 
     fn id(s: &str) -> Id {
         Id::new(s).unwrap()
@@ -410,18 +410,6 @@ mod tests {
 
     fn json(m: &Message) -> serde_json::Value {
         serde_json::from_slice(&m.payload).unwrap()
-    }
-
-    fn tea() -> Chime {
-        ChimeSpec {
-            name: Some("Tea time".into()),
-            schedule: "16:20".into(),
-            speaker: "kitchen".into(),
-            sound: "tea.wav".into(),
-            ..ChimeSpec::default()
-        }
-        .validate(Some(&id("tea")), chrono_tz::UTC, Source::Runtime)
-        .unwrap()
     }
 
     #[test]

@@ -29,22 +29,10 @@ pub fn take_in(
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-    use hearth_protocol::{Climate, Id, Quantity};
+    use hearth_protocol::{Id, Quantity};
 
     use super::*;
-
-    fn at(second: i64) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 11, 22, 14, 20, 0).unwrap() + chrono::Duration::seconds(second)
-    }
-
-    fn climate(temperature: f64, humidity: f64, second: i64) -> Climate {
-        Climate {
-            temperature,
-            humidity,
-            at: at(second),
-        }
-    }
+    use crate::model::readings::tests::{at, climate};
 
     #[test]
     fn a_climate_message_updates_the_node_and_writes_each_reading() {

@@ -423,6 +423,23 @@ pub(crate) mod tests {
             .with_timezone(&Utc)
     }
 
+    /// "Tea time": 16:20 UTC on the kitchen speaker, a runtime chime.
+    pub(crate) fn tea() -> Chime {
+        ChimeSpec {
+            name: Some("Tea time".into()),
+            schedule: "16:20".into(),
+            speaker: "kitchen".into(),
+            sound: "tea.wav".into(),
+            ..ChimeSpec::default()
+        }
+        .validate(
+            Some(&Id::new("tea").unwrap()),
+            chrono_tz::UTC,
+            Source::Runtime,
+        )
+        .unwrap()
+    }
+
     pub(crate) fn spec(schedule: &str) -> ChimeSpec {
         ChimeSpec {
             schedule: schedule.into(),

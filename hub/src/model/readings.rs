@@ -112,17 +112,17 @@ pub fn rows(series: impl IntoIterator<Item = (Quantity, Series)>) -> Vec<Row> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use chrono::TimeZone;
     use hearth_protocol::Climate;
 
     use super::*;
 
-    fn at(second: i64) -> DateTime<Utc> {
+    pub(crate) fn at(second: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 22, 14, 20, 0).unwrap() + chrono::Duration::seconds(second)
     }
 
-    fn climate(temperature: f64, humidity: f64, second: i64) -> Climate {
+    pub(crate) fn climate(temperature: f64, humidity: f64, second: i64) -> Climate {
         Climate {
             temperature,
             humidity,
