@@ -378,20 +378,11 @@ async fn forgetting_a_button_clears_its_state_row_and_home_assistant_entities() 
     assert_eq!(status, 404);
     let (status, _, _) = call("DELETE", &format!("{base}/api/v1/buttons/desk"), None).await;
     assert_eq!(status, 404);
-    // Nothing retained is left for it: no state, no discovery config. The
-    // broker hands a new subscription what it retains before it routes a
-    // message published after the SUBACK, so a marker from the same client
-    // ends the retained batch.
-    let mut late = TestClient::connect(port, "late").await;
-    late.subscribe("#", QoS::AtLeastOnce).await;
-    late.publish("test/marker", QoS::AtLeastOnce, false, "end")
-        .await;
-    let left: Vec<String> = late
-        .collect_until("test/marker")
+    // Nothing retained is left for it: no state, no discovery config.
+    let left: Vec<_> = TestClient::retained(port, "#")
         .await
         .into_iter()
-        .map(|p| format!("{} {}", p.topic, String::from_utf8_lossy(&p.payload)))
-        .filter(|l| l.contains("button/desk") || l.contains("button_desk"))
+        .filter(|(topic, _)| topic.contains("button/desk") || topic.contains("button_desk"))
         .collect();
     assert!(
         left.is_empty(),

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, spawn_hub_on, wait_ready};
 use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
-use rumqttc::QoS;
 
 const TEA: &str = r#"{"name":"Tea","schedule":"16:20","timezone":"America/Los_Angeles","speaker":"living-room","sound":"tea.wav","volume":40}"#;
 
@@ -195,20 +194,7 @@ async fn mqtt_set_play_and_delete() {
     )
     .await;
     assert_eq!(status, 404);
-    // What the broker retains reaches a new subscription before a message
-    // the same client publishes after the SUBACK: the marker ends the batch.
-    let mut late = TestClient::connect(port, "late").await;
-    late.subscribe("hearth/hub/chimes/+", QoS::AtLeastOnce)
-        .await;
-    late.subscribe("test/marker", QoS::AtLeastOnce).await;
-    late.publish("test/marker", QoS::AtLeastOnce, false, "end")
-        .await;
-    let left: Vec<String> = late
-        .collect_until("test/marker")
-        .await
-        .into_iter()
-        .map(|p| format!("{} {:?}", p.topic, String::from_utf8_lossy(&p.payload)))
-        .collect();
+    let left = TestClient::retained(port, "hearth/hub/chimes/+").await;
     assert!(left.is_empty(), "a retained chime is left: {left:?}");
     hub.stop().await;
 }

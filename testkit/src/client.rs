@@ -214,6 +214,31 @@ impl TestClient {
         }
     }
 
+    /// What the broker retains under `filter`, as (topic, payload) pairs,
+    /// read by a fresh client. The broker hands a new subscription what it
+    /// retains before it routes a message the same client publishes after
+    /// the SUBACK, so a marker from that client ends the retained batch: no
+    /// quiet window to guess.
+    pub async fn retained(port: u16, filter: &str) -> Vec<(String, String)> {
+        const MARKER: &str = "hearth-testkit/retained-marker";
+        let id = format!("retained-{}", std::process::id());
+        let mut late = Self::connect(port, &id).await;
+        late.subscribe(filter, QoS::AtLeastOnce).await;
+        late.subscribe(MARKER, QoS::AtLeastOnce).await;
+        late.publish(MARKER, QoS::AtLeastOnce, false, "end").await;
+        let seen = late
+            .collect_until(MARKER)
+            .await
+            .into_iter()
+            .map(|p| {
+                let payload = String::from_utf8_lossy(&p.payload).into_owned();
+                (p.topic, payload)
+            })
+            .collect();
+        late.client.disconnect().await.ok();
+        seen
+    }
+
     /// Drops the TCP connection without DISCONNECT, as a crash would.
     pub fn kill(self) {
         self.task.abort();
