@@ -11,13 +11,21 @@
 //! no answer within [`CHECK_TIMEOUT`]: it steps down before Postgres can
 //! hand the lock to anyone else, so two hubs never act at once. With SQLite
 //! there is only ever one hub: it leads.
+//!
+//! A standby's picture of the house comes from polling the database, so on
+//! winning the lock this task reads the stored house and hands it to the
+//! core (the `takeover` channel) before it announces the new role: the core
+//! never waits for the database itself.
 
 use std::future::Future;
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
+
+use crate::model::house::House;
+use crate::store::Store;
 
 /// The advisory lock key: "HEARTH" in ASCII.
 pub const LOCK_KEY: i64 = 0x4845_4152_5448;
@@ -29,6 +37,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait for a new lock connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for the stored house on taking over; past it the new leader
+/// acts on the picture it polled as a standby (at most one poll old).
+const TAKEOVER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Houses read on takeover, waiting for the core. The core takes each one
+/// when it sees the role that follows it, so one is the most that waits.
+pub const TAKEOVER_QUEUE: usize = 1;
 /// How long Postgres takes at most to notice the lock connection's far end
 /// is gone (keepalive: 3 s idle, then 3 probes 1 s apart; unacknowledged
 /// data: tcp_user_timeout) and free the lock.
@@ -41,8 +55,16 @@ const REFUSALS_BEFORE_STANDBY: u32 = 3;
 
 pub use crate::model::role::Role;
 
-/// Keeps `role` up to date until `shutdown`. For SQLite it leads at once.
-pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: CancellationToken) {
+/// Keeps `role` up to date until `shutdown`. For SQLite it leads at once
+/// (the house `start` read is the whole truth). On becoming leader with
+/// Postgres it first hands the stored house to `takeover`.
+pub async fn run(
+    database_url: String,
+    store: Store,
+    takeover: mpsc::Sender<House>,
+    role: watch::Sender<Role>,
+    shutdown: CancellationToken,
+) {
     if !database_url.starts_with("postgres") {
         let _ = role.send(Role::Leader);
         shutdown.cancelled().await;
@@ -93,6 +115,25 @@ pub async fn run(database_url: String, role: watch::Sender<Role>, shutdown: Canc
                 }
             },
         };
+        if next == Role::Leader && !leading {
+            // Hold messages (the core holds them while undecided) rather
+            // than let them go as a standby while the house is read.
+            role.send_if_modified(|now| std::mem::replace(now, Role::Undecided) != Role::Undecided);
+            match tokio::time::timeout(TAKEOVER_READ_TIMEOUT, store.load()).await {
+                Ok(Ok(house)) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = takeover.send(house) => {}
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "taking over: cannot read the stored house; acting on the last polled picture");
+                }
+                Err(_) => {
+                    tracing::warn!(timeout = ?TAKEOVER_READ_TIMEOUT, "taking over: the stored house took too long to read; acting on the last polled picture");
+                }
+            }
+        }
         if next != *role.borrow() || !decided {
             tracing::info!(role = ?next, "hub role");
             // The first decision is sent even when it is "standby" again:

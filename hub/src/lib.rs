@@ -170,6 +170,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         tracing::warn!(%http_addr, "the dashboard and HTTP API have no login: anyone who can reach this address can switch lights; name users in [http] (docs/http-api.md)");
     }
     let (role_tx, role_rx) = tokio::sync::watch::channel(leader::Role::Undecided);
+    let (takeover_tx, takeover_rx) = mpsc::channel(leader::TAKEOVER_QUEUE);
     let (chime_tx, chime_rx) = mpsc::channel(chimes::manage::CHIME_EVENT_CAPACITY);
     for id in removed_chimes {
         if let Ok(id) = hearth_protocol::Id::new(&id) {
@@ -258,7 +259,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             settings: settings.clone(),
             house: house.clone(),
             metrics: metrics.clone(),
-            store: store.clone(),
+            takeover: takeover_rx,
             registry: registry.clone(),
             chime_commands: command_tx,
         },
@@ -273,6 +274,8 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     ));
     tasks.spawn(leader::run(
         settings.database.url.clone(),
+        store.clone(),
+        takeover_tx,
         role_tx,
         shutdown.clone(),
     ));

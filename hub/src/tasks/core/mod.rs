@@ -8,9 +8,9 @@
 //!
 //! The core never waits for the database while it handles a message: it
 //! publishes at once and hands writes to the writer (`crate::tasks::writer`)
-//! and chime changes to the chimes task (`crate::chimes::commands`). The one
-//! read it awaits is the stored house when it starts to lead, before it
-//! acts on anything.
+//! and chime changes to the chimes task (`crate::chimes::commands`). When it
+//! starts to lead it takes the stored house the leader task read for it
+//! (`crate::leader`), before it acts on anything.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -35,10 +35,11 @@ use crate::handle::CoreEnd;
 use crate::leader::Role;
 use crate::metrics::{ErrorReason, Metrics};
 use crate::model::effects::{Delivery, MessageKind, Outcome, Publication};
+use crate::model::house::House;
 use crate::model::input::Input;
 use crate::publish::Publisher;
 use crate::shared_house::SharedHouse;
-use crate::store::{Store, Write};
+use crate::store::Write;
 use crate::tasks::writer::{Connection, WriteJob};
 
 mod api;
@@ -62,8 +63,9 @@ pub struct CoreParts {
     /// The core is the writer on the hot path (see `crate::shared_house`).
     pub house: SharedHouse,
     pub metrics: Arc<Metrics>,
-    /// Read when the hub starts to lead (see `on_role`).
-    pub store: Store,
+    /// The stored house, read by the leader task when this hub wins the
+    /// lock (see `on_role`).
+    pub takeover: mpsc::Receiver<House>,
     /// The chimes, for the hello and Home Assistant.
     pub registry: Arc<Registry>,
     /// Where chime changes go to be stored (`crate::chimes::commands`).
@@ -74,7 +76,7 @@ struct Core<'a> {
     settings: &'a Settings,
     house: &'a SharedHouse,
     metrics: &'a Metrics,
-    store: &'a Store,
+    takeover: mpsc::Receiver<House>,
     registry: &'a Registry,
     chime_commands: &'a mpsc::Sender<ChimeCommand>,
     confirmations: broadcast::Sender<(OutputRef, OnOff)>,
@@ -115,7 +117,7 @@ pub async fn run_core(
         settings,
         house: &parts.house,
         metrics: &parts.metrics,
-        store: &parts.store,
+        takeover: parts.takeover,
         registry: &parts.registry,
         chime_commands: &parts.chime_commands,
         confirmations,
@@ -217,7 +219,13 @@ impl Core<'_> {
         if steps.reload {
             // A standby's picture came from polling the database: take
             // the latest before acting on anything.
-            if let Ok(house) = self.store.load().await {
+            // The leader task sends the house before the role, so it is
+            // here; with SQLite nothing is (the house read at start is it).
+            let mut latest = None;
+            while let Ok(house) = self.takeover.try_recv() {
+                latest = Some(house);
+            }
+            if let Some(house) = latest {
                 self.house.change(|h| *h = house);
             }
         }
