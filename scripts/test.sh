@@ -85,12 +85,16 @@ HEARTH_HA_PYTHON=$(scripts/ha-venv.sh | tail -n 1)
 export HEARTH_HA_PYTHON
 
 step "cargo test (whole workspace)"
-cargo test --workspace --locked --no-fail-fast
+# Tests that run a workspace binary as a process take the one this build
+# made (testkit::process::binary), rather than building it again with
+# another feature set.
+HEARTH_TEST_WORKSPACE_BINS=1 cargo test --workspace --locked --no-fail-fast
 
 # --- deploy manifests ------------------------------------------------------------
 if [ -x scripts/check-deploy.sh ]; then
   step "deploy checks"
-  cargo build --workspace --bins --locked --quiet
+  # The binaries the test build made (no second build with other features).
+  cargo test --workspace --locked --no-run --quiet
   HEARTH_BIN_DIR="$ROOT/target/debug" scripts/check-deploy.sh
 fi
 

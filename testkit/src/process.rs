@@ -48,31 +48,52 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// `cargo build -p <name> --bin <name>`; every Hearth binary is named after its package.
+/// Set by scripts/test.sh after its `cargo test --workspace`: take the
+/// binaries that build already made instead of building them again. A
+/// `cargo build -p <name>` resolves features for one package, not for the
+/// whole workspace with its dev-dependencies, so it rebuilt a dozen crates
+/// a second time (about two minutes of CI).
+const WORKSPACE_BINS: &str = "HEARTH_TEST_WORKSPACE_BINS";
+
+/// Builds `name` and returns the executable cargo reports for it: with
+/// [`WORKSPACE_BINS`] set, `cargo test --workspace --no-run` (nothing to do
+/// after the suite's own build); otherwise `cargo build -p <name> --bin
+/// <name>` (every Hearth binary is named after its package), which is
+/// quicker when a developer runs one test file.
 fn build(name: &str) -> PathBuf {
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("testkit lives in the workspace");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let whole = std::env::var_os(WORKSPACE_BINS).is_some();
+    let args: &[&str] = if whole {
+        &["test", "--workspace", "--locked", "--no-run"]
+    } else {
+        &["build", "--locked", "-p", name, "--bin", name]
+    };
     let out = Command::new(&cargo)
         .current_dir(workspace)
-        .args(["build", "--locked", "-p", name, "--bin", name])
+        .args(args)
         .arg("--message-format=json-render-diagnostics")
         .stderr(Stdio::inherit())
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {cargo} build: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {cargo} {args:?}: {e}"));
     assert!(
         out.status.success(),
-        "cargo build -p {name} --bin {name} failed ({})",
+        "{cargo} {args:?} failed ({})",
         out.status
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     stdout
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
+        .filter(|m| {
+            m["reason"] == "compiler-artifact"
+                && m["target"]["name"] == name
+                && m["profile"]["test"] == false
+        })
         .find_map(|m| m["executable"].as_str().map(PathBuf::from))
-        .unwrap_or_else(|| panic!("cargo build -p {name} reported no executable for {name}"))
+        .unwrap_or_else(|| panic!("{cargo} {args:?} reported no executable for {name}"))
 }
 
 /// A child's output lines (stderr or stdout), read on a thread so the
