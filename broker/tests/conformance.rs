@@ -47,7 +47,6 @@ async fn keep_alive_n_drops_a_silent_client_after_one_and_a_half_n() {
 /// connected later went silent and was dropped, the keep-alive-0 client,
 /// silent for longer, still answers a PINGREQ.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rumqttd 0.20 closes a keep-alive-0 CONNECT with no CONNACK"]
 async fn keep_alive_zero_is_accepted_and_never_times_out() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();

@@ -64,6 +64,12 @@ impl<P: Protocol> Network<P> {
     }
 
     pub fn set_keepalive(&mut self, keepalive: u16) {
+        // Hearth patch: 0 turns the keep-alive mechanism off (MQTT 3.1.1
+        // §3.1.2.10); a zero timeout would drop the client at its first read.
+        if keepalive == 0 {
+            self.keepalive = Duration::MAX;
+            return;
+        }
         let keepalive = Duration::from_secs(keepalive as u64);
         self.keepalive = keepalive + keepalive.mul_f32(0.5);
     }
