@@ -109,7 +109,6 @@ async fn keep_alive_counts_what_the_client_sends_not_what_it_receives() {
 /// §3.8.4, §4.3: a message goes out at the lower of the publish's QoS and
 /// the subscription's, both ways ([MQTT-3.8.4-6]).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rumqttd 0.20 forwards at the subscription's QoS"]
 async fn delivery_qos_is_the_lower_of_publish_and_subscription() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();

@@ -1561,7 +1561,10 @@ fn forward_device_data(
     let forwards = publishes
         .into_iter()
         .map(|((mut publish, mut properties), offset)| {
-            publish.qos = protocol::qos(qos).unwrap();
+            // Hearth patch: delivered at the lower of the publish's and the
+            // subscription's QoS (MQTT 3.1.1 §3.8.4, §4.3); upstream used
+            // the subscription's. `push_forwards` tracks only QoS > 0.
+            publish.qos = protocol::qos(qos.min(publish.qos as u8)).unwrap();
 
             // if there is some topic alias to use, set it in publish properties
             if topic_alias.is_some() {
