@@ -212,7 +212,6 @@ async fn retained_messages_follow_the_retain_rules() {
 /// §4.7.2 [MQTT-4.7.2-1]: `#` and `+` at the first level do not match a
 /// topic starting with `$`; a filter that starts with `$` does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rumqttd 0.20 matches no `$` topic and closes a client subscribing to `$foo/#`"]
 async fn wildcards_at_the_first_level_do_not_match_dollar_topics() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();

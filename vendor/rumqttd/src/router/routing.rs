@@ -1736,10 +1736,9 @@ fn validate_subscription(
         }
     }
 
-    if filter.path.starts_with('$') && !filter.path.starts_with("$share") {
-        return Err(RouterError::InvalidFilterPrefix(filter.path.to_owned()));
-    }
-
+    // Hearth patch: filters starting with `$` (`$SYS/#`, `$foo/x`) are legal
+    // MQTT (§4.7.2); upstream closed the connection of a client subscribing
+    // to one. `protocol::matches` keeps `#` and `+` off `$` topics.
     Ok(())
 }
 
