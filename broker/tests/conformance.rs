@@ -139,7 +139,6 @@ async fn delivery_qos_is_the_lower_of_publish_and_subscription() {
 /// ([MQTT-3.3.1-8]) and to established subscriptions with RETAIN 0
 /// ([MQTT-3.3.1-9]), at no more than the subscription's QoS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "rumqttd 0.20 forwards at the subscription's QoS and lets an empty non-retained publish clear the retained message"]
 async fn retained_messages_follow_the_retain_rules() {
     let broker = start_broker(&broker_config());
     let port = broker.mqtt_addr().port();

@@ -1227,7 +1227,10 @@ fn append_to_commitlog(
         }
     }
 
-    if publish.payload.is_empty() {
+    // Hearth patch: only a *retained* empty publish clears the retained
+    // message (MQTT 3.1.1 [MQTT-3.3.1-10..12]); upstream let any empty
+    // publish clear it.
+    if publish.retain && publish.payload.is_empty() {
         datalog.remove_from_retained_publishes(topic.to_owned());
     } else if publish.retain {
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
@@ -1298,7 +1301,10 @@ fn append_will_message(
         }
     }
 
-    if publish.payload.is_empty() {
+    // Hearth patch: only a *retained* empty publish clears the retained
+    // message (MQTT 3.1.1 [MQTT-3.3.1-10..12]); upstream let any empty
+    // publish clear it.
+    if publish.retain && publish.payload.is_empty() {
         datalog.remove_from_retained_publishes(topic.to_owned());
     } else if publish.retain {
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
