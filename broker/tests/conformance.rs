@@ -402,3 +402,14 @@ async fn zero_length_client_ids_follow_the_clean_session_rule() {
     assert_eq!(ack, [0x00, 0x02], "CONNACK (session present, return code)");
     refused.expect_closed().await;
 }
+
+/// §3.10.4 [MQTT-3.10.4-5]: an UNSUBSCRIBE is answered with an UNSUBACK even
+/// when it names no filter the client holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_of_an_unknown_filter_is_still_acknowledged() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let (mut client, _) = Raw::accepted(port, &Connect::new("unsub-unknown")).await;
+    client.unsubscribe(1, "never/subscribed").await;
+    client.ping().await;
+}
