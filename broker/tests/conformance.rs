@@ -11,7 +11,9 @@ mod raw;
 
 use std::time::{Duration, Instant};
 
-use hearth_testkit::{HANG_LIMIT, Subscriber, TestClient, broker_config, start_broker};
+use hearth_testkit::{
+    HANG_LIMIT, Subscriber, TestClient, broker_config, mosquitto_pub, start_broker,
+};
 use raw::{Connect, Raw};
 use rumqttc::QoS;
 
@@ -68,6 +70,22 @@ async fn keep_alive_zero_is_accepted_and_never_times_out() {
     .await;
     short.expect_closed().await;
     off.ping().await;
+}
+
+/// The same with a client library: rumqttc with keep-alive 0 (mosquitto_sub
+/// refuses `-k 0` itself) connects, subscribes and receives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rumqttc_with_keep_alive_zero_is_served() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut options = TestClient::options(port, "rumqttc-ka0");
+    options.set_keep_alive(Duration::ZERO);
+    let mut client = TestClient::connect_with(options).await;
+    client.subscribe("ka0/#", QoS::AtLeastOnce).await;
+    let out = mosquitto_pub(port, &["-t", "ka0/x", "-m", "hello"]);
+    assert!(out.status.success(), "mosquitto_pub: {out:?}");
+    let got = client.recv_on("ka0/x", HANG_LIMIT).await;
+    assert_eq!(&got.payload[..], b"hello");
 }
 
 /// [MQTT-3.1.2-24] counts Control Packets received from the client: one
@@ -130,6 +148,28 @@ async fn delivery_qos_is_the_lower_of_publish_and_subscription() {
         got(sub0.publishes_until("q/end").await),
         [("q/zero".to_owned(), 0), ("q/one".to_owned(), 0)],
         "QoS 0 subscriber: (topic, delivered QoS)"
+    );
+}
+
+/// The case with Mosquitto's own clients: `mosquitto_pub -q 0` to
+/// `mosquitto_sub -q 1` arrives at QoS 0 (`%q` prints the delivered QoS).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_clients_see_the_downgrade() {
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let sub = Subscriber::start(port, "dq/#", &["-q", "1", "-F", "%t %q %p"]);
+    for (topic, qos) in [("dq/zero", "0"), ("dq/one", "1")] {
+        let out = mosquitto_pub(port, &["-t", topic, "-q", qos, "-m", qos]);
+        assert!(out.status.success(), "mosquitto_pub {topic}: {out:?}");
+    }
+    let lines = sub.expect_all(
+        &["dq/zero 0 0".to_owned(), "dq/one 1 1".to_owned()],
+        HANG_LIMIT,
+    );
+    assert_eq!(
+        lines,
+        ["dq/zero 0 0", "dq/one 1 1"],
+        "topic, delivered QoS, payload"
     );
 }
 
