@@ -1,7 +1,7 @@
 use bytes::BytesMut;
 use tokio::{
     io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt},
-    time::timeout,
+    time::{timeout_at, Instant},
 };
 
 use std::{
@@ -38,6 +38,9 @@ pub struct Network<P> {
     max_connection_buffer_len: usize,
     /// Keep alive timeout
     keepalive: Duration,
+    /// Hearth patch: when the client last sent bytes; the keep-alive
+    /// deadline counts from here.
+    last_read: Instant,
     /// Protocol
     protocol: P,
 }
@@ -59,13 +62,21 @@ impl<P: Protocol> Network<P> {
             // would wait indefinitely until we get a packet / network error
             // when we call read.
             keepalive: Duration::MAX,
+            last_read: Instant::now(),
             protocol,
         }
     }
 
     pub fn set_keepalive(&mut self, keepalive: u16) {
+        // Hearth patch: 0 turns the keep-alive mechanism off (MQTT 3.1.1
+        // §3.1.2.10); a zero timeout would drop the client at its first read.
+        if keepalive == 0 {
+            self.keepalive = Duration::MAX;
+            return;
+        }
         let keepalive = Duration::from_secs(keepalive as u64);
         self.keepalive = keepalive + keepalive.mul_f32(0.5);
+        self.last_read = Instant::now();
     }
 
     /// Reads more than 'required' bytes to frame a packet into self.read buffer
@@ -84,6 +95,7 @@ impl<P: Protocol> Network<P> {
                 return Err(error);
             }
 
+            self.last_read = Instant::now();
             total_read += read;
             if total_read >= required {
                 return Ok(total_read);
@@ -106,7 +118,16 @@ impl<P: Protocol> Network<P> {
 
             // read more packets until a frame can be created. This function
             // blocks until a frame can be created. Use this in a select! branch
-            timeout(self.keepalive, self.read_bytes(required)).await??;
+            //
+            // Hearth patch: the deadline counts from the last bytes the
+            // client sent, not from this call. The link calls `read` again
+            // after every delivery it writes, which restarted the clock, so
+            // a client that only received was never timed out (MQTT 3.1.1
+            // [MQTT-3.1.2-24] counts packets received from the client).
+            match self.last_read.checked_add(self.keepalive) {
+                Some(deadline) => timeout_at(deadline, self.read_bytes(required)).await??,
+                None => self.read_bytes(required).await?,
+            };
         }
     }
 

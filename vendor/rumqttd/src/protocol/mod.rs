@@ -655,7 +655,11 @@ pub fn valid_filter(filter: &str) -> bool {
 /// **NOTE**: make sure a topic is validated during a publish and filter is validated
 /// during a subscribe
 pub fn matches(topic: &str, filter: &str) -> bool {
-    if !topic.is_empty() && topic[..1].contains('$') {
+    // Hearth patch: only a filter starting with a wildcard skips `$` topics
+    // (MQTT 3.1.1 §4.7.2: `#` and `+` at the first level do not match a
+    // topic starting with `$`; `$SYS/#` does match `$SYS/x`). Upstream
+    // refused every `$` topic, even to `$SYS/#` or the exact name.
+    if topic.starts_with('$') && (filter.starts_with('#') || filter.starts_with('+')) {
         return false;
     }
 

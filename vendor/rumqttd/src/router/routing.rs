@@ -710,9 +710,19 @@ impl Router {
                 Packet::Unsubscribe(unsubscribe, _) => {
                     let connection = self.connections.get_mut(id).unwrap();
                     let pkid = unsubscribe.pkid;
+                    // Hearth patch: one UNSUBACK per UNSUBSCRIBE, with a
+                    // reason per filter, also when it names no filter the
+                    // client holds (MQTT 3.1.1 [MQTT-3.10.4-4, -5]);
+                    // upstream sent one per removed filter, else none.
+                    let mut reasons = Vec::with_capacity(unsubscribe.filters.len());
                     for filter in &unsubscribe.filters {
                         let span = tracing::info_span!("unsubscribe", topic = filter, pkid);
                         let _guard = span.enter();
+                        reasons.push(if connection.subscriptions.contains(filter) {
+                            UnsubAckReason::Success
+                        } else {
+                            UnsubAckReason::NoSubscriptionExisted
+                        });
 
                         debug!("Removing subscription on filter {}", filter);
                         if let Some(connection_ids) = self.subscription_map.get_mut(filter) {
@@ -747,18 +757,15 @@ impl Router {
                             // remove the subscription id
                             connection.subscription_ids.remove(filter);
 
-                            let unsuback = UnsubAck {
-                                pkid,
-                                // reasons are used in MQTTv5
-                                reasons: vec![UnsubAckReason::Success],
-                            };
-                            let ackslog = self.ackslog.get_mut(id).unwrap();
-                            ackslog.unsuback(unsuback);
                             self.scheduler.untrack(id, filter);
                             self.datalog.remove_waiters_for_id(id, filter);
-                            force_ack = true;
                         }
                     }
+                    // reasons are used in MQTTv5
+                    let unsuback = UnsubAck { pkid, reasons };
+                    let ackslog = self.ackslog.get_mut(id).unwrap();
+                    ackslog.unsuback(unsuback);
+                    force_ack = true;
                 }
                 Packet::PubAck(puback, _) => {
                     let span = tracing::info_span!("puback", pkid = puback.pkid);
@@ -1227,7 +1234,10 @@ fn append_to_commitlog(
         }
     }
 
-    if publish.payload.is_empty() {
+    // Hearth patch: only a *retained* empty publish clears the retained
+    // message (MQTT 3.1.1 [MQTT-3.3.1-10..12]); upstream let any empty
+    // publish clear it.
+    if publish.retain && publish.payload.is_empty() {
         datalog.remove_from_retained_publishes(topic.to_owned());
     } else if publish.retain {
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
@@ -1298,7 +1308,10 @@ fn append_will_message(
         }
     }
 
-    if publish.payload.is_empty() {
+    // Hearth patch: only a *retained* empty publish clears the retained
+    // message (MQTT 3.1.1 [MQTT-3.3.1-10..12]); upstream let any empty
+    // publish clear it.
+    if publish.retain && publish.payload.is_empty() {
         datalog.remove_from_retained_publishes(topic.to_owned());
     } else if publish.retain {
         datalog.insert_to_retained_publishes(publish.clone(), properties.clone(), topic.to_owned());
@@ -1561,7 +1574,10 @@ fn forward_device_data(
     let forwards = publishes
         .into_iter()
         .map(|((mut publish, mut properties), offset)| {
-            publish.qos = protocol::qos(qos).unwrap();
+            // Hearth patch: delivered at the lower of the publish's and the
+            // subscription's QoS (MQTT 3.1.1 §3.8.4, §4.3); upstream used
+            // the subscription's. `push_forwards` tracks only QoS > 0.
+            publish.qos = protocol::qos(qos.min(publish.qos as u8)).unwrap();
 
             // if there is some topic alias to use, set it in publish properties
             if topic_alias.is_some() {
@@ -1733,10 +1749,9 @@ fn validate_subscription(
         }
     }
 
-    if filter.path.starts_with('$') && !filter.path.starts_with("$share") {
-        return Err(RouterError::InvalidFilterPrefix(filter.path.to_owned()));
-    }
-
+    // Hearth patch: filters starting with `$` (`$SYS/#`, `$foo/x`) are legal
+    // MQTT (§4.7.2); upstream closed the connection of a client subscribing
+    // to one. `protocol::matches` keeps `#` and `+` off `$` topics.
     Ok(())
 }
 
