@@ -185,6 +185,25 @@ impl Subscriber {
         panic!("mosquitto_sub printed no line wanted within {timeout:?}; it printed {seen:?}");
     }
 
+    /// Reads lines until `done` says the ones read so far are enough, and
+    /// returns them: for "wait until N of these and one of those came".
+    /// Panics showing them after `timeout`.
+    pub fn lines_until(&self, done: impl Fn(&[String]) -> bool, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "mosquitto_sub never printed what was waited for within {timeout:?}; \
+                     it printed {seen:?}"
+                ),
+            }
+        }
+        seen
+    }
+
     /// Every line before a marker: publishes a unique payload on `topic`
     /// (which this subscriber's filter must cover) with mosquitto_pub at QoS
     /// 1, and reads until it comes back. For "nothing else arrives" checks:
