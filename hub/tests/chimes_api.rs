@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, spawn_hub_on, wait_ready};
 use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
 
@@ -126,13 +124,8 @@ async fn mqtt_set_play_and_delete() {
         "mosquitto_pub: {}",
         String::from_utf8_lossy(&published.stderr)
     );
-    let lines = sub.collect_for(Duration::from_millis(500));
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.starts_with("hearth/hub/chimes/tea {")),
-        "{lines:?}"
-    );
+    // WAIT bounds a hang: the retained view the hub publishes for the chime.
+    sub.expect_where(|l| l.starts_with("hearth/hub/chimes/tea {"), WAIT);
 
     mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/play", "-q", "1", "-n"]);
     let played = sub.expect_line(
@@ -151,11 +144,7 @@ async fn mqtt_set_play_and_delete() {
             r#"{"schedule":"sometimes","speaker":"k","sound":"a.wav"}"#,
         ],
     );
-    let error = sub
-        .collect_for(Duration::from_millis(500))
-        .into_iter()
-        .find(|l| l.starts_with("hearth/hub/error"))
-        .unwrap();
+    let (error, _) = sub.expect_where(|l| l.starts_with("hearth/hub/error"), WAIT);
     assert!(
         error.contains("schedule: \\\"sometimes\\\" is not a valid cron expression"),
         "{error}"
@@ -172,11 +161,7 @@ async fn mqtt_set_play_and_delete() {
     // a 10 KB error (capped like the protocol's own JSON errors).
     let hostile = format!(r#"{{"{}":1}}"#, "k".repeat(10_000));
     mosquitto_pub(port, &["-t", "hearth/hub/chimes/tea/set", "-m", &hostile]);
-    let error = sub
-        .collect_for(Duration::from_millis(500))
-        .into_iter()
-        .find(|l| l.starts_with("hearth/hub/error"))
-        .unwrap();
+    let (error, _) = sub.expect_where(|l| l.starts_with("hearth/hub/error"), WAIT);
     assert!(
         error.contains("invalid chime JSON: unknown field") && error.len() < 400,
         "{} bytes: {error:.300}",
@@ -222,16 +207,16 @@ async fn listed(hub: &hearth_hub::Hub) -> Vec<(String, String, String, bool)> {
         .collect()
 }
 
-/// Home Assistant discovery objects the broker holds for the hub's chimes.
-fn discovered_chimes(port: u16) -> Vec<String> {
+/// Home Assistant discovery objects the broker holds for the hub's chimes,
+/// read up to a marker (see [`TestClient::retained`]).
+async fn discovered_chimes(port: u16) -> Vec<String> {
     let mut objects: Vec<String> =
-        Subscriber::start(port, "homeassistant/+/hearth_hub/+/config", &[])
-            .collect_for(Duration::from_millis(500))
+        TestClient::retained(port, "homeassistant/+/hearth_hub/+/config")
+            .await
             .into_iter()
-            .filter_map(|line| {
-                // A clear arriving live (mosquitto_sub shows "(null)") is no entity.
-                let (topic, payload) = line.split_once(' ')?;
-                if payload == "(null)" {
+            .filter_map(|(topic, payload)| {
+                // A clear arriving live (empty) is no entity.
+                if payload.is_empty() {
                     return None;
                 }
                 let object = topic.split('/').nth(3)?;
@@ -244,12 +229,13 @@ fn discovered_chimes(port: u16) -> Vec<String> {
 }
 
 /// Waits until the chimes announced to Home Assistant are `expected`: a hub
-/// clears a removed chime's entity after it is ready, so this is a state to
-/// wait for; panics with the last set seen after [`WAIT`].
-fn wait_discovered_chimes(port: u16, expected: &[&str]) {
+/// announces after an API call answered and clears a removed chime's
+/// entity after it is ready, so this is a state to wait for; panics with
+/// the last set seen after [`WAIT`].
+async fn wait_discovered_chimes(port: u16, expected: &[&str]) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
-        let got = discovered_chimes(port);
+        let got = discovered_chimes(port).await;
         if got == expected {
             return;
         }
@@ -318,10 +304,7 @@ on_both_backends!(
             ("wake", "config", "07:00", false),
         ]);
         assert_eq!(listed(&hub).await, expected);
-        assert_eq!(
-            discovered_chimes(port),
-            ["chime_mine", "chime_tea", "chime_wake"]
-        );
+        wait_discovered_chimes(port, &["chime_mine", "chime_tea", "chime_wake"]).await;
         hub.stop().await;
 
         // The same file again (a restart, a power cut): the edits stay.
@@ -353,7 +336,7 @@ on_both_backends!(
                 ("tea", "config", "16:30", true),
             ])
         );
-        wait_discovered_chimes(port, &["chime_mine", "chime_tea"]);
+        wait_discovered_chimes(port, &["chime_mine", "chime_tea"]).await;
         hub.stop().await;
     }
 );

@@ -217,7 +217,6 @@ async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_
     let mut ha = TestClient::connect(port, "ha").await;
     ha.subscribe("homeassistant/+/hearth_hub/+/config", QoS::AtLeastOnce)
         .await;
-    while ha.recv(Duration::from_millis(500)).await.is_some() {}
 
     let standby = format!("http://127.0.0.1:{http_b}/api/v1/chimes/tea");
     let tea = r#"{"schedule":"16:20","speaker":"kitchen","sound":"tea.wav"}"#;
@@ -231,22 +230,18 @@ async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_
     .await;
     assert_eq!(status, 200, "{body}");
 
+    // Both entities announced (WAIT bounds a hang), then nothing cleared
+    // up to a marker below.
     let mut announced = Vec::new();
-    while let Some(message) = ha.recv(Duration::from_secs(2)).await {
+    let wanted = ["button", "switch"]
+        .map(|component| format!("homeassistant/{component}/hearth_hub/chime_tea/config"));
+    while !wanted.iter().all(|w| announced.iter().any(|(t, _)| t == w)) {
+        let Some(message) = ha.recv(hearth_testkit::HANG_LIMIT).await else {
+            panic!("{wanted:?} never all announced: {announced:?}");
+        };
         if message.topic.contains("/chime_tea/") {
             announced.push((message.topic.clone(), message.payload.is_empty()));
         }
-    }
-    assert!(
-        announced.iter().all(|(_, cleared)| !cleared),
-        "an entity of the new chime was cleared: {announced:?}"
-    );
-    for component in ["button", "switch"] {
-        let topic = format!("homeassistant/{component}/hearth_hub/chime_tea/config");
-        assert!(
-            announced.iter().any(|(t, _)| *t == topic),
-            "{topic} never announced: {announced:?}"
-        );
     }
     // The leader has it, switched off.
     let leader = format!("http://127.0.0.1:{http_a}/api/v1/chimes/tea");
@@ -259,4 +254,33 @@ async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_
         assert!(Instant::now() < deadline, "the leader never had it: {body}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+
+    // The marker: a config of the hub's device that nothing backs, which
+    // the leader clears. It takes discovery messages in order from one
+    // filter and publishes on one connection, so a clear of the new chime
+    // (the flicker) comes before the marker's clear.
+    const MARKER: &str = "homeassistant/button/hearth_hub/flicker_marker/config";
+    ha.publish(MARKER, QoS::AtLeastOnce, false, r#"{"name":"marker"}"#)
+        .await;
+    let until_cleared = async {
+        loop {
+            let message = ha.recv(hearth_testkit::HANG_LIMIT).await;
+            let Some(message) = message else { break false };
+            if message.topic == MARKER && message.payload.is_empty() {
+                break true;
+            }
+            if message.topic.contains("/chime_tea/") {
+                announced.push((message.topic.clone(), message.payload.is_empty()));
+            }
+        }
+    };
+    let cleared = until_cleared.await;
+    assert!(
+        cleared,
+        "the leader never cleared the marker; the new chime's messages: {announced:?}"
+    );
+    assert!(
+        announced.iter().all(|(_, cleared)| !cleared),
+        "an entity of the new chime was cleared: {announced:?}"
+    );
 }

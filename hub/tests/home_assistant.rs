@@ -18,8 +18,6 @@ use rumqttc::QoS;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
-/// Quiet time that ends a burst of retained messages.
-const QUIET: Duration = Duration::from_millis(800);
 
 const HUB_TOML: &str = r#"
 [[chimes]]
@@ -146,17 +144,49 @@ async fn home_assistant(port: u16) -> TestClient {
     ha
 }
 
-/// Collects until the agent's sensor configs are in (it connects last).
-async fn collect_until(ha: &mut TestClient, want: &BTreeSet<String>) -> Vec<Seen> {
+/// Every message `ha` receives until `done` holds for them (the agent's
+/// sensor configs are in, a removal came): a state to wait for, not a quiet
+/// time. Panics with what came after [`WAIT`] twice.
+async fn receive_until(
+    ha: &mut TestClient,
+    mut seen: Vec<Seen>,
+    done: impl Fn(&[Seen]) -> bool,
+) -> Vec<Seen> {
     let deadline = tokio::time::Instant::now() + WAIT * 2;
-    let mut seen = Vec::new();
-    loop {
-        seen.extend(home_assistant::collect(ha, QUIET, WAIT).await);
-        let have: BTreeSet<String> = home_assistant::configs(&seen).into_keys().collect();
-        if want.is_subset(&have) || tokio::time::Instant::now() > deadline {
-            return seen;
-        }
+    while !done(&seen) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(p) = ha.recv(left).await else {
+            panic!(
+                "what was waited for never came within {:?}; came {seen:?}",
+                WAIT * 2
+            );
+        };
+        seen.push(Seen {
+            topic: p.topic.clone(),
+            payload: String::from_utf8_lossy(&p.payload).into_owned(),
+        });
     }
+    seen
+}
+
+/// Collects until every config of `want` is in (the agent connects last).
+async fn collect_until(ha: &mut TestClient, want: &BTreeSet<String>) -> Vec<Seen> {
+    receive_until(ha, Vec::new(), |seen| {
+        let have: BTreeSet<String> = home_assistant::configs(seen).into_keys().collect();
+        want.is_subset(&have)
+    })
+    .await
+}
+
+/// What the broker retains under the discovery prefix, read up to a
+/// marker (see [`TestClient::retained`]), as Home Assistant starting now
+/// would see it.
+async fn retained_discovery(port: u16) -> Vec<Seen> {
+    TestClient::retained(port, &format!("{DISCOVERY_PREFIX}/#"))
+        .await
+        .into_iter()
+        .map(|(topic, payload)| Seen { topic, payload })
+        .collect()
 }
 
 fn str_of<'v>(config: &'v Value, key: &str) -> &'v str {
@@ -185,25 +215,36 @@ async fn every_discovery_payload_of_hub_and_agent_is_accepted_by_home_assistant(
         r#"{"name":"Door bell","schedule":"0 0 9 * * *","speaker":"kitchen","sound":"tea.wav"}"#,
     );
     let want = expected_configs(&["desk", "hall"]);
-    let mut seen = collect_until(&mut ha, &want).await;
     let bell = [
         hub_config("chime_bell", "button"),
         hub_config("chime_bell", "switch"),
     ];
+    let mut with_bell = want.clone();
+    with_bell.insert(bell[0].clone());
+    let seen = collect_until(&mut ha, &with_bell).await;
     assert!(
         seen.iter().any(|s| s.topic == bell[0] && !s.is_removal()),
         "the new chime was announced"
     );
     publish(port, "hearth/hub/chimes/bell/set", "");
-    seen.extend(home_assistant::collect(&mut ha, QUIET, WAIT).await);
+    let seen = receive_until(&mut ha, seen, |seen| {
+        bell.iter()
+            .all(|b| seen.iter().any(|s| s.topic == *b && s.is_removal()))
+    })
+    .await;
     let removed: BTreeSet<&str> = seen
         .iter()
         .filter(|s| s.is_removal() && s.topic.ends_with("/config"))
         .map(|s| s.topic.as_str())
         .collect();
-    assert_eq!(removed, bell.iter().map(String::as_str).collect());
+    assert_eq!(
+        removed,
+        bell.iter().map(String::as_str).collect(),
+        "the entities removed"
+    );
 
-    let configs = home_assistant::configs(&seen);
+    // Exactly these entities, as the broker keeps them for Home Assistant.
+    let configs = home_assistant::configs(&retained_discovery(port).await);
     let have: BTreeSet<String> = configs.keys().cloned().collect();
     assert_eq!(have, want, "exactly these entities");
 
@@ -377,16 +418,27 @@ async fn switched_off_the_hub_says_nothing_to_home_assistant() {
     let hub = spawn_hub(&db, &format!("[hub]\ndiscovery = false\n{HUB_TOML}")).await;
     wait_ready(&hub).await;
     let port = mqtt_port(&hub);
-    let ha = TestClient::connect(port, "home-assistant").await;
-    let mut ha = ha;
-    ha.subscribe("homeassistant/#", QoS::AtLeastOnce).await;
+    // One filter for everything, so the order the hub published in holds.
+    let mut ha = TestClient::connect(port, "home-assistant").await;
+    ha.subscribe("#", QoS::AtLeastOnce).await;
     publish(port, "hearth/button/desk/set", "ON");
     ha.publish("homeassistant/status", QoS::AtLeastOnce, false, "online")
         .await;
-    let seen = home_assistant::collect(&mut ha, QUIET, WAIT).await;
+    // The marker: a bad command the hub reports on hearth/hub/error once it
+    // took the ones before (it takes its commands in order and publishes on
+    // one connection), so an announcement of desk comes before the report.
+    publish(port, "hearth/button/desk/set", "sideways");
+    let seen: Vec<String> = ha
+        .collect_until("hearth/hub/error")
+        .await
+        .into_iter()
+        .map(|p| p.topic)
+        .filter(|t| t.starts_with("homeassistant/"))
+        .collect();
     assert_eq!(
-        seen.iter().map(|s| s.topic.as_str()).collect::<Vec<_>>(),
-        ["homeassistant/status"]
+        seen,
+        ["homeassistant/status"],
+        "the hub told Home Assistant something"
     );
     hub.stop().await;
 }
@@ -422,11 +474,12 @@ async fn stale_hub_entities_left_on_the_broker_are_cleared() {
 
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let late = hearth_testkit::Subscriber::start(port, &format!("{DISCOVERY_PREFIX}/#"), &[]);
-        let topics: BTreeSet<String> = late
-            .collect_for(QUIET)
-            .iter()
-            .filter_map(|l| l.split(' ').next().map(str::to_owned))
+        let topics: BTreeSet<String> = retained_discovery(port)
+            .await
+            .into_iter()
+            // A clear arriving live while reading is no entity.
+            .filter(|s| !s.is_removal())
+            .map(|s| s.topic)
             .collect();
         let left: Vec<_> = stale.iter().filter(|t| topics.contains(*t)).collect();
         if left.is_empty() {

@@ -99,14 +99,19 @@ on_both_brokers!(
                 "{\"action\":\"double\"}",
             ],
         );
-        let lines = sub.collect_for(Duration::from_millis(500));
-        assert!(lines.iter().all(|l| !l.contains("lamp/set")), "{lines:?}");
+        // The hub publishes a press's commands before its event (the lamp's
+        // set came before the single press's event above), on one
+        // connection, and this subscriber's one filter keeps that order: a
+        // lamp command for the double press would come before its event.
+        let (event, before) = sub.expect_where(
+            |l| {
+                l.starts_with("hearth/button/desk/event") && l.contains("\"event_type\":\"double\"")
+            },
+            WAIT,
+        );
         assert!(
-            lines
-                .iter()
-                .any(|l| l.starts_with("hearth/button/desk/event")
-                    && l.contains("\"event_type\":\"double\"")),
-            "{lines:?}"
+            before.iter().all(|l| !l.contains("lamp/set")),
+            "a double press set the lamp: {before:?}, then {event}"
         );
         s.hub.stop().await;
     }
@@ -312,59 +317,107 @@ then = [{ publish = "test/fired", payload = "set" }]
 
 [[rules]]
 name = "retained command"
-when = { topic = "test/retained" }
+when = { topic = "hearth/test/retained" }
 then = [{ publish = "test/fired", payload = "retained" }]
 "#;
+
+/// Where a hub with [`marker_rule`] answers [`FIRED_MARKER`].
+const MARKED: &str = "test/marked";
+
+/// Published by the test after what must not fire; every hub answers it.
+const FIRED_MARKER: &str = "hearth/test/marker";
+
+/// A rule answering the marker on `answer`. Its filter, `hearth/#`, covers
+/// every other filter of STATE_RULES and the hub's own, so the hub
+/// subscribes to that one filter and gets the marker after everything the
+/// broker took before it (a broker keeps the order within one
+/// subscription; rumqttd may reorder across subscriptions). Its answer
+/// goes out after anything the hub published for earlier messages.
+fn marker_rule(answer: &str) -> String {
+    format!(
+        r#"
+[[rules]]
+name = "marker"
+when = {{ topic = "hearth/#", payload = "marker" }}
+then = [{{ publish = "{answer}", payload = "marker" }}]
+"#
+    )
+}
+
+/// What fired (payloads on test/fired) before the hub answered the marker
+/// on `answer`. The watcher's one filter, `test/#`, keeps the order in
+/// which each hub published.
+async fn fired_until(watcher: &mut TestClient, port: u16, answer: &str) -> Vec<String> {
+    let published = mosquitto_pub(port, &["-t", FIRED_MARKER, "-q", "1", "-m", "marker"]);
+    assert!(
+        published.status.success(),
+        "mosquitto_pub: {}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    watcher
+        .collect_until(answer)
+        .await
+        .into_iter()
+        .filter(|p| p.topic == "test/fired")
+        .map(|p| String::from_utf8_lossy(&p.payload).into_owned())
+        .collect()
+}
 
 on_both_brokers!(
     rules_fire_on_news_not_on_repeats_or_replays,
     async |mosquitto: bool| {
         let db = TestDb::new(Backend::Sqlite).await;
-        let s = setup(&db, mosquitto, STATE_RULES).await;
+        let rules = format!("{STATE_RULES}{}", marker_rule(MARKED));
+        let s = setup(&db, mosquitto, &rules).await;
         let mut watcher = TestClient::connect(s.port, "watcher").await;
-        watcher.subscribe("test/fired", QoS::AtLeastOnce).await;
-        let fired = async |watcher: &mut TestClient| {
-            let mut seen = Vec::new();
-            while let Some(p) = watcher.recv(Duration::from_millis(700)).await {
-                seen.push(String::from_utf8_lossy(&p.payload).into_owned());
-            }
-            seen
-        };
+        watcher.subscribe("test/#", QoS::AtLeastOnce).await;
 
         // Over HTTP, exactly as over MQTT: the set rule and the state rule.
         let base = format!("http://{}", s.hub.http_addr);
         let (status, _, _) =
             call("POST", &format!("{base}/api/v0/buttons/bedroom/on/"), None).await;
         assert_eq!(status, 200);
-        let mut seen = fired(&mut watcher).await;
+        let mut seen = fired_until(&mut watcher, s.port, MARKED).await;
         seen.sort();
-        assert_eq!(seen, ["set", "state"]);
+        assert_eq!(seen, ["set", "state"], "the rules that fired on the press");
 
         // Home Assistant restarts: the hub re-sends every state, and the
         // state rule does not fire again (the lamp a person switched off
-        // stays off).
+        // stays off). The marker goes out once the re-sent state is seen:
+        // the hub took Home Assistant's birth (and anything it fired for
+        // it) before, and its own echo is then on the broker before the
+        // marker, on the same filter (see marker_rule).
+        let states = Subscriber::start(s.port, "hearth/button/bedroom/state", &["-q", "1"]);
+        states.expect_line("hearth/button/bedroom/state ON", WAIT);
         mosquitto_pub(s.port, &["-t", "homeassistant/status", "-m", "online"]);
-        let again = fired(&mut watcher).await;
+        states.expect_line("hearth/button/bedroom/state ON", WAIT);
+        let again = fired_until(&mut watcher, s.port, MARKED).await;
         assert!(again.is_empty(), "fired again: {again:?}");
 
         // A command someone retained fires once, live; a hub starting
         // later gets it replayed and leaves it alone.
         mosquitto_pub(
             s.port,
-            &["-t", "test/retained", "-r", "-q", "1", "-m", "go"],
+            &["-t", "hearth/test/retained", "-r", "-q", "1", "-m", "go"],
         );
-        assert_eq!(fired(&mut watcher).await, ["retained"]);
+        assert_eq!(
+            fired_until(&mut watcher, s.port, MARKED).await,
+            ["retained"],
+            "what fired on the retained command"
+        );
         if mosquitto {
             // A second hub on the same broker (new session, so the broker
-            // replays what is retained) with the same rules.
+            // replays what is retained) with the same rules; it answers the
+            // marker on its own topic, after the replay (a broker sends a
+            // new subscription what it retains before later messages).
+            const LATE_MARKED: &str = "test/marked-late";
             let other = TestDb::new(Backend::Sqlite).await;
+            let late_rules = format!("{STATE_RULES}{}", marker_rule(LATE_MARKED));
             let late =
-                spawn_hub_on(&other, &format!("mqtt://127.0.0.1:{}", s.port), STATE_RULES).await;
+                spawn_hub_on(&other, &format!("mqtt://127.0.0.1:{}", s.port), &late_rules).await;
             wait_ready(&late).await;
-            assert!(
-                fired(&mut watcher).await.is_empty(),
-                "a replay fired a rule"
-            );
+            let replayed = fired_until(&mut watcher, s.port, LATE_MARKED).await;
+            assert!(replayed.is_empty(), "a replay fired a rule: {replayed:?}");
             late.stop().await;
         }
         s.hub.stop().await;
@@ -436,10 +489,23 @@ async fn clearing_a_nodes_retained_topics_retires_it() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(
-        errors.collect_for(Duration::from_millis(300)).is_empty(),
-        "clearing retained topics is not an error"
-    );
+    // One bad message on each hub filter the clearing went through: the
+    // hub takes a filter's messages in order and publishes its errors in
+    // the order it took them, so an error about a cleared topic would come
+    // before the marker's own.
+    for marker in [
+        "hearth/node/marker/availability",
+        "hearth/node/marker/climate",
+        "hearth/node/marker/light/x/state",
+    ] {
+        mosquitto_pub(port, &["-t", marker, "-q", "1", "-m", "sideways"]);
+        let about = format!("{{\"topic\":\"{marker}\"");
+        let (_, before) = errors.expect_where(|l| l.contains(&about), WAIT);
+        assert!(
+            before.is_empty(),
+            "clearing retained topics is not an error, but the hub said {before:?}"
+        );
+    }
     hub.stop().await;
 
     // Gone from the database too.

@@ -12,7 +12,7 @@ use hearth_node_agent::dht::Reading;
 use hearth_node_agent::gpio::Level;
 use hearth_node_agent::sensor::{ClimateSensor, ReadError};
 use hearth_protocol::{Climate, ErrorReport};
-use hearth_testkit::{Subscriber, broker_config, mosquitto_pub, start_broker};
+use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
 
 fn publish(port: u16, rest: &str, payload: &str) {
     let out = mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
@@ -158,12 +158,17 @@ async fn sequences_step_in_order_and_yield_to_direct_commands() {
     // Stopping turns the sequence's outputs off and leaves the lamp alone.
     publish(port, "sequence/traffic/set", "OFF");
     sub.expect_line(&line("sequence/traffic/state", "OFF"), WAIT);
-    let after = sub.collect_for(Duration::from_millis(700));
+    assert_eq!(agent.level(5), Some(Level::Low), "lamp still on");
+    // A marker on the same path as the steps: the agent takes this command
+    // after the stop and publishes on its one connection, so a step the
+    // stop let through comes before the lamp's new state.
+    publish(port, "switch/lamp/set", "OFF");
+    let after = sub.expect_line(&line("switch/lamp/state", "OFF"), WAIT);
     assert!(after.is_empty(), "nothing steps after the stop: {after:?}");
     for pin in [17, 27, 22] {
         assert_eq!(agent.level(pin), Some(Level::Low), "BCM {pin}");
     }
-    assert_eq!(agent.level(5), Some(Level::Low), "lamp still on");
+    assert_eq!(agent.level(5), Some(Level::High), "lamp off (active low)");
 
     // A direct command to one of its outputs stops a running sequence.
     publish(port, "sequence/traffic/set", "TOGGLE");
@@ -171,11 +176,14 @@ async fn sequences_step_in_order_and_yield_to_direct_commands() {
     publish(port, "light/green/set", "ON");
     let seen = sub.expect_line(&line("sequence/traffic/state", "OFF"), WAIT);
     assert!(seen.contains(&line("light/green/state", "ON")), "{seen:?}");
-    let after = sub.collect_for(Duration::from_millis(700));
+    // The same marker: the lamp on again, its state the next line.
+    publish(port, "switch/lamp/set", "ON");
+    let after = sub.expect_line(&line("switch/lamp/state", "ON"), WAIT);
     assert!(after.is_empty(), "no more steps: {after:?}");
     assert_eq!(
         [agent.level(17), agent.level(27), agent.level(22)],
-        [Some(Level::Low), Some(Level::Low), Some(Level::High)]
+        [Some(Level::Low), Some(Level::Low), Some(Level::High)],
+        "red, yellow, green after the direct command"
     );
     agent.stop().await;
 }
@@ -188,17 +196,33 @@ async fn climate_readings_are_published_retained_and_counted() {
     let config = node_toml(port, &sensor_section());
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &config));
     let sub = Subscriber::start(port, &topic("#"), &[]);
-    // Two readings at least: the first at start, the next 2 s later. (Not
-    // expect_line: retained messages may arrive before `online`.)
-    let lines = sub.collect_for(Duration::from_millis(3000));
-    assert!(lines.contains(&line("availability", "online")), "{lines:?}");
-    let values = |rest: &str| -> Vec<&str> {
+    // Two readings at least: the first at start, the next 2 s later, and
+    // a status counting both. (Not expect_line: retained messages may
+    // arrive before `online`.)
+    let values = |lines: &[String], rest: &str| -> Vec<String> {
         let prefix = format!("{} ", topic(rest));
         lines
             .iter()
-            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .filter_map(|l| l.strip_prefix(prefix.as_str()).map(str::to_owned))
             .collect()
     };
+    let reads_ok = |status: &str| {
+        serde_json::from_str::<serde_json::Value>(status).ok()?["climate"]["reads_ok"].as_u64()
+    };
+    let lines = sub.lines_until(
+        |lines| {
+            lines.contains(&line("availability", "online"))
+                && values(lines, "climate/temperature").len() >= 2
+                && !values(lines, "climate").is_empty()
+                && !values(lines, "climate/humidity").is_empty()
+                && values(lines, "status")
+                    .last()
+                    .and_then(|s| reads_ok(s))
+                    .is_some_and(|n| n >= 2)
+        },
+        WAIT,
+    );
+    let values = |rest: &str| values(&lines, rest);
     let temperatures = values("climate/temperature");
     assert!(temperatures.len() >= 2, "{lines:?}");
     for t in &temperatures {
@@ -209,7 +233,7 @@ async fn climate_readings_are_published_retained_and_counted() {
     assert!((20.0..=90.0).contains(&climate.humidity), "{climate:?}");
     assert_eq!(
         values("climate/humidity").last(),
-        Some(&format!("{:.1}", climate.humidity).as_str())
+        Some(&format!("{:.1}", climate.humidity))
     );
     let status: serde_json::Value = serde_json::from_str(values("status").last().unwrap()).unwrap();
     assert!(
@@ -219,13 +243,12 @@ async fn climate_readings_are_published_retained_and_counted() {
     assert_eq!(status["simulated"], true);
     assert_eq!(status["climate"]["failures"]["checksum"], 0);
 
-    let late = Subscriber::start(port, &topic("climate/+"), &[]);
-    let retained = late.collect_for(Duration::from_millis(500));
+    let retained = TestClient::retained(port, &topic("climate/+")).await;
     assert!(
         retained
             .iter()
-            .any(|l| l.starts_with(&topic("climate/humidity "))),
-        "{retained:?}"
+            .any(|(t, _)| *t == topic("climate/humidity")),
+        "the broker retains no humidity; it retains {retained:?}"
     );
     agent.stop().await;
 }

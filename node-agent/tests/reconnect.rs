@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::{InProcessAgent, line, node_toml, topic, write};
 use hearth_node_agent::gpio::Level;
-use hearth_testkit::{BrokerProcess, HANG_LIMIT, Subscriber, mosquitto_pub};
+use hearth_testkit::{BrokerProcess, HANG_LIMIT, Subscriber, TestClient, mosquitto_pub};
 
 /// Reconnect backoff tops out at 10 s; allow one full pause and change.
 const RECONNECT_WAIT: Duration = Duration::from_secs(15);
@@ -218,7 +218,8 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
     );
     let tally = toggler.stop();
     let stopped_at = Instant::now();
-    let seen = after.collect_for(Duration::from_secs(1));
+    // Every command the broker took before the marker is confirmed before it.
+    let seen = common::until_refused(&after, port);
     let confirmed = red_states(&seen);
 
     let acked_before = tally.acked_between(started_at, killed_at);
@@ -253,18 +254,16 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
         Some(pin_state),
         "the agent's last confirmation matches its pin"
     );
-    let late = Subscriber::start(port, &topic("light/red/state"), &[]);
     assert_eq!(
-        late.collect_for(Duration::from_millis(500)),
-        [line("light/red/state", pin_state)],
+        TestClient::retained(port, &topic("light/red/state")).await,
+        [(topic("light/red/state"), pin_state.to_owned())],
         "the retained state matches the pin"
     );
-    drop(late);
 
     // Steady again: every acknowledged command is obeyed, once, in order.
     const EXACT: usize = 40;
     // `-R`: the retained state is not a confirmation of these commands.
-    let sub = Subscriber::start(port, &topic("light/red/state"), &["-R"]);
+    let sub = Subscriber::start(port, &topic("#"), &["-R"]);
     for _ in 0..EXACT {
         publish_qos1(port, "light/red/set", "TOGGLE");
     }
@@ -274,16 +273,14 @@ async fn a_broker_restart_under_a_stream_of_commands_leaves_state_and_pins_agree
         state = if state == "ON" { "OFF" } else { "ON" };
         expected.push(line("light/red/state", state));
     }
-    let mut got = Vec::new();
-    let deadline = Instant::now() + common::WAIT;
-    while got.len() < EXACT {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match sub.next_line(left) {
-            Some(l) => got.push(l),
-            None => break,
-        }
-    }
-    got.extend(sub.collect_for(Duration::from_millis(500)));
+    // The marker after the toggles: each one's confirmation, and any
+    // extra, comes before it.
+    // (The filter covers the commands too: only the red light's states count.)
+    let red = format!("{} ", topic("light/red/state"));
+    let got: Vec<String> = common::until_refused(&sub, port)
+        .into_iter()
+        .filter(|l| l.starts_with(&red))
+        .collect();
     assert_eq!(got, expected, "{EXACT} toggles, {EXACT} flips");
     assert_eq!(
         agent.level(17),

@@ -221,7 +221,11 @@ impl TestClient {
     /// quiet window to guess.
     pub async fn retained(port: u16, filter: &str) -> Vec<(String, String)> {
         const MARKER: &str = "hearth-testkit/retained-marker";
-        let id = format!("retained-{}", std::process::id());
+        // Unique per call: two readers with one client id would take each
+        // other's session over on a shared broker.
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("retained-{}-{n}", std::process::id());
         let mut late = Self::connect(port, &id).await;
         late.subscribe(filter, QoS::AtLeastOnce).await;
         late.subscribe(MARKER, QoS::AtLeastOnce).await;

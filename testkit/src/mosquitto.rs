@@ -42,6 +42,8 @@ pub struct Subscriber {
     child: Child,
     lines: mpsc::Receiver<String>,
     granted: String,
+    /// The broker's port, where [`Subscriber::until_marker`] publishes.
+    port: u16,
 }
 
 /// Output lines of one `mosquitto_sub` kept for the test; a test reads them
@@ -136,6 +138,7 @@ impl Subscriber {
             child,
             lines,
             granted,
+            port,
         }
     }
 
@@ -160,6 +163,68 @@ impl Subscriber {
             }
         }
         panic!("mosquitto_sub never printed {want:?} within {timeout:?}; it printed {seen:?}");
+    }
+
+    /// Waits for a line `want` accepts; returns it and every line before it.
+    /// For lines with a part a test cannot know (a timestamp). Panics
+    /// showing what came after `timeout`.
+    pub fn expect_where(
+        &self,
+        want: impl Fn(&str) -> bool,
+        timeout: Duration,
+    ) -> (String, Vec<String>) {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if want(&line) => return (line, seen),
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        panic!("mosquitto_sub printed no line wanted within {timeout:?}; it printed {seen:?}");
+    }
+
+    /// Reads lines until `done` says the ones read so far are enough, and
+    /// returns them: for "wait until N of these and one of those came".
+    /// Panics showing them after `timeout`.
+    pub fn lines_until(&self, done: impl Fn(&[String]) -> bool, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while !done(&seen) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => panic!(
+                    "mosquitto_sub never printed what was waited for within {timeout:?}; \
+                     it printed {seen:?}"
+                ),
+            }
+        }
+        seen
+    }
+
+    /// Every line before a marker: publishes a unique payload on `topic`
+    /// (which this subscriber's filter must cover) with mosquitto_pub at QoS
+    /// 1, and reads until it comes back. For "nothing else arrives" checks:
+    /// a message published before the marker on the same topic filter comes
+    /// before it. The caller says why what must not arrive is ordered before
+    /// the marker (e.g. it would have been published before an event the
+    /// test already saw). Panics after [`HANG_LIMIT`] showing what came.
+    pub fn until_marker(&self, topic: &str) -> Vec<String> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let payload = format!(
+            "testkit-marker-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let out = mosquitto_pub(self.port, &["-t", topic, "-q", "1", "-m", &payload]);
+        assert!(
+            out.status.success(),
+            "mosquitto_pub of the marker on {topic}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.expect_line(&format!("{topic} {payload}"), HANG_LIMIT)
     }
 
     /// Waits until every line of `wants` arrived, in any order; returns all

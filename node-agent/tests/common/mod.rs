@@ -152,3 +152,19 @@ impl InProcessAgent {
 pub fn sensor_section() -> String {
     "[sensor]\nmodel = \"dht11\"\npin = 4\ninterval_secs = 2\n".to_owned()
 }
+
+/// Every line `sub` (whose filter covers the node's `error` topic) prints
+/// before the agent refuses a marker command (there is no light `blue`).
+/// The agent takes its commands in order from one filter and publishes on
+/// one connection, so whatever an earlier command caused comes first.
+pub fn until_refused(sub: &Subscriber, port: u16) -> Vec<String> {
+    let out = hearth_testkit::mosquitto_pub(
+        port,
+        &["-q", "1", "-t", &topic("light/blue/set"), "-m", "ON"],
+    );
+    assert!(out.status.success(), "mosquitto_pub of the marker: {out:?}");
+    let error = format!("{} ", topic("error"));
+    let about = format!("\"topic\":\"{}\"", topic("light/blue/set"));
+    let (_, before) = sub.expect_where(|l| l.starts_with(&error) && l.contains(&about), WAIT);
+    before
+}
