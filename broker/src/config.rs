@@ -11,6 +11,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::acl::{Acl, AclEntry, AclError};
+
 /// Default MQTT 3.1.1 listener: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:1883";
 
@@ -93,6 +95,15 @@ pub struct BrokerConfig {
     pub segment_count: usize,
     /// Most packets queued for one client before the router stops sending to it.
     pub max_outgoing_packets: u64,
+    /// Topic ACL in Mosquitto's `acl_file` format (docs/broker.md). With it
+    /// or `acl` set, whatever is not granted is refused.
+    pub acl_file: Option<PathBuf>,
+    /// The same rules in TOML, added to `acl_file`'s: `[[broker.acl]]` with
+    /// `user` + `topic` (no user: anonymous clients) or `pattern`, and
+    /// `access` = "read" | "write" | "readwrite" (the default).
+    pub acl: Vec<AclEntry>,
+    /// Client ids must start with the user name (CONNACK 0x02 otherwise).
+    pub client_id_prefix_user: bool,
 }
 
 impl Default for BrokerConfig {
@@ -117,6 +128,9 @@ impl Default for BrokerConfig {
             segment_size: 256 * 1024,
             segment_count: 4,
             max_outgoing_packets: 1_000,
+            acl_file: None,
+            acl: Vec::new(),
+            client_id_prefix_user: false,
         }
     }
 }
@@ -190,6 +204,20 @@ impl BrokerConfig {
     /// Whether any users are configured (plain or in a password file).
     pub fn has_users(&self) -> bool {
         !self.users.is_empty() || self.password_file.is_some()
+    }
+
+    /// The topic ACL, read from `acl_file` plus `acl`; `None` when neither
+    /// is set (every topic allowed).
+    pub fn load_acl(&self) -> Result<Option<Acl>, AclError> {
+        if self.acl_file.is_none() && self.acl.is_empty() {
+            return Ok(None);
+        }
+        let mut acl = match &self.acl_file {
+            Some(path) => Acl::load(path)?,
+            None => Acl::default(),
+        };
+        acl.extend(&self.acl)?;
+        Ok(Some(acl))
     }
 
     /// Whether clients may connect without logging in.

@@ -4,13 +4,17 @@
 //! unless asked for), runs rumqttd on its own thread and returns once every
 //! listener accepts connections.
 
+pub mod acl;
 pub mod auth;
 pub mod config;
+pub mod confine;
 pub mod passwd;
 pub mod server;
 pub mod tls_front;
 
+pub use acl::{Acl, AclEntry, AclError, Grant};
 pub use auth::{AuthError, Authenticator};
 pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings};
+pub use confine::{RefusalCounts, Refusals};
 pub use passwd::{PasswdError, PasswordFile};
 pub use server::{RunningBroker, StartError, start};

@@ -13,13 +13,16 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rumqttd::{ConnectionSettings, RouterConfig, ServerSettings};
 
+use crate::acl::AclError;
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ListenerKind};
+use crate::confine::{self, RefusalCounts, Refusals};
 use crate::tls_front::{self, TlsFrontError};
 
 /// The loopback address rumqttd listens on behind the TLS front.
@@ -34,6 +37,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("broker users: {0}")]
     Users(#[from] AuthError),
+    #[error("broker ACL: {0}")]
+    Acl(#[from] AclError),
     #[error("TLS listener: {0}")]
     Tls(#[from] TlsFrontError),
     #[error(
@@ -70,6 +75,7 @@ pub struct RunningBroker {
     listeners: Vec<(ListenerKind, SocketAddr)>,
     thread: JoinHandle<()>,
     tls_thread: Option<JoinHandle<()>>,
+    refusals: Arc<Refusals>,
 }
 
 impl RunningBroker {
@@ -97,6 +103,16 @@ impl RunningBroker {
         format!("mqtt://{addr}")
     }
 
+    /// What the ACL and the client id rules refused since the start.
+    pub fn refusals(&self) -> RefusalCounts {
+        self.refusals.counts()
+    }
+
+    /// The live counters behind [`Self::refusals`], for a metrics endpoint.
+    pub fn refusal_counters(&self) -> Arc<Refusals> {
+        self.refusals.clone()
+    }
+
     pub fn is_running(&self) -> bool {
         !self.thread.is_finished() && self.tls_thread.as_ref().is_none_or(|t| !t.is_finished())
     }
@@ -111,6 +127,10 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         Some(Authenticator::from_config(config)?)
     };
     let users = auth.as_ref().map_or(0, Authenticator::len);
+    let acl = config.load_acl()?.map(Arc::new);
+    let acl_rules = acl.is_some();
+    let refusals = Arc::new(Refusals::default());
+    let authorizer = confine::factory(acl, config.client_id_prefix_user, refusals.clone());
     // Every port is bound for good here: the TLS port is served by our
     // front, the others are handed to rumqttd.
     let mut tls_front = None;
@@ -136,7 +156,7 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         }
     }
     let backend = tls_front.as_ref().map(|(_, _, backend)| *backend);
-    let rumqttd_config = rumqttd_config(config, auth, &listeners, backend);
+    let rumqttd_config = rumqttd_config(config, auth, authorizer, &listeners, backend);
     let thread = std::thread::Builder::new()
         .name("hearth-broker".to_owned())
         .spawn(move || {
@@ -150,6 +170,7 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         listeners,
         thread,
         tls_thread: None,
+        refusals,
     };
     if let Some((listener, server, backend)) = tls_front {
         wait_until_accepting(&running, ListenerKind::Tls, backend)?;
@@ -165,7 +186,7 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         wait_until_accepting(&running, kind, addr)?;
     }
     for (kind, addr) in &running.listeners {
-        tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users, "broker listening");
+        tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users, acl = acl_rules, "broker listening");
     }
     Ok(running)
 }
@@ -234,6 +255,7 @@ fn wait_until_accepting(
 fn rumqttd_config(
     config: &BrokerConfig,
     auth: Option<Authenticator>,
+    authorizer: rumqttd::AuthorizerFactory,
     listeners: &[(ListenerKind, SocketAddr)],
     tls_backend: Option<SocketAddr>,
 ) -> rumqttd::Config {
@@ -246,6 +268,8 @@ fn rumqttd_config(
         // Clients subscribe to whatever filters they like; without this
         // rumqttd only serves filters named up front.
         dynamic_filters: true,
+        // Topic ACL and client ids kept by their user (our vendored patch).
+        authorizer: Some(authorizer),
     };
     if let Some(auth) = auth {
         connections.set_auth_handler(move |client_id: String, user: String, pass: String| {

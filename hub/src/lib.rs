@@ -201,6 +201,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         core: core_handle,
         logins,
         stopping: shutdown.clone(),
+        broker_refusals: broker.as_ref().map(RunningBroker::refusal_counters),
     });
 
     let mut tasks = JoinSet::new();

@@ -59,6 +59,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         core,
         logins: None,
         stopping: CancellationToken::new(),
+        broker_refusals: None,
     });
     let router = app(state);
 

@@ -84,9 +84,12 @@ fn main() -> anyhow::Result<()> {
                 .context("invalid broker users")?
                 .len()
         };
+        // The ACL is parsed too, so a bad line is found before a restart.
+        let acl = config.load_acl().context("invalid broker ACL")?;
         println!(
-            "config OK: {} listener(s), {users} user(s)",
-            config.listeners().len()
+            "config OK: {} listener(s), {users} user(s){}",
+            config.listeners().len(),
+            if acl.is_some() { ", ACL loaded" } else { "" }
         );
         return Ok(());
     }

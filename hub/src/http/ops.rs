@@ -50,8 +50,31 @@ async fn readyz(State(shared): State<Arc<HttpState>>) -> impl IntoResponse {
 async fn metrics(State(shared): State<Arc<HttpState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        shared.metrics.render() + &chime_metrics(&shared.chime_stats),
+        shared.metrics.render()
+            + &chime_metrics(&shared.chime_stats)
+            + &broker_metrics(shared.broker_refusals.as_deref()),
     )
+}
+
+/// The embedded broker's refusals; nothing when the hub runs without one.
+fn broker_metrics(refusals: Option<&hearth_broker::Refusals>) -> String {
+    let Some(refusals) = refusals else {
+        return String::new();
+    };
+    let counts = refusals.counts();
+    let mut out = String::from(
+        "# HELP hearth_broker_refusals_total What the embedded broker refused: PUBLISH and SUBSCRIBE by its ACL, CONNECT by client id.\n# TYPE hearth_broker_refusals_total counter\n",
+    );
+    for (reason, count) in [
+        ("publish", counts.publish),
+        ("subscribe", counts.subscribe),
+        ("client_id", counts.client_id),
+    ] {
+        out.push_str(&format!(
+            "hearth_broker_refusals_total{{reason=\"{reason}\"}} {count}\n"
+        ));
+    }
+    out
 }
 
 fn chime_metrics(stats: &crate::chimes::scheduler::ChimeStats) -> String {

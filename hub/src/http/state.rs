@@ -37,6 +37,8 @@ pub struct HttpState {
     pub logins: Option<Logins>,
     /// Cancelled when the hub stops: long-lived HTTP streams end with it.
     pub stopping: CancellationToken,
+    /// What the embedded broker refused (ACL, client ids); `None` without one.
+    pub broker_refusals: Option<Arc<hearth_broker::Refusals>>,
 }
 
 impl HttpState {

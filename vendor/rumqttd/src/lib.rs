@@ -53,6 +53,25 @@ pub type AuthHandler = Arc<
         + Sync,
 >;
 
+/// Hearth patch: what a connection asks its [`Authorizer`] before the router acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// PUBLISH (or a last will) to the topic given.
+    Publish,
+    /// SUBSCRIBE to the filter given.
+    Subscribe,
+    /// CONNECT with a client id that a live connection uses; the string is
+    /// that connection's user name ("" when it logged in without one).
+    TakeOver,
+}
+
+/// Hearth patch: decides for one connection; called by the router.
+pub type Authorizer = Arc<dyn Fn(Access, &str) -> bool + Send + Sync>;
+
+/// Hearth patch: builds a connection's [`Authorizer`] from its user name and
+/// client id after it logged in; `None` refuses the client id (CONNACK 0x02).
+pub type AuthorizerFactory = Arc<dyn Fn(Option<&str>, &str) -> Option<Authorizer> + Send + Sync>;
+
 #[derive(Debug, Default, Serialize, Deserialize, Clone)]
 pub struct Config {
     pub id: usize,
@@ -154,6 +173,9 @@ pub struct ConnectionSettings {
     pub external_auth: Option<AuthHandler>,
     #[serde(default)]
     pub dynamic_filters: bool,
+    /// Hearth patch: per-connection topic and client id checks.
+    #[serde(skip)]
+    pub authorizer: Option<AuthorizerFactory>,
 }
 
 impl ConnectionSettings {
@@ -179,6 +201,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
+            .field("authorizer", &self.authorizer.is_some())
             .finish()
     }
 }

@@ -49,6 +49,9 @@ pub struct LinkBuilder<'a> {
     dynamic_filters: bool,
     // default to 0, indicating to not use topic alias
     topic_alias_max: u16,
+    // Hearth patch: who logged in and what they may do
+    user: Option<String>,
+    authorizer: Option<crate::Authorizer>,
 }
 
 impl<'a> LinkBuilder<'a> {
@@ -62,7 +65,16 @@ impl<'a> LinkBuilder<'a> {
             last_will_properties: None,
             dynamic_filters: false,
             topic_alias_max: 0,
+            user: None,
+            authorizer: None,
         }
+    }
+
+    /// Hearth patch: the user name and the checks the router applies.
+    pub fn authorizer(mut self, user: Option<String>, authorizer: Option<crate::Authorizer>) -> Self {
+        self.user = user;
+        self.authorizer = authorizer;
+        self
     }
 
     pub fn tenant_id(mut self, tenant_id: Option<String>) -> Self {
@@ -111,6 +123,8 @@ impl<'a> LinkBuilder<'a> {
         connection
             .last_will(self.last_will, self.last_will_properties)
             .topic_alias_max(self.topic_alias_max);
+        connection.user = self.user;
+        connection.authorizer = self.authorizer.map(crate::router::Authorize);
         let incoming = Incoming::new(connection.client_id.to_owned());
         let (outgoing, link_rx) = Outgoing::new(connection.client_id.to_owned());
         let outgoing_data_buffer = outgoing.buffer();

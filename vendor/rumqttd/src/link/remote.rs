@@ -68,8 +68,9 @@ impl<P: Protocol> RemoteLink<P> {
         connect_packet: Packet,
         dynamic_filters: bool,
         assigned_client_id: Option<String>,
+        authorizer: Option<crate::Authorizer>,
     ) -> Result<RemoteLink<P>, Error> {
-        let Packet::Connect(connect, props, lastwill, lastwill_props, _) = connect_packet else {
+        let Packet::Connect(connect, props, lastwill, lastwill_props, login) = connect_packet else {
             return Err(Error::NotConnectPacket(connect_packet));
         };
 
@@ -100,17 +101,23 @@ impl<P: Protocol> RemoteLink<P> {
             .last_will_properties(lastwill_props)
             .dynamic_filters(dynamic_filters)
             .topic_alias_max(topic_alias_max.unwrap_or(0))
+            .authorizer(login.map(|l| l.username), authorizer)
             .build()?;
 
         let id = link_rx.id();
         Span::current().record("connection_id", id);
 
         if let Some(mut packet) = notification.into() {
-            if let Packet::ConnAck(_ack, props) = &mut packet {
+            if let Packet::ConnAck(ack, props) = &mut packet {
+                // Hearth patch: the router may refuse (a client id of another user's session)
+                let refused = (ack.code != ConnectReturnCode::Success).then_some(ack.code);
                 let mut new_props = props.clone().unwrap_or_default();
                 new_props.assigned_client_identifier = assigned_client_id;
                 *props = Some(new_props);
                 network.write(packet).await?;
+                if let Some(code) = refused {
+                    return Err(Error::ConnectionAck(format!("{code:?}")));
+                }
             }
         }
 
@@ -281,6 +288,7 @@ mod tests {
             auth: None,
             external_auth: None,
             dynamic_filters: false,
+            authorizer: None,
         }
     }
 

@@ -33,6 +33,20 @@ pub struct Connection {
     pub(crate) broker_topic_aliases: Option<BrokerAliases>,
     /// subscription IDs for a connection
     pub(crate) subscription_ids: HashMap<Filter, usize>,
+    /// Hearth patch: the user this connection logged in as
+    pub(crate) user: Option<String>,
+    /// Hearth patch: what this connection may do; `None` allows everything
+    pub(crate) authorizer: Option<Authorize>,
+}
+
+/// Hearth patch: a connection's [`crate::Authorizer`], printable for `Debug`.
+#[derive(Clone)]
+pub struct Authorize(pub crate::Authorizer);
+
+impl std::fmt::Debug for Authorize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Authorize")
+    }
 }
 
 impl Connection {
@@ -66,7 +80,17 @@ impl Connection {
             topic_aliases: HashMap::new(),
             broker_topic_aliases: None,
             subscription_ids: HashMap::new(),
+            user: None,
+            authorizer: None,
         }
+    }
+
+    /// Hearth patch: whether this connection may do `access` on `topic`.
+    pub(crate) fn may(&self, access: crate::Access, topic: &[u8]) -> bool {
+        let Some(Authorize(authorize)) = &self.authorizer else {
+            return true;
+        };
+        std::str::from_utf8(topic).is_ok_and(|topic| authorize(access, topic))
     }
 
     pub fn topic_alias_max(&mut self, max: u16) -> &mut Connection {

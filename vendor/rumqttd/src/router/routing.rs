@@ -285,6 +285,19 @@ impl Router {
 
             let connection_id = self.connection_map.get(&client_id);
             if let Some(connection_id) = connection_id {
+                // Hearth patch: only the session's own user may take it over
+                let owner = self.connections.get(*connection_id).and_then(|c| c.user.clone());
+                if !connection.may(Access::TakeOver, owner.unwrap_or_default().as_bytes()) {
+                    warn!("Client id in use by another user's connection, refusing");
+                    let ack = ConnAck {
+                        session_present: false,
+                        code: ConnectReturnCode::ClientIdentifierNotValid,
+                    };
+                    let refusal = Notification::DeviceAck(super::Ack::ConnAck(usize::MAX, ack, None));
+                    outgoing.data_buffer.lock().push_back(refusal);
+                    outgoing.handle.try_send(()).ok();
+                    return;
+                }
                 error!(
                     "Duplicate client_id, dropping previous connection with connection_id: {}",
                     connection_id
@@ -347,6 +360,14 @@ impl Router {
             connection.events.events.pop_front();
         }
 
+        // Hearth patch: a will the user may not publish is dropped at CONNECT
+        let will_refused = connection
+            .last_will
+            .as_ref()
+            .is_some_and(|will| !connection.may(Access::Publish, &will.topic));
+        if will_refused {
+            connection.last_will = None;
+        }
         if let Some(will) = connection.last_will.take() {
             self.last_wills.insert(
                 client_id.clone(),
@@ -564,6 +585,18 @@ impl Router {
                     let qos = publish.qos;
                     let pkid = publish.pkid;
 
+                    // Hearth patch: a refused PUBLISH is acknowledged (MQTT 5: 0x87) and
+                    // dropped, never routed or retained; QoS 2 is checked at its PUBREL.
+                    let connection = self.connections.get(id).unwrap();
+                    if qos != QoS::ExactlyOnce && !connection.may(Access::Publish, &publish.topic) {
+                        if qos == QoS::AtLeastOnce {
+                            let reason = PubAckReason::NotAuthorized;
+                            self.ackslog.get_mut(id).unwrap().puback(PubAck { pkid, reason });
+                            force_ack = true;
+                        }
+                        continue;
+                    }
+
                     // Prepare acks for the above publish
                     // If any of the publish in the batch results in force flush,
                     // set global force flush flag. Force flush is triggered when the
@@ -663,6 +696,12 @@ impl Router {
 
                             disconnect = true;
                             break;
+                        }
+
+                        // Hearth patch: a refused filter gets 0x80 (MQTT 5: 0x87), the others go on
+                        if !connection.may(Access::Subscribe, f.path.as_bytes()) {
+                            return_codes.push(SubscribeReasonCode::NotAuthorized);
+                            continue;
                         }
 
                         let mut filter = f.path.clone();
@@ -824,6 +863,12 @@ impl Router {
                             break;
                         }
                     };
+
+                    // Hearth patch: a refused QoS 2 PUBLISH completes its flow and is dropped
+                    let connection = self.connections.get(id).unwrap();
+                    if !connection.may(Access::Publish, &publish.topic) {
+                        continue;
+                    }
 
                     // Try to append publish to commitlog
                     match append_to_commitlog(

@@ -542,6 +542,7 @@ async fn remote<P: Protocol>(
     );
 
     let dynamic_filters = config.dynamic_filters;
+    let authorizer_factory = config.authorizer.clone();
 
     let connect_packet = match mqtt_connect(config, &mut network).await {
         Ok(p) => p,
@@ -572,6 +573,50 @@ async fn remote<P: Protocol>(
         client_id = format!("{tenant_id}.{client_id}");
     }
 
+    // Hearth patch: this connection's checks, or CONNACK 0x02 for a client id refused outright
+    let authorizer = match &authorizer_factory {
+        None => None,
+        Some(factory) => {
+            let Packet::Connect(_, _, _, _, login) = &connect_packet else {
+                unreachable!()
+            };
+            let user = login.as_ref().map(|l| l.username.as_str());
+            match factory(user, &client_id) {
+                Some(authorizer) => Some(authorizer),
+                None => {
+                    let ack = crate::protocol::ConnAck {
+                        session_present: false,
+                        code: crate::protocol::ConnectReturnCode::ClientIdentifierNotValid,
+                    };
+                    network.write(Packet::ConnAck(ack, None)).await.ok();
+                    return;
+                }
+            }
+        }
+    };
+
+    // Start the link
+    let mut link = match RemoteLink::new(
+        router_tx.clone(),
+        tenant_id.clone(),
+        network,
+        connect_packet,
+        dynamic_filters,
+        assigned_client_id,
+        authorizer,
+    )
+    .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            error!(error=?e, "Remote link error");
+            return;
+        }
+    };
+
+    // Hearth patch: moved below RemoteLink::new, so a CONNECT the router
+    // refuses (another user's client id) neither fires nor cancels the live
+    // connection's will, nor leaves a sender whose receiver is gone.
     if let Some(sender) = will_handlers.lock().unwrap().remove(&client_id) {
         let awaiting_will = if clean_session {
             AwaitingWill::Fire
@@ -586,24 +631,6 @@ async fn remote<P: Protocol>(
         .lock()
         .unwrap()
         .insert(client_id.clone(), will_tx);
-
-    // Start the link
-    let mut link = match RemoteLink::new(
-        router_tx.clone(),
-        tenant_id.clone(),
-        network,
-        connect_packet,
-        dynamic_filters,
-        assigned_client_id,
-    )
-    .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            error!(error=?e, "Remote link error");
-            return;
-        }
-    };
 
     let connection_id = link.connection_id;
     let will_delay_interval = link.will_delay_interval;

@@ -58,7 +58,8 @@ fn code(reason: SubscribeReasonCode) -> u8 {
         SubscribeReasonCode::QoS2 => 2,
         SubscribeReasonCode::Unspecified => 128,
         SubscribeReasonCode::ImplementationSpecific => 131,
-        SubscribeReasonCode::NotAuthorized => 135,
+        // Hearth patch: MQTT 3.1.1 has one failure return code, 0x80
+        SubscribeReasonCode::NotAuthorized => 0x80,
         SubscribeReasonCode::TopicFilterInvalid => 143,
         SubscribeReasonCode::PkidInUse => 145,
         SubscribeReasonCode::QuotaExceeded => 151,
