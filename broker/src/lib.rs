@@ -11,6 +11,6 @@ pub mod server;
 pub mod tls_front;
 
 pub use auth::{AuthError, Authenticator};
-pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings};
+pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings, is_placeholder};
 pub use passwd::{PasswdError, PasswordFile};
-pub use server::{RunningBroker, StartError, start};
+pub use server::{InternalLogin, RunningBroker, StartError, start, start_with_internal};
