@@ -33,6 +33,10 @@ impl Password {
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
+    /// One of the examples' placeholders: see [`is_placeholder`].
+    pub fn is_placeholder(&self) -> bool {
+        is_placeholder(&self.0)
+    }
 }
 
 impl std::fmt::Debug for Password {
@@ -169,6 +173,21 @@ pub enum ConfigError {
     MissingPasswordFile(PathBuf),
     #[error("user name {0:?} is empty or contains ':' or whitespace")]
     BadUserName(String),
+    #[error(
+        "user {user:?} has the example's placeholder password, and listener {listener} is \
+         reachable from the network. Fix: give it a password of its own, e.g. \
+         `openssl rand -base64 24`, or better a hashed one (`hearth-broker passwd FILE {user}`)"
+    )]
+    PlaceholderPassword { user: String, listener: SocketAddr },
+}
+
+/// Whether `password` is one of the placeholders the examples ship
+/// (`change-me`, `CHANGE-ME-hub-placeholder`, ...), in any case.
+pub fn is_placeholder(password: &str) -> bool {
+    let folded = password.trim().to_ascii_lowercase();
+    ["change-me", "changeme", "change_me"]
+        .iter()
+        .any(|p| folded.starts_with(p))
 }
 
 /// One listener, as the broker will open it.
@@ -262,6 +281,14 @@ impl BrokerConfig {
         {
             return Err(ConfigError::BadUserName(bad.clone()));
         }
+        if let Some((_, listener)) = listeners.iter().find(|(_, a)| !a.ip().is_loopback())
+            && let Some((user, _)) = self.users.iter().find(|(_, p)| is_placeholder(p.expose()))
+        {
+            return Err(ConfigError::PlaceholderPassword {
+                user: user.clone(),
+                listener: *listener,
+            });
+        }
         if let Some(path) = &self.password_file
             && !path.exists()
         {
@@ -330,6 +357,30 @@ fn check_tls_files(tls: &TlsSettings) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholder_passwords_are_refused_on_network_listeners_only() {
+        let mut config = BrokerConfig::default();
+        config
+            .users
+            .insert("home".into(), Password::new("CHANGE-ME-hub-placeholder"));
+        assert_eq!(config.validate(), Ok(()), "loopback: a placeholder is fine");
+        config.listen = "0.0.0.0:1883".parse().unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(
+            matches!(&err, ConfigError::PlaceholderPassword { user, .. } if user == "home"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("openssl rand"), "{err}");
+        config
+            .users
+            .insert("home".into(), Password::new("tP3xq9ab7Lr2"));
+        assert_eq!(config.validate(), Ok(()));
+        for p in ["change-me", "Change-Me-too", "CHANGEME", " change_me"] {
+            assert!(is_placeholder(p), "{p:?}");
+        }
+        assert!(!is_placeholder("exchange-me"));
+    }
 
     #[test]
     fn defaults_are_loopback_and_anonymous() {

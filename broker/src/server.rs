@@ -73,6 +73,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct RunningBroker {
     listeners: Vec<(ListenerKind, SocketAddr)>,
+    /// The private loopback listener of [`InternalLogin`], if asked for.
+    internal: Option<SocketAddr>,
     thread: JoinHandle<()>,
     tls_thread: Option<JoinHandle<()>>,
     refusals: Arc<Refusals>,
@@ -97,6 +99,12 @@ impl RunningBroker {
             .map(|(_, a)| *a)
     }
 
+    /// `mqtt://127.0.0.1:port` of the private listener that only the
+    /// [`InternalLogin`] given to [`start_with_internal`] may use.
+    pub fn internal_url(&self) -> Option<String> {
+        self.internal.map(|addr| format!("mqtt://{addr}"))
+    }
+
     /// `mqtt://host:port` for clients on this machine.
     pub fn local_url(&self) -> String {
         let addr = reachable(self.mqtt_addr());
@@ -118,8 +126,37 @@ impl RunningBroker {
     }
 }
 
+/// A login for the process that embeds the broker (the hub), so it never
+/// needs one of the users' passwords: accepted only on a private listener
+/// on 127.0.0.1 with a port of the kernel's choosing, never on the
+/// configured listeners, and never logged.
+#[derive(Clone)]
+pub struct InternalLogin {
+    pub user: String,
+    pub password: crate::Password,
+}
+
+impl std::fmt::Debug for InternalLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InternalLogin")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where the private listener of [`InternalLogin`] binds.
+const INTERNAL_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+
 /// Validates `config`, starts rumqttd, and returns once every listener accepts.
 pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
+    start_with_internal(config, None)
+}
+
+/// [`start`], plus a private loopback listener for `internal` alone.
+pub fn start_with_internal(
+    config: &BrokerConfig,
+    internal: Option<InternalLogin>,
+) -> Result<RunningBroker, StartError> {
     config.validate()?;
     let auth = if config.anonymous_allowed() {
         None
@@ -156,7 +193,19 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         }
     }
     let backend = tls_front.as_ref().map(|(_, _, backend)| *backend);
-    let rumqttd_config = rumqttd_config(config, auth, authorizer, &listeners, backend);
+    let mut rumqttd_config = rumqttd_config(config, auth, authorizer, &listeners, backend);
+    let internal_addr = match internal {
+        Some(login) => {
+            let addr = claim_port(ListenerKind::V4, INTERNAL_LISTEN)?;
+            let v4 = rumqttd_config.v4.get_or_insert_with(HashMap::new);
+            v4.insert(
+                INTERNAL_NAME.to_owned(),
+                internal_server(config, login, addr),
+            );
+            Some(addr)
+        }
+        None => None,
+    };
     let thread = std::thread::Builder::new()
         .name("hearth-broker".to_owned())
         .spawn(move || {
@@ -168,6 +217,7 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
         .map_err(StartError::Thread)?;
     let mut running = RunningBroker {
         listeners,
+        internal: internal_addr,
         thread,
         tls_thread: None,
         refusals,
@@ -184,6 +234,9 @@ pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
     }
     for (kind, addr) in running.listeners.clone() {
         wait_until_accepting(&running, kind, addr)?;
+    }
+    if let Some(addr) = running.internal {
+        wait_until_accepting(&running, ListenerKind::V4, addr)?;
     }
     for (kind, addr) in &running.listeners {
         tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users, acl = acl_rules, "broker listening");
@@ -249,6 +302,50 @@ fn wait_until_accepting(
             });
         }
         std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// rumqttd's name of the private listener.
+const INTERNAL_NAME: &str = "internal";
+
+/// The private listener: the config's limits, and a login check that knows
+/// the internal user alone (the configured users cannot log in here either).
+fn internal_server(
+    config: &BrokerConfig,
+    login: InternalLogin,
+    listen: SocketAddr,
+) -> ServerSettings {
+    let mut connections = ConnectionSettings {
+        connection_timeout_ms: config.connect_timeout_ms,
+        max_payload_size: config.max_payload_size,
+        max_inflight_count: config.max_inflight,
+        auth: None,
+        external_auth: None,
+        dynamic_filters: true,
+        // The hub alone logs in here: no ACL confines it, and it may take
+        // back its own client id from whoever holds it.
+        authorizer: None,
+    };
+    let auth = Authenticator::new(std::collections::BTreeMap::from([(
+        login.user,
+        login.password,
+    )]));
+    connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
+        let auth = auth.clone();
+        async move {
+            let ok = auth.verify(&user, &pass);
+            if !ok {
+                tracing::warn!(%client_id, username = %user, "login refused on the internal listener");
+            }
+            ok
+        }
+    });
+    ServerSettings {
+        name: INTERNAL_NAME.to_owned(),
+        listen,
+        tls: None,
+        next_connection_delay_ms: 0,
+        connections,
     }
 }
 

@@ -15,6 +15,7 @@ use hearth_protocol::{DiscoveryTopics, Id, OutputRef, Topics};
 use serde::Deserialize;
 
 use crate::decide::discovery::HubDiscovery;
+use crate::decide::network::Cidr;
 use crate::decide::rules::{Rule, RuleConfig, RuleError};
 use crate::model::chime::{Chime, ChimeError, ChimeSpec, Source};
 /// The `[database]` section; the store owns its shape.
@@ -76,8 +77,18 @@ pub struct HttpSection {
     pub password_file: Option<std::path::PathBuf>,
     /// user -> plain-text password (accepted, warned about; prefer the file).
     pub users: BTreeMap<String, hearth_broker::Password>,
-    /// With logins on, let `/api/v0` (homeslice devices) in without one.
+    /// With logins on, let homeslice devices use `/api/v0` without one, for
+    /// the buttons in `v0_buttons` and the switches under `[switches]` only.
     pub v0_without_login: bool,
+    /// Button ids `/api/v0` serves without a login (with `v0_without_login`).
+    pub v0_buttons: Vec<String>,
+    /// Networks (`192.168.1.0/24`) those requests must come from; empty: any.
+    pub v0_networks: Vec<String>,
+    /// Serve the HTTP side beyond loopback with no login at all.
+    pub allow_anonymous: bool,
+    /// Host names the hub is reached by besides its own (a reverse proxy's
+    /// `hearth.example.org`): requests naming another host are refused.
+    pub external_names: Vec<String>,
 }
 
 impl Default for HttpSection {
@@ -87,7 +98,49 @@ impl Default for HttpSection {
             password_file: None,
             users: BTreeMap::new(),
             v0_without_login: false,
+            v0_buttons: Vec::new(),
+            v0_networks: Vec::new(),
+            allow_anonymous: false,
+            external_names: Vec::new(),
         }
+    }
+}
+
+impl HttpSection {
+    fn has_users(&self) -> bool {
+        self.password_file.is_some() || !self.users.is_empty()
+    }
+
+    /// The start checks: no LAN listener without logins unless asked for,
+    /// no placeholder password on one; the v0 scope and names parse.
+    fn validate(&self) -> Result<(Vec<Id>, Vec<Cidr>), ConfigError> {
+        if !self.listen.ip().is_loopback() {
+            if !self.has_users() && !self.allow_anonymous {
+                return Err(ConfigError::HttpAnonymousOnNetwork(self.listen));
+            }
+            if let Some((user, _)) = self.users.iter().find(|(_, p)| p.is_placeholder()) {
+                return Err(ConfigError::HttpPlaceholderPassword(user.clone()));
+            }
+        }
+        let buttons = self
+            .v0_buttons
+            .iter()
+            .map(|b| Id::new(b).map_err(|e| ConfigError::V0Button(format!("{b:?}: {e}"))))
+            .collect::<Result<_, _>>()?;
+        let networks = self
+            .v0_networks
+            .iter()
+            .map(|n| n.parse::<Cidr>())
+            .collect::<Result<_, _>>()?;
+        if let Some(bad) = self.external_names.iter().find(|n| {
+            n.is_empty()
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        }) {
+            return Err(ConfigError::ExternalName(bad.clone()));
+        }
+        Ok((buttons, networks))
     }
 }
 
@@ -128,6 +181,25 @@ pub enum ConfigError {
     DuplicateChime { index: usize, id: String },
     #[error("broker: {0}")]
     Broker(#[from] hearth_broker::ConfigError),
+    #[error(
+        "http.listen {0} is reachable from the network but the dashboard and API have no \
+         logins, so anyone on the LAN could switch lights. Fix: name users in [http] \
+         (`hearth-broker passwd /etc/hearth/http-passwd alice`, then password_file), or \
+         listen on 127.0.0.1, or set allow_anonymous = true under [http] if this network is trusted"
+    )]
+    HttpAnonymousOnNetwork(SocketAddr),
+    #[error(
+        "http.users.{0} has the example's placeholder password and http.listen is reachable \
+         from the network. Fix: give it a password of its own (`openssl rand -base64 24`), \
+         or better a hashed one (`hearth-broker passwd FILE {0}`)"
+    )]
+    HttpPlaceholderPassword(String),
+    #[error("http.v0_networks: {0}")]
+    V0Network(#[from] crate::decide::network::CidrError),
+    #[error("http.v0_buttons: {0}")]
+    V0Button(String),
+    #[error("http.external_names: {0:?} is not a host name")]
+    ExternalName(String),
     #[error("mqtt: {0}")]
     Mqtt(#[from] hearth_common::mqtt::MqttError),
 }
@@ -145,6 +217,10 @@ pub struct Settings {
     pub mqtt: MqttSettings,
     pub database: DatabaseSection,
     pub http: HttpSection,
+    /// `http.v0_buttons`, checked.
+    pub v0_buttons: Vec<Id>,
+    /// `http.v0_networks`, parsed.
+    pub v0_networks: Vec<Cidr>,
     pub rules: Vec<Rule>,
     pub switches: BTreeMap<Id, OutputRef>,
     pub chimes: Vec<Chime>,
@@ -184,6 +260,7 @@ impl HubConfig {
         {
             return Err(ConfigError::DatabaseUrl(url.clone()));
         }
+        let (v0_buttons, v0_networks) = self.http.validate()?;
         let broker = if self.broker.embedded {
             self.broker.validate()?;
             Some(self.broker)
@@ -254,6 +331,8 @@ impl HubConfig {
             mqtt,
             database: self.database,
             http: self.http,
+            v0_buttons,
+            v0_networks,
             rules,
             switches,
         })
@@ -332,6 +411,67 @@ mod tests {
         config.hub.discovery_prefix = "ha/#".into();
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with("hub.discovery_prefix:"), "{err}");
+    }
+
+    #[test]
+    fn http_beyond_loopback_needs_logins_or_an_explicit_yes() {
+        let mut config = HubConfig::default();
+        config.http.listen = "0.0.0.0:8080".parse().unwrap();
+        let err = config.clone().validate().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::HttpAnonymousOnNetwork(_)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("allow_anonymous = true"), "{err}");
+        let mut open = config.clone();
+        open.http.allow_anonymous = true;
+        assert!(open.validate().is_ok());
+        config.http.users.insert(
+            "alice".into(),
+            hearth_broker::Password::new("CHANGE-ME-placeholder"),
+        );
+        let err = config.clone().validate().unwrap_err().to_string();
+        assert!(
+            err.contains("http.users.alice") && err.contains("openssl rand"),
+            "{err}"
+        );
+        config
+            .http
+            .users
+            .insert("alice".into(), hearth_broker::Password::new("x8Jq2mWv"));
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn broker_placeholders_on_the_lan_stop_the_hub() {
+        let mut config = HubConfig::default();
+        config.broker.listen = "0.0.0.0:1883".parse().unwrap();
+        config
+            .broker
+            .users
+            .insert("home".into(), hearth_broker::Password::new("change-me"));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("placeholder") && err.contains("\"home\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_v0_scope_is_checked() {
+        let mut config = HubConfig::default();
+        config.http.v0_networks = vec!["192.168.1.0/24".into(), "lan".into()];
+        let err = config.validate().unwrap_err().to_string();
+        assert!(
+            err.starts_with("http.v0_networks:") && err.contains("lan"),
+            "{err}"
+        );
+        let mut config = HubConfig::default();
+        config.http.v0_buttons = vec!["desk".into()];
+        config.http.v0_networks = vec!["192.168.1.0/24".into()];
+        let settings = config.validate().unwrap();
+        assert_eq!(settings.v0_buttons, vec![Id::new("desk").unwrap()]);
+        assert_eq!(settings.v0_networks.len(), 1);
     }
 
     #[test]

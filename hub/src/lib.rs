@@ -106,23 +106,40 @@ impl Hub {
 
 /// Starts the hub with validated `settings`.
 pub async fn start(settings: Settings) -> Result<Hub, HubError> {
+    // The hub logs in to its own broker with a credential of its own, made
+    // up at each start, so a user who gives the broker users never has to
+    // hand one of their passwords to the hub. A configured [mqtt] username
+    // keeps the old way (the public listener with that login).
+    let internal =
+        (settings.broker.is_some() && settings.mqtt.username.is_none()).then(internal_password);
     let broker = match settings.broker.clone() {
-        Some(config) => Some(
-            tokio::task::spawn_blocking(move || hearth_broker::start(&config))
+        Some(config) => {
+            let internal = internal
+                .clone()
+                .map(|password| hearth_broker::InternalLogin {
+                    user: INTERNAL_USER.to_owned(),
+                    password: hearth_broker::Password::new(password),
+                });
+            Some(
+                tokio::task::spawn_blocking(move || {
+                    hearth_broker::start_with_internal(&config, internal)
+                })
                 .await
                 .map_err(|e| HubError::Task(e.to_string()))??,
-        ),
+            )
+        }
         None => None,
     };
     let mut mqtt_settings = settings.mqtt.clone();
+    let mut public_url = mqtt_settings.url.clone();
     if let Some(b) = &broker {
         // Port 0 in the config means "any free port": follow where it landed.
-        if settings
-            .broker
-            .as_ref()
-            .is_some_and(|c| c.listen.port() == 0)
-        {
-            mqtt_settings.url = b.local_url();
+        public_url = b.local_url();
+        mqtt_settings.url = public_url.clone();
+        if let (Some(password), Some(url)) = (internal, b.internal_url()) {
+            mqtt_settings.url = url;
+            mqtt_settings.username = Some(INTERNAL_USER.to_owned());
+            mqtt_settings.password = Some(mqtt::Secret::new(password));
         }
     }
     let store = Store::connect(&settings.database).await?;
@@ -166,8 +183,9 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let http_addr = http_listener.local_addr().map_err(HubError::Http)?;
     let logins = http::Logins::from_settings(&settings.http)?;
     if !http_addr.ip().is_loopback() && logins.is_none() {
-        // Like homeslice, the HTTP side trusts its network: say so once.
-        tracing::warn!(%http_addr, "the dashboard and HTTP API have no login: anyone who can reach this address can switch lights; name users in [http] (docs/http-api.md)");
+        // Only with [http] allow_anonymous = true (the config check refuses
+        // otherwise): say once what that means.
+        tracing::warn!(%http_addr, "the dashboard and HTTP API have no login (allow_anonymous = true): anyone who can reach this address can switch lights; name users in [http] (docs/http-api.md)");
     }
     let (role_tx, role_rx) = tokio::sync::watch::channel(leader::Role::Undecided);
     let (takeover_tx, takeover_rx) = mpsc::channel(leader::TAKEOVER_QUEUE);
@@ -200,6 +218,11 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         store: store.clone(),
         core: core_handle,
         logins,
+        names: http::guard::HostNames::new(
+            http_addr,
+            machine_hostname().as_deref(),
+            &settings.http.external_names,
+        ),
         stopping: shutdown.clone(),
         broker_refusals: broker.as_ref().map(RunningBroker::refusal_counters),
     });
@@ -326,13 +349,34 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
 
     Ok(Hub {
         http_addr,
-        mqtt_url: mqtt_settings.url,
+        mqtt_url: public_url,
         settings,
         house,
         broker,
         shutdown,
         tasks,
     })
+}
+
+/// This machine's host name, for the names the hub answers to.
+fn machine_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_owned())
+}
+
+/// The user name of the hub's [`internal_password`].
+pub const INTERNAL_USER: &str = "hearth-hub-internal";
+
+/// Random characters in the internal password: 190 bits.
+const INTERNAL_PASSWORD_LEN: usize = 32;
+
+/// A fresh password for the hub's own link to its embedded broker; it
+/// lives in this process only and is never logged.
+fn internal_password() -> String {
+    use rand::distr::{Alphanumeric, SampleString};
+    Alphanumeric.sample_string(&mut rand::rng(), INTERNAL_PASSWORD_LEN)
 }
 
 /// Runs the hub until `shutdown` is cancelled.

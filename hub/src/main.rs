@@ -98,9 +98,40 @@ fn print_banner(hub: &hearth_hub::Hub) {
         hearth_hub::store::redact_url(&settings.database.url)
     );
     eprintln!("  time zone:          {}", settings.timezone);
-    eprintln!("  try:   mosquitto_sub -h 127.0.0.1 -t 'hearth/#' -v");
-    eprintln!("  LAN:   to open the broker to other devices, add users and listen on 0.0.0.0:");
-    eprintln!("         HEARTH_BROKER__LISTEN=0.0.0.0:1883 HEARTH_BROKER__USERS__HOME=<password>");
-    eprintln!("         (see docs/broker.md; anonymous LAN access needs allow_anonymous = true)");
+    for line in try_lines(hub) {
+        eprintln!("{line}");
+    }
     eprintln!("  stop:  Ctrl-C (or SIGTERM)");
+}
+
+/// The banner's commands, runnable as printed (with the user's own password
+/// where it says `<password>`): the broker's real port, and a user name when
+/// the broker asks for logins. Never a password.
+fn try_lines(hub: &hearth_hub::Hub) -> Vec<String> {
+    let Some(broker) = hub.broker() else {
+        return Vec::new();
+    };
+    let Some(config) = hub.settings().broker.as_ref() else {
+        return Vec::new();
+    };
+    let addr = broker.mqtt_addr();
+    let login = if config.anonymous_allowed() {
+        String::new()
+    } else {
+        let user = config.users.keys().next().map_or("<user>", String::as_str);
+        format!(" -u {user} -P '<password>'")
+    };
+    let mut lines = vec![format!(
+        "  try:   mosquitto_sub -h 127.0.0.1 -p {}{login} -t 'hearth/#' -v",
+        addr.port()
+    )];
+    if addr.ip().is_loopback() {
+        lines.extend([
+            "  LAN:   to let other devices in, give the broker a user and listen on 0.0.0.0:".to_owned(),
+            "         export HEARTH_BROKER__USERS__HOME=\"$(openssl rand -hex 16)\"".to_owned(),
+            "         HEARTH_BROKER__LISTEN=0.0.0.0:1883 cargo run --release --bin hearth-hub".to_owned(),
+            "         (then -u home -P \"$HEARTH_BROKER__USERS__HOME\"; README.md, docs/security.md)".to_owned(),
+        ]);
+    }
+    lines
 }

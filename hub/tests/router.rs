@@ -58,6 +58,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         store,
         core,
         logins: None,
+        names: Default::default(),
         stopping: CancellationToken::new(),
         broker_refusals: None,
     });

@@ -9,5 +9,6 @@ pub mod discovery;
 pub mod gate;
 pub mod hello;
 pub mod message;
+pub mod network;
 pub mod readings;
 pub mod rules;

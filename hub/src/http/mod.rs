@@ -5,6 +5,7 @@
 
 mod chimes;
 mod dashboard;
+pub mod guard;
 mod live;
 mod logins;
 mod ops;
@@ -47,6 +48,11 @@ pub fn app(shared: Arc<HttpState>) -> Router {
             shared.clone(),
             logins::require_login,
         ))
+        // Outside the login: a foreign page or host costs no password check.
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            guard::guard,
+        ))
         // gzip for the page and JSON when the client asks; tiny bodies and
         // the event stream (which must flush each event) are left alone.
         .layer(tower_http::compression::CompressionLayer::new())
@@ -55,7 +61,10 @@ pub fn app(shared: Arc<HttpState>) -> Router {
 
 /// Serves `router` on `listener` until `shutdown`.
 pub async fn serve(listener: TcpListener, router: Router, shutdown: CancellationToken) {
-    let result = axum::serve(listener, router)
+    // The client's address reaches the handlers: the v0 networks and the
+    // failed-login log need it.
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, service)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;
     if let Err(error) = result {

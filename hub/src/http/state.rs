@@ -35,6 +35,8 @@ pub struct HttpState {
     pub core: CoreHandle,
     /// Who may use the HTTP side; `None`: anyone who can reach it.
     pub logins: Option<Logins>,
+    /// The names the hub answers to (the browser boundary).
+    pub names: super::guard::HostNames,
     /// Cancelled when the hub stops: long-lived HTTP streams end with it.
     pub stopping: CancellationToken,
     /// What the embedded broker refused (ACL, client ids); `None` without one.
