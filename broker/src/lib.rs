@@ -14,9 +14,7 @@ pub mod tls_front;
 
 pub use acl::{Acl, AclEntry, AclError, Grant};
 pub use auth::{AuthError, Authenticator};
-pub use config::{
-    BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings, is_placeholder,
-};
+pub use config::{BrokerConfig, ConfigError, ListenerKind, Password, TlsSettings, is_placeholder};
 pub use confine::{RefusalCounts, Refusals};
 pub use passwd::{PasswdError, PasswordFile};
 pub use server::{InternalLogin, RunningBroker, StartError, start, start_with_internal};
