@@ -101,6 +101,11 @@ impl RunningBroker {
 
     /// `mqtt://127.0.0.1:port` of the private listener that only the
     /// [`InternalLogin`] given to [`start_with_internal`] may use.
+    /// The private listener's address, if the broker has one.
+    pub fn internal_addr(&self) -> Option<SocketAddr> {
+        self.internal
+    }
+
     pub fn internal_url(&self) -> Option<String> {
         self.internal.map(|addr| format!("mqtt://{addr}"))
     }

@@ -91,7 +91,20 @@ fn serves_until_sigterm_then_exits_cleanly() {
 }
 
 #[test]
-fn the_documented_example_is_valid() {
-    let (ok, err) = check(include_str!("../broker.example.toml"));
+fn the_documented_example_is_valid_once_its_placeholder_is_replaced() {
+    let example = include_str!("../broker.example.toml");
+    // As shipped it serves the LAN with `change-me`: a user who copies it
+    // unchanged is stopped, told which user and how to fix it.
+    let (ok, err) = check(example);
+    assert!(
+        !ok,
+        "the example's placeholder password was accepted on 0.0.0.0"
+    );
+    assert!(
+        err.contains("user \"hub\" has the example's placeholder password")
+            && err.contains("openssl rand"),
+        "the refusal names the user and the fix: {err}"
+    );
+    let (ok, err) = check(&example.replace("\"change-me\"", "\"tP3xq9ab7Lr2mWv8\""));
     assert!(ok, "{err}");
 }
