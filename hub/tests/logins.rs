@@ -151,3 +151,48 @@ async fn hashed_users_from_a_password_file_and_homeslice_devices_left_in() {
         .unwrap_err();
     assert!(error.to_string().contains("nope"), "{error}");
 }
+
+async fn post(url: &str) -> u16 {
+    reqwest::Client::new()
+        .post(url)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v0_without_login_reaches_listed_buttons_only_and_never_creates_one() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let toml = "[http]\nv0_without_login = true\nv0_buttons = [\"desk\"]\n\n[http.users]\nalice = \"x8Jq2mWv-test\"\n";
+    let hub = spawn_hub(&db, toml).await;
+    let base = format!("http://{}", hub.http_addr);
+    assert_eq!(post(&format!("{base}/api/v0/buttons/desk/on/")).await, 200);
+    let read = reqwest::get(format!("{base}/api/v0/buttons/desk/"))
+        .await
+        .unwrap();
+    let code = read.status().as_u16();
+    let text = read.text().await.unwrap();
+    assert_eq!((code, text.as_str()), (200, "ON\n"), "the listed button");
+    let refused = post(&format!("{base}/api/v0/buttons/garage/on/")).await;
+    assert_eq!(refused, 404, "an unlisted button");
+    let (code, _) = status(
+        &format!("{base}/api/v1/buttons/garage"),
+        Some(("alice", "x8Jq2mWv-test")),
+    )
+    .await;
+    assert_eq!(code, 404, "the unlisted button was created");
+    hub.stop().await;
+
+    // From outside the listed networks: 403, the listed button too.
+    let db = TestDb::new(Backend::Sqlite).await;
+    let toml = toml.replace(
+        "v0_buttons = [\"desk\"]\n",
+        "v0_buttons = [\"desk\"]\nv0_networks = [\"10.0.0.0/8\"]\n",
+    );
+    let hub = spawn_hub(&db, &toml).await;
+    let base = format!("http://{}", hub.http_addr);
+    assert_eq!(post(&format!("{base}/api/v0/buttons/desk/on/")).await, 403);
+    hub.stop().await;
+}

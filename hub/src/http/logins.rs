@@ -3,8 +3,8 @@
 //! Off unless `[http] password_file` or `[http.users]` names someone, so
 //! nothing changes for a hub on loopback or a trusted LAN. When on, every
 //! path needs a login except the probes (`/healthz`, `/readyz`) and, with
-//! `v0_without_login`, the homeslice devices' `/api/v0`, whose firmware
-//! cannot log in. Passwords are checked with the broker's `Authenticator`
+//! `v0_without_login`, the homeslice devices' `/api/v0` for the ids the
+//! config lists, whose firmware cannot log in. Passwords are checked with the broker's `Authenticator`
 //! (argon2 hashes from `hearth-broker passwd`, timing that does not tell
 //! which users exist, at most two verifications at once); a verified
 //! `Authorization` value is remembered for [`LOGIN_TTL`] so a dashboard's
@@ -12,10 +12,11 @@
 //! every request: serve the hub over TLS (a reverse proxy) beyond your LAN.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -23,12 +24,24 @@ use base64::Engine;
 use hearth_broker::{AuthError, Authenticator, BrokerConfig};
 
 use super::HttpState;
-use crate::config::HttpSection;
+use crate::config::{HttpSection, Settings};
 
 /// How long a verified login is remembered.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// Verified logins remembered at once; beyond, the oldest are forgotten.
 pub const REMEMBERED_LOGINS: usize = 64;
+
+/// Addresses whose failed logins are counted at once; beyond, the one
+/// counted longest ago is forgotten (a flood from many addresses costs
+/// bounded memory).
+pub const FAILED_LOGIN_ADDRESSES: usize = 256;
+/// Failed logins logged per address per [`FAILED_LOGIN_WINDOW`]; the rest
+/// are counted and summed up in the next line logged for that address.
+pub const FAILED_LOGINS_LOGGED: u32 = 5;
+pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Per address: when its window began, lines logged in it, refusals not logged.
+type FailedLogins = HashMap<IpAddr, (Instant, u32, u64)>;
 
 /// The users who may log in, and the logins verified lately.
 #[derive(Debug, Clone)]
@@ -36,6 +49,32 @@ pub struct Logins {
     users: Authenticator,
     v0_without_login: bool,
     remembered: Arc<Mutex<HashMap<String, Instant>>>,
+    failed: Arc<Mutex<FailedLogins>>,
+}
+
+/// Whether a failed login from `client` at `now` is logged, and how many
+/// before it were not; counts it in `failed`. Pure but for the map.
+fn note_failure(failed: &mut FailedLogins, client: IpAddr, now: Instant) -> Option<u64> {
+    if !failed.contains_key(&client) && failed.len() >= FAILED_LOGIN_ADDRESSES {
+        let oldest = failed
+            .iter()
+            .min_by_key(|(_, (at, _, _))| *at)
+            .map(|(ip, _)| *ip);
+        if let Some(oldest) = oldest {
+            failed.remove(&oldest);
+        }
+    }
+    let entry = failed.entry(client).or_insert((now, 0, 0));
+    if now.duration_since(entry.0) >= FAILED_LOGIN_WINDOW {
+        *entry = (now, 0, entry.2);
+    }
+    if entry.1 < FAILED_LOGINS_LOGGED {
+        entry.1 += 1;
+        Some(std::mem::take(&mut entry.2))
+    } else {
+        entry.2 += 1;
+        None
+    }
 }
 
 impl Logins {
@@ -43,6 +82,12 @@ impl Logins {
     pub fn from_settings(http: &HttpSection) -> Result<Option<Self>, AuthError> {
         if http.password_file.is_none() && http.users.is_empty() {
             return Ok(None);
+        }
+        if http.v0_without_login && http.v0_buttons.is_empty() {
+            tracing::warn!(
+                "http.v0_without_login is on but http.v0_buttons names no button: without a login \
+                 /api/v0 serves only the clock and [switches]"
+            );
         }
         // The same file format and rules as the broker's users.
         let users = Authenticator::from_config(&BrokerConfig {
@@ -54,13 +99,12 @@ impl Logins {
             users,
             v0_without_login: http.v0_without_login,
             remembered: Arc::default(),
+            failed: Arc::default(),
         }))
     }
 
     fn open_path(&self, path: &str) -> bool {
-        path == super::ops::HEALTH_PATH
-            || path == super::ops::READY_PATH
-            || (self.v0_without_login && path.starts_with("/api/v0/"))
+        path == super::ops::HEALTH_PATH || path == super::ops::READY_PATH
     }
 
     fn remembers(&self, authorization: &str) -> bool {
@@ -91,21 +135,76 @@ impl Logins {
 
     /// Whether `authorization` (the header's value) names a user with the
     /// right password.
-    async fn accepts(&self, authorization: &str) -> bool {
+    async fn accepts(&self, authorization: &str, client: Option<IpAddr>) -> bool {
         if self.remembers(authorization) {
             return true;
         }
-        let Some((user, password)) = basic_credentials(authorization) else {
-            return false;
-        };
-        let ok = self.users.check(user.clone(), password).await;
+        let (user, password) = basic_credentials(authorization).unwrap_or_default();
+        let ok = !user.is_empty() && self.users.check(user.clone(), password).await;
         if ok {
             self.remember(authorization.to_owned());
         } else {
-            // The user name only: never the password.
-            tracing::warn!(%user, "HTTP login refused");
+            self.log_failure(client, &user);
         }
         ok
+    }
+
+    /// One line per refusal, at most [`FAILED_LOGINS_LOGGED`] per address
+    /// per window, for fail2ban: `HTTP login refused client=<ip> user=<name>`.
+    /// The user name only: never the password.
+    fn log_failure(&self, client: Option<IpAddr>, user: &str) {
+        let Some(client) = client else {
+            tracing::warn!(user = %user.escape_debug(), "HTTP login refused");
+            return;
+        };
+        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(unlogged) = note_failure(&mut failed, client, Instant::now()) {
+            tracing::warn!(%client, user = %user.escape_debug(), unlogged, "HTTP login refused");
+        }
+    }
+}
+
+/// What `/api/v0` without a login may reach.
+#[derive(Debug, PartialEq, Eq)]
+enum V0Scope {
+    /// Not a `/api/v0` path: the login is needed.
+    NotV0,
+    Open,
+    Refused(StatusCode, String),
+}
+
+/// The homeslice devices' narrow door: only from `v0_networks` (when
+/// named), only the buttons of `v0_buttons` and the `[switches]`, and the
+/// clock. Anything else is 404 here, so an unknown button is never created.
+fn v0_scope(settings: &Settings, path: &str, client: Option<IpAddr>) -> V0Scope {
+    let Some(rest) = path.strip_prefix("/api/v0/") else {
+        return V0Scope::NotV0;
+    };
+    if !settings.v0_networks.is_empty()
+        && !client.is_some_and(|ip| settings.v0_networks.iter().any(|n| n.contains(ip)))
+    {
+        return V0Scope::Refused(
+            StatusCode::FORBIDDEN,
+            "this network may not use /api/v0 without a login (http.v0_networks)".to_owned(),
+        );
+    }
+    let mut parts = rest.trim_end_matches('/').split('/');
+    let listed = match (parts.next(), parts.next()) {
+        (Some("clocktime"), None) | (Some("buttons"), None) => true,
+        (Some("buttons" | "buttontimes"), Some(id)) => {
+            settings.v0_buttons.iter().any(|b| b.as_str() == id)
+        }
+        (Some("switches"), Some(id)) => settings.switches.keys().any(|s| s.as_str() == id),
+        _ => false,
+    };
+    if listed {
+        V0Scope::Open
+    } else {
+        V0Scope::Refused(
+            StatusCode::NOT_FOUND,
+            "not found (without a login /api/v0 serves only http.v0_buttons and [switches])"
+                .to_owned(),
+        )
     }
 }
 
@@ -134,13 +233,24 @@ pub async fn require_login(
     if logins.open_path(request.uri().path()) {
         return next.run(request).await;
     }
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if authorization.is_none() && logins.v0_without_login {
+        match v0_scope(&shared.settings, request.uri().path(), client) {
+            V0Scope::NotV0 => {}
+            V0Scope::Open => return next.run(request).await,
+            V0Scope::Refused(status, why) => return (status, format!("{why}\n")).into_response(),
+        }
+    }
     match authorization {
-        Some(a) if logins.accepts(&a).await => next.run(request).await,
+        Some(a) if logins.accepts(&a, client).await => next.run(request).await,
         _ => {
             let mut response = (StatusCode::UNAUTHORIZED, "login required\n").into_response();
             response.headers_mut().insert(
@@ -155,6 +265,76 @@ pub async fn require_login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_logins_are_logged_a_few_times_per_address_and_window() {
+        let mut failed = FailedLogins::new();
+        let a: IpAddr = "192.168.1.66".parse().unwrap();
+        let t0 = Instant::now();
+        let logged: Vec<_> = (0..8).map(|_| note_failure(&mut failed, a, t0)).collect();
+        assert_eq!(
+            logged,
+            [
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0),
+                None,
+                None,
+                None
+            ]
+        );
+        let later = t0 + FAILED_LOGIN_WINDOW;
+        assert_eq!(
+            note_failure(&mut failed, a, later),
+            Some(3),
+            "the unlogged are summed"
+        );
+        for i in 0..(FAILED_LOGIN_ADDRESSES as u32 + 10) {
+            note_failure(&mut failed, IpAddr::from(i.to_be_bytes()), later);
+        }
+        assert_eq!(failed.len(), FAILED_LOGIN_ADDRESSES, "bounded");
+    }
+
+    #[test]
+    fn v0_without_login_reaches_the_listed_ids_from_the_listed_networks_only() {
+        let mut config = crate::HubConfig::default();
+        config.http.v0_buttons = vec!["desk".into()];
+        config.http.v0_networks = vec!["192.168.1.0/24".into()];
+        config
+            .switches
+            .insert("lamp".into(), "pi-1/switch/lamp".into());
+        let settings = config.validate().unwrap();
+        let lan = Some("192.168.1.20".parse().unwrap());
+        let wan = Some("10.9.9.9".parse().unwrap());
+        for path in [
+            "/api/v0/buttons/desk/on/",
+            "/api/v0/buttons/desk",
+            "/api/v0/buttontimes/desk/",
+            "/api/v0/switches/lamp/toggle/",
+            "/api/v0/clocktime/",
+        ] {
+            assert_eq!(v0_scope(&settings, path, lan), V0Scope::Open, "{path}");
+            assert!(
+                matches!(
+                    v0_scope(&settings, path, wan),
+                    V0Scope::Refused(StatusCode::FORBIDDEN, _)
+                ),
+                "{path}"
+            );
+        }
+        for path in ["/api/v0/buttons/garage/on/", "/api/v0/switches/heater/on/"] {
+            assert!(
+                matches!(
+                    v0_scope(&settings, path, lan),
+                    V0Scope::Refused(StatusCode::NOT_FOUND, _)
+                ),
+                "{path}"
+            );
+        }
+        assert_eq!(v0_scope(&settings, "/api/v1/buttons", lan), V0Scope::NotV0);
+    }
 
     #[test]
     fn basic_credentials_are_decoded_and_junk_is_not() {
