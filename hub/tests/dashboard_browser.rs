@@ -6,121 +6,15 @@
 
 mod common;
 
+mod browser;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use browser::{ChromeDriver, js, until};
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
-use fantoccini::{Client, ClientBuilder, Locator};
-use hearth_testkit::process::LogLines;
+use fantoccini::Locator;
 use hearth_testkit::{Subscriber, mosquitto_pub};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-/// chromedriver on a port it chose, killed on drop.
-struct ChromeDriver {
-    child: Child,
-    port: u16,
-    /// Keeps its stdout drained.
-    _out: LogLines,
-}
-
-impl ChromeDriver {
-    async fn start() -> Self {
-        for tool in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                std::path::Path::new(tool).exists(),
-                "{tool} is missing: run ./scripts/test.sh (it installs Debian's chromium and \
-                 chromium-driver) or `apt-get install chromium chromium-driver`"
-            );
-        }
-        // Port 0: chromedriver binds a free port itself and says which.
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = LogLines::read(child.stdout.take().unwrap());
-        let port = out
-            .wait_for(|line| {
-                line.strip_prefix("ChromeDriver was started successfully on port ")?
-                    .trim_end_matches('.')
-                    .parse::<u16>()
-                    .ok()
-            })
-            .unwrap_or_else(|what| panic!("chromedriver did not say its port: {what}"));
-        Self {
-            child,
-            port,
-            _out: out,
-        }
-    }
-
-    /// A headless browser session. The flags keep Chromium off the network
-    /// (this machine has none beyond loopback) and out of any real profile.
-    async fn browser(&self, profile: &std::path::Path) -> Client {
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_owned(),
-            serde_json::json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--window-size=1100,1000",
-                    format!("--user-data-dir={}", profile.display()),
-                ],
-            }),
-        );
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(capabilities)
-            .connect(&format!("http://127.0.0.1:{}", self.port))
-            .await
-            .expect("a chromedriver session")
-    }
-}
-
-impl Drop for ChromeDriver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls a JavaScript expression until it is `true`.
-async fn until(browser: &Client, expression: &str, what: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let value = browser
-            .execute(&format!("return Boolean({expression});"), vec![])
-            .await
-            .unwrap();
-        if value == serde_json::Value::Bool(true) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the page never showed {what} ({expression})"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn js(browser: &Client, expression: &str) -> serde_json::Value {
-    browser
-        .execute(&format!("return {expression};"), vec![])
-        .await
-        .unwrap()
-}
 
 /// `mosquitto_sub -v -t filter`, started without stalling the hub on this runtime.
 fn subscribe(port: u16, filter: &str) -> Subscriber {
