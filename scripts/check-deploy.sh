@@ -17,6 +17,8 @@
 #   k8s-schema         kubernetes-validate --strict, Kubernetes 1.37 and 1.30
 #   yamllint           every YAML file under deploy/ (deploy/.yamllint.yaml)
 #   policy-k8s         checkov on the rendered manifests (deploy/.checkov.yaml)
+#   credentials        HTTP logins, one MQTT user per node agent, the broker's
+#                      ACL (deploy/check/credentials_check.py)
 #   policy-dockerfile  checkov on deploy/docker/Dockerfile
 #   hadolint           deploy/docker/Dockerfile (deploy/docker/hadolint.yaml)
 #   docker-context     COPY sources vs Dockerfile.dockerignore, toolchain pin,
@@ -217,6 +219,8 @@ else
     fail policy-k8s "nothing rendered"
 fi
 
+check credentials "HTTP logins on, no agent credential shared by every Pi, the broker's ACL" \
+    "$PY" "$DEPLOY/check/credentials_check.py" "$ROOT" "${rendered_files[@]}"
 check yamllint "every YAML file under deploy/ (strict)" \
     yamllint --strict -c "$DEPLOY/.yamllint.yaml" "$DEPLOY"
 

@@ -60,6 +60,13 @@ def own_password(name: str) -> str:
     return "check-" + hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
+def pointed_at_copies(config: str, copies: dict[str, Path]) -> str:
+    """`config` with every quoted in-container path of `copies` replaced by its copy."""
+    for inside, copy in copies.items():
+        config = config.replace(f'"{inside}"', f'"{copy}"')
+    return config
+
+
 def program_of(words: list[str]) -> str | None:
     joined = " ".join(words)
     for program in PROGRAMS:
@@ -96,10 +103,11 @@ def resolve_env(container: dict, secrets: dict, configmaps: dict) -> dict[str, s
         return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, value)
 
     for source in container.get("envFrom", []) or []:
+        prefix = source.get("prefix", "")
         if "secretRef" in source:
-            env.update(secrets.get(source["secretRef"]["name"], {}))
+            env.update({prefix + k: v for k, v in secrets.get(source["secretRef"]["name"], {}).items()})
         if "configMapRef" in source:
-            env.update(configmaps.get(source["configMapRef"]["name"], {}))
+            env.update({prefix + k: v for k, v in configmaps.get(source["configMapRef"]["name"], {}).items()})
     for item in container.get("env", []) or []:
         name = item["name"]
         if "value" in item:
@@ -147,6 +155,17 @@ def k8s_jobs(rendered: Path, work: Path):
             if program is None:
                 continue
             env = resolve_env(container, secrets, configmaps)
+            # Every file the container's ConfigMaps put on its disk, copied
+            # under WORK: a config that names one of them (acl_file) is
+            # checked against the copy.
+            copies: dict[str, Path] = {}
+            for mount in container.get("volumeMounts", []):
+                cm = volumes.get(mount["name"])
+                for key, content in sorted(configmaps.get(cm, {}).items()) if cm else []:
+                    path = work / rendered.stem / cm / key
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_text(content)
+                    copies[f"{mount['mountPath'].rstrip('/')}/{key}"] = path
             for mount in container.get("volumeMounts", []):
                 cm = volumes.get(mount["name"])
                 if cm is None:
@@ -155,13 +174,12 @@ def k8s_jobs(rendered: Path, work: Path):
                     if not key.endswith(".toml"):
                         continue
                     path = work / rendered.stem / cm / key
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    path.write_text(content)
+                    path.write_text(pointed_at_copies(content, copies))
                     label = f"{rendered.stem}: {d['kind']}/{d['metadata']['name']} {program} {mount['mountPath']}/{key}"
                     yield label, program, path, env
 
 
-def compose_jobs(compose_json: Path):
+def compose_jobs(compose_json: Path, work: Path):
     model = json.loads(compose_json.read_text())
     top = model.get("configs", {}) or {}
     for name, service in sorted((model.get("services") or {}).items()):
@@ -172,11 +190,20 @@ def compose_jobs(compose_json: Path):
         if program is None:
             continue
         env = {k: ("" if v is None else str(v)) for k, v in (service.get("environment") or {}).items()}
-        for ref in service.get("configs", []) or []:
+        refs = service.get("configs", []) or []
+        copies = {
+            ref.get("target", ""): Path(top[ref["source"]]["file"])
+            for ref in refs
+            if "file" in top.get(ref["source"], {})
+        }
+        for ref in refs:
             source = top.get(ref["source"], {})
             target = ref.get("target", "")
             if "file" in source and target.endswith(".toml"):
-                yield f"compose: service {name} {program} {target}", program, Path(source["file"]), env
+                path = work / "compose" / name / Path(target).name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(pointed_at_copies(Path(source["file"]).read_text(), copies))
+                yield f"compose: service {name} {program} {target}", program, path, env
 
 
 def main() -> int:
@@ -203,7 +230,7 @@ def main() -> int:
             failures += 1
             print(f"FAIL  {r.stem}: {e}")
     if compose is not None:
-        jobs.extend(compose_jobs(compose))
+        jobs.extend(compose_jobs(compose, work))
     if not jobs:
         print("error: found no Hearth config to check")
         return 1
