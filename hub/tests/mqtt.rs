@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::{Backend, TestDb, WAIT, call, spawn_hub, spawn_hub_on, wait_ready};
 use hearth_hub::Hub;
+use hearth_protocol::OnOff;
 use hearth_testkit::{MosquittoBroker, Subscriber, TestClient, mosquitto_pub};
 use rumqttc::QoS;
 
@@ -167,7 +168,22 @@ async fn state_survives_a_restart_of_hub_and_broker_together() {
         &["-t", "hearth/button/desk/set", "-q", "1", "-m", "ON"],
     );
     mosquitto_pub(port, &["-t", "hearth/button/desk/press", "-q", "1", "-n"]);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The hub has taken both (stopping flushes what it has not stored yet).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let desk = first.house().buttons.values().next().cloned();
+        if desk
+            .as_ref()
+            .is_some_and(|b| b.state == OnOff::On && b.press_count == 1)
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hub never took the command and the press: {desk:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     first.stop().await;
 
     // A new process: a new embedded broker with no retained messages at all.
