@@ -320,17 +320,9 @@ fn internal_server(
     login: InternalLogin,
     listen: SocketAddr,
 ) -> ServerSettings {
-    let mut connections = ConnectionSettings {
-        connection_timeout_ms: config.connect_timeout_ms,
-        max_payload_size: config.max_payload_size,
-        max_inflight_count: config.max_inflight,
-        auth: None,
-        external_auth: None,
-        dynamic_filters: true,
-        // The hub alone logs in here: no ACL confines it, and it may take
-        // back its own client id from whoever holds it.
-        authorizer: None,
-    };
+    // The hub alone logs in here: no ACL confines it, and it may take back
+    // its own client id from whoever holds it.
+    let mut connections = connection_settings(config, None);
     let auth = Authenticator::new(std::collections::BTreeMap::from([(
         login.user,
         login.password,
@@ -354,14 +346,12 @@ fn internal_server(
     }
 }
 
-fn rumqttd_config(
+/// A listener's connection limits from `config`; logins are set apart.
+fn connection_settings(
     config: &BrokerConfig,
-    auth: Option<Authenticator>,
-    authorizer: rumqttd::AuthorizerFactory,
-    listeners: &[(ListenerKind, SocketAddr)],
-    tls_backend: Option<SocketAddr>,
-) -> rumqttd::Config {
-    let mut connections = ConnectionSettings {
+    authorizer: Option<rumqttd::AuthorizerFactory>,
+) -> ConnectionSettings {
+    ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
         max_payload_size: config.max_payload_size,
         max_inflight_count: config.max_inflight,
@@ -370,9 +360,19 @@ fn rumqttd_config(
         // Clients subscribe to whatever filters they like; without this
         // rumqttd only serves filters named up front.
         dynamic_filters: true,
-        // Topic ACL and client ids kept by their user (our vendored patch).
-        authorizer: Some(authorizer),
-    };
+        authorizer,
+    }
+}
+
+fn rumqttd_config(
+    config: &BrokerConfig,
+    auth: Option<Authenticator>,
+    authorizer: rumqttd::AuthorizerFactory,
+    listeners: &[(ListenerKind, SocketAddr)],
+    tls_backend: Option<SocketAddr>,
+) -> rumqttd::Config {
+    // Topic ACL and client ids kept by their user (our vendored patch).
+    let mut connections = connection_settings(config, Some(authorizer));
     if let Some(auth) = auth {
         connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
             let auth = auth.clone();

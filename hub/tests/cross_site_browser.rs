@@ -44,6 +44,20 @@ fetch("{target}", {{ method: "POST", mode: "no-cors", credentials: "include" }})
     addr
 }
 
+/// The HTTP status of a same-origin `fetch` POST to `path` from the page
+/// the browser shows (or why it failed).
+async fn post_from_page(browser: &fantoccini::Client, path: &str) -> serde_json::Value {
+    browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0], { method: 'POST' })
+               .then((r) => done(r.status), (e) => done('failed: ' + e));",
+            vec![serde_json::json!(path)],
+        )
+        .await
+        .unwrap()
+}
+
 /// What `GET /api/v1/buttons/desk` says, from outside any browser.
 async fn desk(base: &str) -> (u16, String) {
     let (status, _, body) = call("GET", &format!("{base}/api/v1/buttons/desk"), None).await;
@@ -125,15 +139,7 @@ async fn another_site_and_a_rebound_name_cannot_drive_the_hub_but_its_own_page_c
             .is_some_and(|s| s.contains(&format!("does not answer to \"{REBOUND}\""))),
         "the hub served a page to the rebound name {REBOUND}: {shown:?}"
     );
-    let status = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/v0/buttons/desk/on/', { method: 'POST' })
-               .then((r) => done(r.status), (e) => done('failed: ' + e));",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let status = post_from_page(&browser, "/api/v0/buttons/desk/on/").await;
     assert_eq!(
         status,
         serde_json::json!(421),
@@ -147,15 +153,7 @@ async fn another_site_and_a_rebound_name_cannot_drive_the_hub_but_its_own_page_c
 
     // The hub's own page: the same POST goes through.
     browser.goto(&format!("{base}/")).await.unwrap();
-    let status = browser
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             fetch('/api/v0/buttons/desk/on/', { method: 'POST' })
-               .then((r) => done(r.status), (e) => done('failed: ' + e));",
-            vec![],
-        )
-        .await
-        .unwrap();
+    let status = post_from_page(&browser, "/api/v0/buttons/desk/on/").await;
     assert_eq!(
         status,
         serde_json::json!(200),

@@ -27,7 +27,8 @@ fn string(s: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(s.as_bytes());
 }
 
-fn packet(header: u8, body: &[u8]) -> Vec<u8> {
+/// A whole MQTT packet: the fixed header byte, the remaining length, `body`.
+pub fn packet(header: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![header];
     remaining_length(body.len(), &mut out);
     out.extend_from_slice(body);

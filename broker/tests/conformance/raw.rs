@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use hearth_testkit::HANG_LIMIT;
+use hearth_testkit::raw::packet;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -110,24 +111,6 @@ impl Publish {
 fn string(s: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&u16::try_from(s.len()).expect("short string").to_be_bytes());
     out.extend_from_slice(s);
-}
-
-fn packet(header: u8, body: &[u8]) -> Vec<u8> {
-    let mut out = vec![header];
-    let mut len = body.len();
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(body);
-    out
 }
 
 /// A connection to the broker that does exactly what the test writes.
