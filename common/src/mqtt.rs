@@ -116,6 +116,19 @@ impl MqttSettings {
             why: why.to_owned(),
         };
         let url = url::Url::parse(&self.url).map_err(|e| bad(&e.to_string()))?;
+        // The URL is shown in logs, banners and errors: a password in it
+        // would be echoed everywhere. It has fields of its own.
+        if !url.username().is_empty() || url.password().is_some() {
+            let mut shown = url.clone();
+            let _ = shown.set_username("");
+            let _ = shown.set_password(None);
+            return Err(MqttError::BadUrl {
+                url: shown.to_string(),
+                why: "it holds a user or password, which would be shown wherever the url is; \
+                      put them in mqtt.username and mqtt.password (HEARTH_MQTT__PASSWORD)"
+                    .to_owned(),
+            });
+        }
         let (tls, default_port) = match url.scheme() {
             "mqtt" | "tcp" => (false, MQTT_PORT),
             "mqtts" | "ssl" => (true, MQTTS_PORT),
@@ -662,6 +675,25 @@ mod tests {
         assert!(!links.failed(at(later), &mut backoff));
         assert_eq!(backoff.failures(), 0);
         assert_eq!(backoff.ceiling(), crate::backoff::DEFAULT_INITIAL);
+    }
+
+    #[test]
+    fn refuses_credentials_in_the_url_without_echoing_them() {
+        let settings = MqttSettings {
+            url: "mqtt://hub:hunter2@10.0.0.5:1883".into(),
+            ..MqttSettings::default()
+        };
+        let err = settings.address().unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            matches!(err, MqttError::BadUrl { .. }) && shown.contains("mqtt.username"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hub:"),
+            "the error echoes the credentials: {shown}"
+        );
+        assert!(shown.contains("10.0.0.5:1883"), "{shown}");
     }
 
     #[test]
