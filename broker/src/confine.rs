@@ -19,6 +19,7 @@ pub struct Refusals {
     publish: AtomicU64,
     subscribe: AtomicU64,
     client_id: AtomicU64,
+    login: AtomicU64,
 }
 
 /// A snapshot of [`Refusals`].
@@ -30,6 +31,8 @@ pub struct RefusalCounts {
     pub subscribe: u64,
     /// CONNECTs refused for their client id (CONNACK 0x02).
     pub client_id: u64,
+    /// CONNECTs refused for their user name or password.
+    pub login: u64,
 }
 
 impl Refusals {
@@ -38,7 +41,13 @@ impl Refusals {
             publish: self.publish.load(Ordering::Relaxed),
             subscribe: self.subscribe.load(Ordering::Relaxed),
             client_id: self.client_id.load(Ordering::Relaxed),
+            login: self.login.load(Ordering::Relaxed),
         }
+    }
+
+    /// Counts a CONNECT refused for its login.
+    pub fn login_refused(&self) {
+        self.login.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -114,6 +123,7 @@ mod tests {
             publish: 1,
             subscribe: 2,
             client_id: 2,
+            login: 0,
         };
         assert_eq!(refusals.counts(), want);
     }

@@ -23,6 +23,7 @@ use crate::acl::AclError;
 use crate::auth::{AuthError, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ListenerKind};
 use crate::confine::{self, RefusalCounts, Refusals};
+use crate::failed_logins::{FailedLogins, RelayedPeers};
 use crate::tls_front::{self, TlsFrontError};
 
 /// The loopback address rumqttd listens on behind the TLS front.
@@ -198,7 +199,18 @@ pub fn start_with_internal(
         }
     }
     let backend = tls_front.as_ref().map(|(_, _, backend)| *backend);
-    let mut rumqttd_config = rumqttd_config(config, auth, authorizer, &listeners, backend);
+    // Our TLS front relays to rumqttd: it tells the login check who the
+    // client behind each relayed connection is.
+    let relayed = Arc::new(RelayedPeers::default());
+    let mut rumqttd_config = rumqttd_config(
+        config,
+        auth,
+        authorizer,
+        &listeners,
+        backend,
+        refusals.clone(),
+        relayed.clone(),
+    );
     let internal_addr = match internal {
         Some(login) => {
             let addr = claim_port(ListenerKind::V4, INTERNAL_LISTEN)?;
@@ -235,6 +247,7 @@ pub fn start_with_internal(
             backend,
             Duration::from_millis(config.connect_timeout_ms.into()),
             config.max_connections,
+            relayed,
         )?);
     }
     for (kind, addr) in running.listeners.clone() {
@@ -332,7 +345,9 @@ fn internal_server(
         async move {
             let ok = auth.verify(&user, &pass);
             if !ok {
-                tracing::warn!(%client_id, username = %user, "login refused on the internal listener");
+                // Only this process knows the internal password: a refusal
+                // here is a local program guessing, worth every line.
+                tracing::warn!(%client_id, username = %user.escape_debug(), "login refused on the internal listener");
             }
             ok
         }
@@ -357,6 +372,7 @@ fn connection_settings(
         max_inflight_count: config.max_inflight,
         auth: None,
         external_auth: None,
+        peer_auth: None,
         // Clients subscribe to whatever filters they like; without this
         // rumqttd only serves filters named up front.
         dynamic_filters: true,
@@ -370,22 +386,35 @@ fn rumqttd_config(
     authorizer: rumqttd::AuthorizerFactory,
     listeners: &[(ListenerKind, SocketAddr)],
     tls_backend: Option<SocketAddr>,
+    refusals: Arc<Refusals>,
+    relayed: Arc<RelayedPeers>,
 ) -> rumqttd::Config {
     // Topic ACL and client ids kept by their user (our vendored patch).
     let mut connections = connection_settings(config, Some(authorizer));
     if let Some(auth) = auth {
-        connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
-            let auth = auth.clone();
-            async move {
-                // Only the user name is logged, never the password.
-                let username = user.clone();
-                let ok = auth.check(user, pass).await;
-                if !ok {
-                    tracing::warn!(%client_id, %username, "login refused");
+        let failed = Arc::new(FailedLogins::default());
+        connections.set_peer_auth_handler(
+            move |client_id: String, user: String, pass: String, peer: SocketAddr| {
+                let auth = auth.clone();
+                let failed = failed.clone();
+                let refusals = refusals.clone();
+                let relayed = relayed.clone();
+                async move {
+                    // Only the user name is logged, never the password.
+                    let username = user.clone();
+                    let ok = auth.check(user, pass).await;
+                    if !ok {
+                        refusals.login_refused();
+                        let client = relayed.client(peer).ip();
+                        // For fail2ban: `MQTT login refused client=<ip> username=<name>`.
+                        if let Some(unlogged) = failed.note(client, Instant::now()) {
+                            tracing::warn!(%client, username = %username.escape_debug(), client_id = %client_id.escape_debug(), unlogged, "MQTT login refused");
+                        }
+                    }
+                    ok
                 }
-                ok
-            }
-        });
+            },
+        );
     }
     let server = |kind: ListenerKind, listen: SocketAddr| {
         let name = kind.name().to_owned();

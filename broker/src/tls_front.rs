@@ -26,6 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::failed_logins::RelayedPeers;
+
 /// Why the TLS front cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsFrontError {
@@ -82,6 +84,7 @@ pub fn spawn(
     backend: SocketAddr,
     handshake_timeout: Duration,
     max_connections: usize,
+    relayed: Arc<RelayedPeers>,
 ) -> Result<std::thread::JoinHandle<()>, TlsFrontError> {
     listener.set_nonblocking(true)?;
     let thread = std::thread::Builder::new()
@@ -103,6 +106,7 @@ pub fn spawn(
                 backend,
                 handshake_timeout,
                 max_connections,
+                relayed,
             ));
         })?;
     Ok(thread)
@@ -114,6 +118,7 @@ async fn serve(
     backend: SocketAddr,
     handshake_timeout: Duration,
     max_connections: usize,
+    relayed: Arc<RelayedPeers>,
 ) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -139,6 +144,7 @@ async fn serve(
             continue;
         };
         let acceptor = acceptor.clone();
+        let relayed = relayed.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _ = tcp.set_nodelay(true);
@@ -153,7 +159,7 @@ async fn serve(
                     return;
                 }
             };
-            relay(tls, backend, peer).await;
+            relay(tls, backend, peer, &relayed).await;
         });
     }
 }
@@ -163,6 +169,7 @@ async fn relay(
     mut tls: tokio_rustls::server::TlsStream<TcpStream>,
     backend: SocketAddr,
     peer: SocketAddr,
+    relayed: &RelayedPeers,
 ) {
     let mut plain = match TcpStream::connect(backend).await {
         Ok(plain) => plain,
@@ -172,7 +179,16 @@ async fn relay(
         }
     };
     let _ = plain.set_nodelay(true);
+    // Recorded before the first byte goes through, so the CONNECT's login
+    // check finds it.
+    let local = plain.local_addr().ok();
+    if let Some(local) = local {
+        relayed.insert(local, peer);
+    }
     if let Err(error) = tokio::io::copy_bidirectional(&mut tls, &mut plain).await {
         tracing::debug!(%peer, %error, "TLS connection ended");
+    }
+    if let Some(local) = local {
+        relayed.remove(&local);
     }
 }

@@ -356,6 +356,97 @@ fn passwords_never_appear_in_the_broker_log() {
     }
 }
 
+/// fail2ban and a reader of the journal see the address and user of every
+/// refused MQTT login, also behind the TLS front (which relays from
+/// loopback); a client retrying a wrong password in a loop gets five lines
+/// a minute, not one per try, and the right password still works.
+#[test]
+fn refused_mqtt_logins_name_the_client_address_a_few_times_a_minute() {
+    require_tool("mosquitto_pub");
+    let dir = tempfile::tempdir().unwrap();
+    let pki = hearth_testkit::tls::TestPki::new("hearth login test CA");
+    let passwd = password_file(dir.path(), &[("hub", "Right-Pw-2210")]);
+    let config = dir.path().join("broker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[broker]\npassword_file = \"{}\"\n\
+             [broker.tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+            passwd.display(),
+            pki.cert.display(),
+            pki.key.display()
+        ),
+    )
+    .unwrap();
+    let mut broker = BrokerProcess::start_exe(
+        Path::new(env!("CARGO_BIN_EXE_hearth-broker")),
+        &[("HEARTH_LOG", "info")],
+        &["--config", config.to_str().unwrap()],
+    );
+    let port = broker.port();
+    let tls_port = broker
+        .log()
+        .wait_for(|line| {
+            line.strip_prefix("hearth-broker: mqtts listening on ")
+                .and_then(|a| a.trim().parse::<std::net::SocketAddr>().ok())
+        })
+        .unwrap()
+        .port();
+    let ca = pki.ca.to_str().unwrap();
+    let publish = |port: u16, from: &str, password: &str, tls: bool| {
+        let mut args = vec![
+            "-A", from, "-u", "hub", "-P", password, "-t", "x", "-m", "y",
+        ];
+        if tls {
+            args.extend(["--cafile", ca]);
+        }
+        mosquitto_pub(port, &args)
+    };
+    for _ in 0..8 {
+        let out = publish(port, "127.0.0.3", "Wrong-Pw-3301", false);
+        assert!(!out.status.success(), "a wrong password was accepted");
+    }
+    for _ in 0..2 {
+        let out = publish(tls_port, "127.0.0.2", "Wrong-Pw-3302", true);
+        assert!(
+            !out.status.success(),
+            "a wrong password was accepted over TLS"
+        );
+    }
+    let out = publish(port, "127.0.0.3", "Right-Pw-2210", false);
+    assert!(
+        out.status.success(),
+        "the right password from an address that failed 8 times: {}",
+        stderr(&out)
+    );
+    let log = broker.terminate().1;
+    let refused: Vec<&String> = log
+        .iter()
+        .filter(|l| l.contains("MQTT login refused"))
+        .collect();
+    let from = |ip: &str| {
+        refused
+            .iter()
+            .filter(|l| l.contains(&format!("client={ip} ")))
+            .count()
+    };
+    assert_eq!(
+        (from("127.0.0.3"), from("127.0.0.2"), from("127.0.0.1")),
+        (5, 2, 0),
+        "lines per address (8 refusals over TCP from .3, 2 over TLS from .2): {refused:#?}"
+    );
+    assert!(
+        refused.iter().all(|l| l.contains("username=hub")),
+        "every line names the user: {refused:#?}"
+    );
+    for secret in ["Wrong-Pw-3301", "Wrong-Pw-3302", "Right-Pw-2210"] {
+        assert!(
+            !log.iter().any(|l| l.contains(secret)),
+            "{secret} in the log: {log:#?}"
+        );
+    }
+}
+
 #[test]
 fn check_config_reads_the_password_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,5 +1,7 @@
 //! Tracing setup shared by every binary.
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 /// Default filter: our crates at info, the embedded broker silent: rumqttd
@@ -9,6 +11,9 @@ use tracing_subscriber::EnvFilter;
 pub const DEFAULT_FILTER: &str = "info,rumqttd=off,sqlx=warn";
 
 /// Starts logging to stderr. `HEARTH_LOG` (or `RUST_LOG`) overrides the filter.
+///
+/// Colours only on a terminal (and not with `NO_COLOR`): journald, `kubectl
+/// logs` and fail2ban read plain `key=value` text.
 pub fn init() {
     let filter = std::env::var("HEARTH_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -18,5 +23,10 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .try_init();
+}
+
+fn colour() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

@@ -21,7 +21,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use hearth_broker::{AuthError, Authenticator, BrokerConfig};
+use hearth_broker::{AuthError, Authenticator, BrokerConfig, FailedLogins};
 
 use super::HttpState;
 use crate::config::{HttpSection, Settings};
@@ -31,50 +31,13 @@ pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 /// Verified logins remembered at once; beyond, the oldest are forgotten.
 pub const REMEMBERED_LOGINS: usize = 64;
 
-/// Addresses whose failed logins are counted at once; beyond, the one
-/// counted longest ago is forgotten (a flood from many addresses costs
-/// bounded memory).
-pub const FAILED_LOGIN_ADDRESSES: usize = 256;
-/// Failed logins logged per address per [`FAILED_LOGIN_WINDOW`]; the rest
-/// are counted and summed up in the next line logged for that address.
-pub const FAILED_LOGINS_LOGGED: u32 = 5;
-pub const FAILED_LOGIN_WINDOW: Duration = Duration::from_secs(60);
-
-/// Per address: when its window began, lines logged in it, refusals not logged.
-type FailedLogins = HashMap<IpAddr, (Instant, u32, u64)>;
-
 /// The users who may log in, and the logins verified lately.
 #[derive(Debug, Clone)]
 pub struct Logins {
     users: Authenticator,
     v0_without_login: bool,
     remembered: Arc<Mutex<HashMap<String, Instant>>>,
-    failed: Arc<Mutex<FailedLogins>>,
-}
-
-/// Whether a failed login from `client` at `now` is logged, and how many
-/// before it were not; counts it in `failed`. Pure but for the map.
-fn note_failure(failed: &mut FailedLogins, client: IpAddr, now: Instant) -> Option<u64> {
-    if !failed.contains_key(&client) && failed.len() >= FAILED_LOGIN_ADDRESSES {
-        let oldest = failed
-            .iter()
-            .min_by_key(|(_, (at, _, _))| *at)
-            .map(|(ip, _)| *ip);
-        if let Some(oldest) = oldest {
-            failed.remove(&oldest);
-        }
-    }
-    let entry = failed.entry(client).or_insert((now, 0, 0));
-    if now.duration_since(entry.0) >= FAILED_LOGIN_WINDOW {
-        *entry = (now, 0, entry.2);
-    }
-    if entry.1 < FAILED_LOGINS_LOGGED {
-        entry.1 += 1;
-        Some(std::mem::take(&mut entry.2))
-    } else {
-        entry.2 += 1;
-        None
-    }
+    failed: Arc<FailedLogins>,
 }
 
 impl Logins {
@@ -157,8 +120,7 @@ impl Logins {
             tracing::warn!(user = %user.escape_debug(), "HTTP login refused");
             return;
         };
-        let mut failed = self.failed.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(unlogged) = note_failure(&mut failed, client, Instant::now()) {
+        if let Some(unlogged) = self.failed.note(client, Instant::now()) {
             tracing::warn!(%client, user = %user.escape_debug(), unlogged, "HTTP login refused");
         }
     }
@@ -265,37 +227,6 @@ pub async fn require_login(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failed_logins_are_logged_a_few_times_per_address_and_window() {
-        let mut failed = FailedLogins::new();
-        let a: IpAddr = "192.168.1.66".parse().unwrap();
-        let t0 = Instant::now();
-        let logged: Vec<_> = (0..8).map(|_| note_failure(&mut failed, a, t0)).collect();
-        assert_eq!(
-            logged,
-            [
-                Some(0),
-                Some(0),
-                Some(0),
-                Some(0),
-                Some(0),
-                None,
-                None,
-                None
-            ]
-        );
-        let later = t0 + FAILED_LOGIN_WINDOW;
-        assert_eq!(
-            note_failure(&mut failed, a, later),
-            Some(3),
-            "the unlogged are summed"
-        );
-        for i in 0..(FAILED_LOGIN_ADDRESSES as u32 + 10) {
-            note_failure(&mut failed, IpAddr::from(i.to_be_bytes()), later);
-        }
-        assert_eq!(failed.len(), FAILED_LOGIN_ADDRESSES, "bounded");
-    }
 
     #[test]
     fn v0_without_login_reaches_the_listed_ids_from_the_listed_networks_only() {

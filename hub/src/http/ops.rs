@@ -63,12 +63,13 @@ fn broker_metrics(refusals: Option<&hearth_broker::Refusals>) -> String {
     };
     let counts = refusals.counts();
     let mut out = String::from(
-        "# HELP hearth_broker_refusals_total What the embedded broker refused: PUBLISH and SUBSCRIBE by its ACL, CONNECT by client id.\n# TYPE hearth_broker_refusals_total counter\n",
+        "# HELP hearth_broker_refusals_total What the embedded broker refused: PUBLISH and SUBSCRIBE by its ACL, CONNECT by client id or login.\n# TYPE hearth_broker_refusals_total counter\n",
     );
     for (reason, count) in [
         ("publish", counts.publish),
         ("subscribe", counts.subscribe),
         ("client_id", counts.client_id),
+        ("login", counts.login),
     ] {
         out.push_str(&format!(
             "hearth_broker_refusals_total{{reason=\"{reason}\"}} {count}\n"

@@ -53,6 +53,14 @@ pub type AuthHandler = Arc<
         + Sync,
 >;
 
+/// Hearth patch: a login check that is also told the client's address (the
+/// TCP peer), so refused logins can be logged and counted per address.
+pub type PeerAuthHandler = Arc<
+    dyn Fn(ClientId, AuthUser, AuthPass, SocketAddr) -> Pin<Box<dyn std::future::Future<Output = bool> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// Hearth patch: what a connection asks its [`Authorizer`] before the router acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -171,6 +179,9 @@ pub struct ConnectionSettings {
     pub auth: Option<HashMap<String, String>>,
     #[serde(skip)]
     pub external_auth: Option<AuthHandler>,
+    /// Hearth patch: checked instead of `external_auth` when set.
+    #[serde(skip)]
+    pub peer_auth: Option<PeerAuthHandler>,
     #[serde(default)]
     pub dynamic_filters: bool,
     /// Hearth patch: per-connection topic and client id checks.
@@ -190,6 +201,19 @@ impl ConnectionSettings {
             Box::pin(auth)
         }));
     }
+
+    /// Hearth patch: like [`Self::set_auth_handler`], also given the peer's address.
+    pub fn set_peer_auth_handler<F, O>(&mut self, auth_fn: F)
+    where
+        F: Fn(ClientId, AuthUser, AuthPass, SocketAddr) -> O + Send + Sync + 'static,
+        O: IntoFuture<Output = bool> + 'static,
+        O::IntoFuture: Send,
+    {
+        self.peer_auth = Some(Arc::new(move |client_id, username, password, peer| {
+            let auth = auth_fn(client_id, username, password, peer).into_future();
+            Box::pin(auth)
+        }));
+    }
 }
 
 impl fmt::Debug for ConnectionSettings {
@@ -200,6 +224,7 @@ impl fmt::Debug for ConnectionSettings {
             .field("max_inflight_count", &self.max_inflight_count)
             .field("auth", &self.auth)
             .field("external_auth", &self.external_auth.is_some())
+            .field("peer_auth", &self.peer_auth.is_some())
             .field("dynamic_filters", &self.dynamic_filters)
             .field("authorizer", &self.authorizer.is_some())
             .finish()

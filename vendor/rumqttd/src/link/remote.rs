@@ -181,6 +181,7 @@ impl<P: Protocol> RemoteLink<P> {
 pub async fn mqtt_connect<P>(
     config: Arc<ConnectionSettings>,
     network: &mut Network<P>,
+    peer: std::net::SocketAddr,
 ) -> Result<Packet, Error>
 where
     P: Protocol,
@@ -202,7 +203,7 @@ where
 
     Span::current().record("client_id", &connect.client_id);
 
-    handle_auth(config.clone(), login.as_ref(), &connect.client_id).await?;
+    handle_auth(config.clone(), login.as_ref(), &connect.client_id, peer).await?;
 
     // Hearth patch: keep-alive 0 means "keep alive off" (MQTT 3.1.1
     // §3.1.2.10, MQTT 5 §3.1.2.10) and is accepted; `Network::set_keepalive`
@@ -231,8 +232,9 @@ async fn handle_auth(
     config: Arc<ConnectionSettings>,
     login: Option<&Login>,
     client_id: &str,
+    peer: std::net::SocketAddr,
 ) -> Result<(), Error> {
-    if config.auth.is_none() && config.external_auth.is_none() {
+    if config.auth.is_none() && config.external_auth.is_none() && config.peer_auth.is_none() {
         return Ok(());
     }
 
@@ -244,6 +246,21 @@ async fn handle_auth(
 
     let username = &login.username;
     let password = &login.password;
+
+    // Hearth patch: the check that is told the client's address.
+    if let Some(auth) = &config.peer_auth {
+        if !auth(
+            client_id.to_owned(),
+            username.to_owned(),
+            password.to_owned(),
+            peer,
+        )
+        .await
+        {
+            return Err(Error::InvalidAuth);
+        }
+        return Ok(());
+    }
 
     if let Some(auth) = &config.external_auth {
         if !auth(
@@ -287,6 +304,7 @@ mod tests {
             max_inflight_count: 0,
             auth: None,
             external_auth: None,
+            peer_auth: None,
             dynamic_filters: false,
             authorizer: None,
         }
@@ -302,7 +320,7 @@ mod tests {
     #[tokio::test]
     async fn no_login_no_auth() {
         let cfg = Arc::new(config());
-        let r = handle_auth(cfg, None, "").await;
+        let r = handle_auth(cfg, None, "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_ok());
     }
 
@@ -310,7 +328,7 @@ mod tests {
     async fn some_login_no_auth() {
         let cfg = Arc::new(config());
         let login = login();
-        let r = handle_auth(cfg, Some(&login), "").await;
+        let r = handle_auth(cfg, Some(&login), "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_ok());
     }
 
@@ -323,7 +341,7 @@ mod tests {
         let mut cfg = config();
         cfg.auth = Some(map);
 
-        let r = handle_auth(Arc::new(cfg), Some(&login), "").await;
+        let r = handle_auth(Arc::new(cfg), Some(&login), "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_ok());
     }
 
@@ -336,7 +354,7 @@ mod tests {
         let mut cfg = config();
         cfg.auth = Some(map);
 
-        let r = handle_auth(Arc::new(cfg), Some(&login), "").await;
+        let r = handle_auth(Arc::new(cfg), Some(&login), "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_err());
     }
 
@@ -353,7 +371,7 @@ mod tests {
         cfg.auth = Some(map);
         cfg.set_auth_handler(dynamic);
 
-        let r = handle_auth(Arc::new(cfg), Some(&login), "").await;
+        let r = handle_auth(Arc::new(cfg), Some(&login), "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_ok());
     }
 
@@ -370,7 +388,7 @@ mod tests {
         cfg.auth = Some(map);
         cfg.set_auth_handler(dynamic);
 
-        let r = handle_auth(Arc::new(cfg), Some(&login), "").await;
+        let r = handle_auth(Arc::new(cfg), Some(&login), "", ([127, 0, 0, 1], 1883).into()).await;
         assert!(r.is_err());
     }
 

@@ -472,9 +472,11 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
                             stream,
                             protocol,
                             self.awaiting_will_handler.clone(),
+                            addr,
                         )
                         .instrument(tracing::info_span!(
                             "websocket_link",
+                            peer = %addr,
                             client_id = field::Empty,
                             connection_id = field::Empty
                         )),
@@ -488,9 +490,13 @@ impl<P: Protocol + Clone + Send + 'static> Server<P> {
                         network,
                         protocol,
                         self.awaiting_will_handler.clone(),
+                        addr,
                     )
+                    // Hearth patch: `peer` names the client's address in
+                    // every line the link logs (a refused login included).
                     .instrument(tracing::error_span!(
                         "remote_link",
+                        peer = %addr,
                         ?tenant_id,
                         client_id = field::Empty,
                         connection_id = field::Empty,
@@ -533,6 +539,7 @@ async fn remote<P: Protocol>(
     stream: Box<dyn N>,
     protocol: P,
     will_handlers: Arc<Mutex<HashMap<String, Sender<AwaitingWill>>>>,
+    peer: SocketAddr,
 ) {
     let mut network = Network::new(
         stream,
@@ -544,7 +551,7 @@ async fn remote<P: Protocol>(
     let dynamic_filters = config.dynamic_filters;
     let authorizer_factory = config.authorizer.clone();
 
-    let connect_packet = match mqtt_connect(config, &mut network).await {
+    let connect_packet = match mqtt_connect(config, &mut network, peer).await {
         Ok(p) => p,
         Err(e) => {
             error!(error=?e, "Error while handling MQTT connect packet");
