@@ -52,6 +52,10 @@ pub struct HubSection {
     pub discovery: bool,
     /// Home Assistant's discovery prefix (its MQTT integration setting).
     pub discovery_prefix: String,
+    /// Where Home Assistant's "Visit" link on Hearth's devices leads (the
+    /// dashboard). Unset: `http://<host name>.local:<port>/` when the HTTP
+    /// API listens on every address, else its listen address.
+    pub dashboard_url: Option<String>,
 }
 
 impl Default for HubSection {
@@ -63,6 +67,7 @@ impl Default for HubSection {
             switch_timeout_ms: 3_000,
             discovery: true,
             discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
+            dashboard_url: None,
         }
     }
 }
@@ -200,6 +205,8 @@ pub enum ConfigError {
     V0Button(String),
     #[error("http.external_names: {0:?} is not a host name")]
     ExternalName(String),
+    #[error("hub.dashboard_url {0:?} must be an http:// or https:// URL")]
+    DashboardUrl(String),
     #[error("mqtt: {0}")]
     Mqtt(#[from] hearth_common::mqtt::MqttError),
 }
@@ -211,6 +218,8 @@ pub struct Settings {
     pub topics: Topics,
     /// Home Assistant discovery prefix; `None` when discovery is off.
     pub discovery: Option<DiscoveryTopics>,
+    /// The dashboard's address, for Home Assistant's device pages.
+    pub dashboard_url: String,
     pub client_id: String,
     pub switch_timeout: Duration,
     pub broker: Option<BrokerConfig>,
@@ -229,10 +238,31 @@ pub struct Settings {
 impl Settings {
     /// The builder of the hub's discovery messages; `None` when discovery is off.
     pub fn hub_discovery(&self) -> Option<HubDiscovery> {
-        self.discovery
-            .clone()
-            .map(|topics| HubDiscovery::with(topics, self.topics.clone()))
+        self.discovery.clone().map(|topics| {
+            HubDiscovery::with(topics, self.topics.clone()).linking(&self.dashboard_url)
+        })
     }
+}
+
+/// The dashboard's address as another machine on the LAN reaches it: the
+/// host's mDNS name when the HTTP API listens on every address.
+pub fn dashboard_url(listen: SocketAddr, hostname: Option<&str>) -> String {
+    let hostname = hostname.map(str::trim).filter(|h| !h.is_empty());
+    match hostname {
+        Some(host) if listen.ip().is_unspecified() => {
+            format!("http://{host}.local:{}/", listen.port())
+        }
+        // SocketAddr prints IPv6 in brackets, as a URL needs.
+        _ => format!("http://{listen}/"),
+    }
+}
+
+/// This machine's host name, for the names the hub answers to.
+pub fn machine_hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .map(|h| h.trim().to_owned())
 }
 
 impl HubConfig {
@@ -320,11 +350,17 @@ impl HubConfig {
             }
             chimes.push(chime);
         }
+        let dashboard_url = match self.hub.dashboard_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
+            Some(url) => return Err(ConfigError::DashboardUrl(url)),
+            None => dashboard_url(self.http.listen, machine_hostname().as_deref()),
+        };
         Ok(Settings {
             chimes,
             timezone,
             topics,
             discovery: self.hub.discovery.then_some(discovery),
+            dashboard_url,
             client_id: self.hub.client_id,
             switch_timeout: Duration::from_millis(self.hub.switch_timeout_ms),
             broker,
@@ -395,6 +431,33 @@ mod tests {
             .insert("lamp".into(), "pi-1/fan/lamp".into());
         let err = config.validate().unwrap_err().to_string();
         assert!(err.starts_with("switches.lamp:"), "{err}");
+    }
+
+    #[test]
+    fn the_dashboard_url_is_what_another_machine_can_open() {
+        let any: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let v6: SocketAddr = "[fd00::5]:80".parse().unwrap();
+        assert_eq!(
+            dashboard_url(any, Some("pi-hub\n")),
+            "http://pi-hub.local:8080/"
+        );
+        assert_eq!(
+            dashboard_url(local, Some("pi-hub")),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(dashboard_url(v6, None), "http://[fd00::5]:80/");
+        let mut config = HubConfig::default();
+        config.hub.dashboard_url = Some("hearth.lan".into());
+        assert!(
+            matches!(config.clone().validate(), Err(ConfigError::DashboardUrl(_))),
+            "a URL without a scheme is refused"
+        );
+        config.hub.dashboard_url = Some("https://hearth.lan/".into());
+        assert_eq!(
+            config.validate().unwrap().dashboard_url,
+            "https://hearth.lan/"
+        );
     }
 
     #[test]

@@ -220,7 +220,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         logins,
         names: http::guard::HostNames::new(
             http_addr,
-            machine_hostname().as_deref(),
+            config::machine_hostname().as_deref(),
             &settings.http.external_names,
         ),
         stopping: shutdown.clone(),
@@ -356,14 +356,6 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         shutdown,
         tasks,
     })
-}
-
-/// This machine's host name, for the names the hub answers to.
-fn machine_hostname() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .ok()
-        .map(|h| h.trim().to_owned())
 }
 
 /// The user name of the hub's [`internal_password`].

@@ -262,6 +262,27 @@ async fn every_discovery_payload_of_hub_and_agent_is_accepted_by_home_assistant(
     for (topic, config) in &configs {
         let device = &config["device"];
         assert_eq!(device["manufacturer"], "Hearth", "{topic}");
+        // Home Assistant's "Visit" link leads to the dashboard.
+        assert!(
+            device["configuration_url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http://")),
+            "{topic}: {device}"
+        );
+        // Named the way Home Assistant 2026.4 and later name entities,
+        // with the id the deprecated object_id gave before.
+        let component = topic.split('/').nth(1).unwrap();
+        if component == "device_automation" {
+            assert!(config.get("default_entity_id").is_none(), "{topic}");
+        } else {
+            let unique = str_of(config, "unique_id").replace('-', "_");
+            assert_eq!(
+                config["default_entity_id"],
+                format!("{component}.{unique}"),
+                "{topic}"
+            );
+        }
+        assert!(config.get("object_id").is_none(), "{topic}: {config}");
         assert!(config["origin"]["name"].is_string(), "{topic}");
         if topic.contains("/hearth_node_pi-1/") {
             assert_eq!(device["identifiers"][0], "hearth_node_pi-1");

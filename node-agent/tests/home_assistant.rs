@@ -285,6 +285,41 @@ fn home_assistant_refuses_what_it_would_not_set_up() {
             "light",
             format!(r#"{{"name":"e","unique_id":"u4","command_topic":"a/c",{device}}}"#),
         ),
+        seen(
+            "old_name",
+            "light",
+            format!(
+                r#"{{"name":"f","unique_id":"u5","command_topic":"a/b","object_id":"f",{device}}}"#
+            ),
+        ),
+        seen(
+            "wrong_domain",
+            "light",
+            format!(
+                r#"{{"name":"g","unique_id":"u6","command_topic":"a/b","default_entity_id":"switch.g",{device}}}"#
+            ),
+        ),
+        seen(
+            "not_a_slug",
+            "light",
+            format!(
+                r#"{{"name":"h","unique_id":"u7","command_topic":"a/b","default_entity_id":"light.pi-1",{device}}}"#
+            ),
+        ),
+        seen(
+            "named",
+            "light",
+            format!(
+                r#"{{"name":"i","unique_id":"u8","command_topic":"a/b","default_entity_id":"light.pi_1_i",{device}}}"#
+            ),
+        ),
+        seen(
+            "named_twice",
+            "light",
+            format!(
+                r#"{{"name":"j","unique_id":"u9","command_topic":"a/b","default_entity_id":"light.pi_1_i",{device}}}"#
+            ),
+        ),
         seen("removed", "light", String::new()),
     ];
     let (accepted, report) = home_assistant::validate(&broken, DISCOVERY_PREFIX);
@@ -294,6 +329,10 @@ fn home_assistant_refuses_what_it_would_not_set_up() {
         ("typo", "ignores comand_topic"),
         ("bad_class", "device_class"),
         ("twin_again", "also used by"),
+        ("old_name", "object_id is deprecated"),
+        ("wrong_domain", "not in the light domain"),
+        ("not_a_slug", "is not an entity id"),
+        ("named_twice", "also used by"),
     ] {
         assert!(
             report
@@ -302,6 +341,10 @@ fn home_assistant_refuses_what_it_would_not_set_up() {
             "{object} not refused for {why}:\n{report}"
         );
     }
-    assert!(report.contains("4 rejected"), "{report}");
+    assert!(
+        !report.contains("/named/config: "),
+        "a good default_entity_id passes (older Home Assistant drops it harmlessly):\n{report}"
+    );
+    assert!(report.contains("8 rejected"), "{report}");
     assert!(report.contains("1 removal(s)"), "{report}");
 }

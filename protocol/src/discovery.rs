@@ -74,6 +74,9 @@ pub struct Device {
     pub sw_version: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via_device: Option<String>,
+    /// "Visit" on Home Assistant's device page: the hub's dashboard.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub configuration_url: Option<String>,
 }
 
 /// The origin block: Home Assistant logs which application sent a config.
@@ -92,9 +95,10 @@ pub struct Config {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unique_id: Option<String>,
-    /// Suggests the entity id (`light.<object_id>`).
+    /// The entity id Home Assistant gives a new entity (`light.x`); set by
+    /// [`Message::config`] from the unique id (see [`default_entity_id`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub object_id: Option<String>,
+    pub default_entity_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,6 +154,34 @@ pub struct Config {
     pub origin: Origin,
 }
 
+/// The entity id a new entity gets: `<component>.<unique id as a slug>`.
+///
+/// Home Assistant 2025.10 deprecated `object_id` and since 2026.4 names
+/// entities by `default_entity_id` alone. Hearth sent its unique id as
+/// `object_id`, so the slug of the unique id keeps every entity id the same
+/// as before (`light.hearth_node_pi_1_light_red`); Home Assistant before
+/// 2025.10 ignores the key and names new entities from device and entity
+/// name. A slug is what Home Assistant's `cv.entity_id` accepts: `a-z`,
+/// `0-9` and single inner underscores.
+pub fn default_entity_id(component: Component, unique_id: &str) -> String {
+    let mut slug = String::with_capacity(unique_id.len());
+    for c in unique_id.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            slug.push(c);
+        } else if !slug.is_empty() && !slug.ends_with('_') {
+            slug.push('_');
+        }
+    }
+    while slug.ends_with('_') {
+        slug.pop();
+    }
+    if slug.is_empty() {
+        slug.push_str("hearth");
+    }
+    format!("{}.{slug}", component.as_str())
+}
+
 /// A retained discovery message: a config, or an empty payload that
 /// removes the entity from Home Assistant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,10 +203,17 @@ impl Message {
             .identifiers
             .first()
             .map_or(HUB_DEVICE_ID, String::as_str);
+        let mut config = config.clone();
+        if component != Component::DeviceAutomation && config.default_entity_id.is_none() {
+            config.default_entity_id = config
+                .unique_id
+                .as_deref()
+                .map(|unique| default_entity_id(component, unique));
+        }
         Self {
             topic: topics.device_config(component, device, object),
             // A struct of strings and numbers always serializes.
-            payload: serde_json::to_vec(config).unwrap_or_default(),
+            payload: serde_json::to_vec(&config).unwrap_or_default(),
         }
     }
 
@@ -308,6 +347,7 @@ mod tests {
             manufacturer: MANUFACTURER.into(),
             sw_version: "0.1.0".into(),
             via_device: Some(HUB_DEVICE_ID.into()),
+            configuration_url: None,
         }
     }
 
@@ -336,6 +376,48 @@ mod tests {
         assert_eq!(json["device"]["via_device"], "hearth_hub");
         assert!(json.get("state_topic").is_none());
         assert!(json.get("event_types").is_none());
+        assert_eq!(
+            json["default_entity_id"], "light.hearth_node_pi_1_light_red",
+            "the entity id the old object_id gave"
+        );
+        assert!(json.get("object_id").is_none(), "object_id is deprecated");
+    }
+
+    #[test]
+    fn default_entity_ids_are_slugs_home_assistant_accepts() {
+        for (component, unique, want) in [
+            (
+                Component::Light,
+                "hearth_node_pi-1_light_red",
+                "light.hearth_node_pi_1_light_red",
+            ),
+            (
+                Component::Sensor,
+                "hearth_hub_clock",
+                "sensor.hearth_hub_clock",
+            ),
+            (Component::Switch, "x--y__z-", "switch.x_y_z"),
+            (Component::Event, "Hearth_Button-A", "event.hearth_button_a"),
+            (Component::Button, "-_-", "button.hearth"),
+        ] {
+            assert_eq!(default_entity_id(component, unique), want, "{unique}");
+        }
+        let trigger = Config {
+            unique_id: Some("x".into()),
+            device: device("hearth_hub"),
+            ..Config::default()
+        };
+        let message = Message::config(
+            &DiscoveryTopics::default(),
+            Component::DeviceAutomation,
+            "x",
+            &trigger,
+        );
+        let json: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        assert!(
+            json.get("default_entity_id").is_none(),
+            "device triggers are no entities: {json}"
+        );
     }
 
     #[test]

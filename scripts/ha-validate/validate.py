@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import re
 import sys
 from importlib import import_module
 from importlib.metadata import version
@@ -60,6 +61,17 @@ from homeassistant.helpers import config_validation as cv
 # `platform` it adds, `origin` it validates (above) and logs for every
 # component, so a platform schema dropping it loses nothing.
 HANDLED_BY_DISCOVERY = {"platform", "origin"}
+
+# `default_entity_id` (Home Assistant 2025.10 and later) names a new entity;
+# it replaced `object_id`, which 2025.10 deprecated and 2026.4 stopped
+# using. The Home Assistant these checks run (2024.3.3, see
+# requirements.txt) predates it and drops the key, as every Home Assistant
+# before 2025.10 does, harmlessly. So it is checked here the way 2025.10's
+# schema and entity registry check it (`cv.entity_id` of the component's
+# domain, one entity per id), set aside before an older schema, and
+# `object_id` is refused.
+NEWER_KEYS = {"default_entity_id"}
+ENTITY_ID = re.compile(r"^(?!.+__)(?!_)[\da-z_]+(?<!_)\.(?!_)[\da-z_]+(?<!_)$")
 
 
 def expand(payload: dict[str, Any]) -> dict[str, Any]:
@@ -139,7 +151,24 @@ def validate(topic: str, payload: str, prefix: str, seen: dict) -> str | None:
         given = expand(copy.deepcopy(raw))
     except vol.Invalid as err:
         return f"origin: {humanize(err)}"
+    if "object_id" in given:
+        return "object_id is deprecated since Home Assistant 2025.10; use default_entity_id"
+    entity_id = given.get("default_entity_id")
+    if entity_id is not None:
+        if not isinstance(entity_id, str) or not ENTITY_ID.fullmatch(entity_id):
+            return f"default_entity_id {entity_id!r} is not an entity id"
+        if entity_id.split(".")[0] != component:
+            return f"default_entity_id {entity_id!r} is not in the {component} domain"
+        key = ("default_entity_id", entity_id)
+        if key in seen and seen[key] != topic:
+            return f"default_entity_id {entity_id!r} is also used by {seen[key]}"
+        seen[key] = topic
     config: Any = copy.deepcopy(given)
+    known = import_module("homeassistant.components.mqtt.const")
+    if not hasattr(known, "CONF_DEFAULT_ENTITY_ID"):
+        for key in NEWER_KEYS:
+            config.pop(key, None)
+            given.pop(key, None)
     for schema in schemas_for(component):
         try:
             config = schema(config)

@@ -55,11 +55,23 @@ fn trigger_type(action: PressAction) -> &'static str {
 pub struct HubDiscovery {
     topics: DiscoveryTopics,
     hearth: Topics,
+    /// The dashboard, linked from the device page ("Visit").
+    dashboard: Option<String>,
 }
 
 impl HubDiscovery {
     pub fn with(topics: DiscoveryTopics, hearth: Topics) -> Self {
-        Self { topics, hearth }
+        Self {
+            topics,
+            hearth,
+            dashboard: None,
+        }
+    }
+
+    /// Links the hub's device page in Home Assistant to `dashboard`.
+    pub fn linking(mut self, dashboard: &str) -> Self {
+        self.dashboard = Some(dashboard.to_owned());
+        self
     }
 
     /// The hub listens for Home Assistant's birth here.
@@ -92,6 +104,7 @@ impl HubDiscovery {
                 manufacturer: MANUFACTURER.to_owned(),
                 sw_version: env!("CARGO_PKG_VERSION").to_owned(),
                 via_device: None,
+                configuration_url: self.dashboard.clone(),
             },
             origin: Origin {
                 name: ORIGIN_NAME.to_owned(),
@@ -101,30 +114,24 @@ impl HubDiscovery {
         }
     }
 
-    fn ids(unique: String) -> (Option<String>, Option<String>) {
-        (Some(unique.clone()), Some(unique))
-    }
-
     /// The clock and the hub's connectivity.
     pub fn hub_configs(&self) -> Vec<Message> {
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_clock"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_clock"));
         let clock = Config {
             name: Some("Clock".to_owned()),
             unique_id,
-            object_id,
             icon: Some("mdi:clock-outline"),
             state_topic: Some(self.hearth.build(&Topic::ClockHhmm)),
             // `1420` on the wire (for dumb displays), `14:20` for people.
             value_template: Some("{{ value[:2] }}:{{ value[2:] }}".to_owned()),
             ..self.base()
         };
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_connectivity"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_connectivity"));
         // Reads the availability topic itself, so it has no availability of
         // its own: bound to that topic it could never show "disconnected".
         let connectivity = Config {
             name: Some("Connectivity".to_owned()),
             unique_id,
-            object_id,
             device_class: Some("connectivity"),
             entity_category: Some("diagnostic"),
             state_topic: Some(self.hearth.build(&Topic::HubAvailability)),
@@ -163,21 +170,19 @@ impl HubDiscovery {
     /// A button's event entity, state sensor and device triggers.
     pub fn button_configs(&self, id: &Id) -> Vec<Message> {
         let event_topic = self.hearth.build(&Topic::ButtonEvent(id.clone()));
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_button_{id}"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_button_{id}"));
         let event = Config {
             name: Some(format!("Button {id}")),
             unique_id,
-            object_id,
             device_class: Some("button"),
             state_topic: Some(event_topic.clone()),
             event_types: PressAction::ALL.iter().map(|a| a.as_str()).collect(),
             ..self.base()
         };
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_button_{id}_state"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_button_{id}_state"));
         let state = Config {
             name: Some(format!("Button {id} state")),
             unique_id,
-            object_id,
             state_topic: Some(self.hearth.build(&Topic::ButtonState(id.clone()))),
             payload_on: Some(OnOff::On.as_str()),
             payload_off: Some(OnOff::Off.as_str()),
@@ -235,11 +240,10 @@ impl HubDiscovery {
     pub fn chime_configs(&self, chime: &Chime) -> Vec<Message> {
         let id = &chime.id;
         let object = format!("chime_{id}");
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_chime_{id}_play"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_chime_{id}_play"));
         let play = Config {
             name: Some(format!("{} play now", chime.name)),
             unique_id,
-            object_id,
             icon: Some("mdi:bell-ring"),
             command_topic: Some(self.hearth.build(&Topic::HubChimePlay(id.clone()))),
             payload_press: Some("PRESS"),
@@ -247,11 +251,10 @@ impl HubDiscovery {
             ..self.base()
         };
         let view = self.hearth.build(&Topic::HubChime(id.clone()));
-        let (unique_id, object_id) = Self::ids(format!("{HUB_DEVICE_ID}_chime_{id}_enabled"));
+        let unique_id = Some(format!("{HUB_DEVICE_ID}_chime_{id}_enabled"));
         let enabled = Config {
             name: Some(format!("Chime {}", chime.name)),
             unique_id,
-            object_id,
             icon: Some("mdi:bell"),
             command_topic: Some(self.hearth.build(&Topic::HubChimeEnabledSet(id.clone()))),
             state_topic: Some(view.clone()),
