@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 use crate::climate::{self, CLIMATE_CHANNEL_CAPACITY, Schedule};
 use crate::config::NodeConfig;
 use crate::hardware::{Hardware, HardwareError};
+use crate::input::{self, run::INPUT_EVENT_CAPACITY};
 use crate::speaker::{SPEAKER_OUTCOME_CAPACITY, Speaker};
 use crate::status::STATUS_INTERVAL;
-use state::Agent;
+use state::{Agent, InputWiring};
 
 /// Time allowed for the final publishes and DISCONNECT; with the pin
 /// switching before it, the agent exits well inside Kubernetes' 2 s budget.
@@ -93,13 +94,33 @@ pub async fn run(
         speaker
     });
 
-    let mut agent = Agent::new(&config, client, hardware.pins, speaker);
+    let (input_tx, mut input_rx) = mpsc::channel(INPUT_EVENT_CAPACITY);
+    let inputs = hardware.inputs;
+    helpers.push(tokio::spawn(input::run::run(
+        config
+            .inputs
+            .iter()
+            .zip(&inputs.initial)
+            .map(|(def, initial)| (def.timings, *initial))
+            .collect(),
+        inputs.edges,
+        input_tx,
+        helpers_stop.clone(),
+    )));
+    // Kept open for the agent's life: dropping them ends the interrupts.
+    let _real_inputs = inputs.real;
+    let wiring = InputWiring {
+        initial: inputs.initial,
+        inject: inputs.inject,
+    };
+    let mut agent = Agent::new(&config, client, hardware.pins, speaker, wiring);
     agent.drive_all_off();
     tracing::info!(
         node = %config.node,
         broker = %config.mqtt.url,
         outputs = config.outputs.len(),
         sequences = config.sequences.len(),
+        inputs = config.inputs.len(),
         simulated = config.simulate,
         "node agent started"
     );
@@ -117,6 +138,7 @@ pub async fn run(
             },
             Some(event) = climate_rx.recv() => agent.on_climate(event).await,
             Some(outcome) = outcome_rx.recv() => agent.on_played(outcome).await,
+            Some(event) = input_rx.recv() => agent.on_input(event).await,
             _ = sleep_until_due(due) => agent.on_tick().await,
             _ = status_timer.tick() => agent.publish_status().await,
         }

@@ -20,12 +20,14 @@ use hearth_common::settings::SettingsError;
 use hearth_protocol::{DiscoveryTopics, Id, OutputKind, Topics};
 
 pub use file::{
-    BuzzerSection, NodeFile, NodeSection, OutputKindSetting, OutputSection, SensorBackend,
-    SensorSection, SequenceSection, SpeakerSection, StepSection,
+    BuzzerSection, InputKindSetting, InputSection, NodeFile, NodeSection, OutputKindSetting,
+    OutputSection, Pull, SensorBackend, SensorSection, SequenceSection, SpeakerSection,
+    StepSection,
 };
 
 use crate::dht::Model;
 use crate::gpio::PinSpec;
+use crate::input::decode::Timings;
 use crate::node_id::{HostIdentity, IdSource};
 
 /// Why a config cannot be used.
@@ -58,9 +60,12 @@ pub struct NodeConfig {
     pub topics: Topics,
     /// Home Assistant discovery prefix; `None` when discovery is off.
     pub discovery: Option<DiscoveryTopics>,
+    /// The hub's dashboard, for Home Assistant's device page.
+    pub dashboard_url: String,
     pub mqtt: MqttSettings,
     pub outputs: Vec<OutputDef>,
     pub sequences: Vec<SequenceDef>,
+    pub inputs: Vec<InputDef>,
     pub sensor: Option<SensorConfig>,
     pub speaker: Option<SpeakerConfig>,
     /// No Pi: log pin changes and simulate the DHT.
@@ -74,6 +79,28 @@ pub struct OutputDef {
     /// `Light` or `Switch`.
     pub kind: OutputKind,
     pub pin: PinSpec,
+}
+
+/// A switch or sensor wired to an input pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputDef {
+    pub name: Id,
+    pub pin: u8,
+    pub pull: Pull,
+    /// Active (pressed, motion, open) when the pin reads low.
+    pub active_low: bool,
+    pub kind: InputKind,
+    pub timings: Timings,
+}
+
+/// What an input reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputKind {
+    /// Presses, published as button `id`'s (single, double, long).
+    Button { id: Id },
+    /// `ON`/`OFF` on its state topic; a Home Assistant binary_sensor of
+    /// this device class.
+    Binary { device_class: &'static str },
 }
 
 /// A named loop of steps over some outputs.
@@ -188,6 +215,25 @@ impl fmt::Display for NodeConfig {
         }
         for o in &self.outputs {
             writeln!(f, "  output   {} {} ({})", o.kind, o.name, pin_text(o.pin))?;
+        }
+        for i in &self.inputs {
+            let what = match &i.kind {
+                InputKind::Button { id } => format!("button, presses button {id}"),
+                InputKind::Binary { device_class } => format!("{device_class}, ON/OFF"),
+            };
+            writeln!(
+                f,
+                "  input    {} ({what}; BCM {}, pull {:?}, {}, debounce {} ms)",
+                i.name,
+                i.pin,
+                i.pull,
+                if i.active_low {
+                    "active low"
+                } else {
+                    "active high"
+                },
+                i.timings.debounce.as_millis()
+            )?;
         }
         for s in &self.sequences {
             let cycle: Duration = s.steps.iter().map(|s| s.duration).sum();

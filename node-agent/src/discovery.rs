@@ -24,7 +24,7 @@ use hearth_protocol::{
     Availability, DiscoveryTopics, Id, OnOff, OutputKind, OutputRef, Quantity, Topic,
 };
 
-use crate::config::NodeConfig;
+use crate::config::{InputKind, NodeConfig};
 
 /// `origin.name` of the agent's configs.
 pub const ORIGIN_NAME: &str = "hearth-node-agent";
@@ -93,6 +93,7 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
             manufacturer: MANUFACTURER.to_owned(),
             sw_version: env!("CARGO_PKG_VERSION").to_owned(),
             via_device: Some(discovery::HUB_DEVICE_ID.to_owned()),
+            configuration_url: Some(config.dashboard_url.clone()),
         },
         origin: Origin {
             name: ORIGIN_NAME.to_owned(),
@@ -118,7 +119,6 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
         let entity = Config {
             name: Some(name.to_string()),
             unique_id: Some(unique(&object)),
-            object_id: Some(unique(&object)),
             icon: (kind == OutputKind::Sequence).then_some("mdi:animation-play"),
             command_topic: Some(hearth.build(&Topic::OutputSet(output(node, kind, name)))),
             state_topic: Some(hearth.build(&Topic::OutputState(output(node, kind, name)))),
@@ -130,6 +130,34 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
         out.push(Message::config(topics, component, &object, &entity));
     }
 
+    // Wired buttons need nothing here: they press `hearth/button/<id>`,
+    // and the hub announces buttons (event entity, state, device triggers).
+    for input in &config.inputs {
+        let InputKind::Binary { device_class } = input.kind else {
+            continue;
+        };
+        let object = format!("input_{}", input.name);
+        let state_topic = hearth.build(&Topic::InputState {
+            node: node.clone(),
+            name: input.name.clone(),
+        });
+        let entity = Config {
+            name: Some(input.name.to_string()),
+            unique_id: Some(unique(&object)),
+            device_class: Some(device_class),
+            state_topic: Some(state_topic),
+            payload_on: Some(OnOff::On.as_str()),
+            payload_off: Some(OnOff::Off.as_str()),
+            ..base.clone()
+        };
+        out.push(Message::config(
+            topics,
+            Component::BinarySensor,
+            &object,
+            &entity,
+        ));
+    }
+
     if config.sensor.is_some() {
         let climate = hearth.build(&Topic::NodeClimate(node.clone()));
         // What a climate message carries (hearth_protocol::Climate::readings).
@@ -139,7 +167,6 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
             let entity = Config {
                 name: Some(spec.label.to_owned()),
                 unique_id: Some(unique(object)),
-                object_id: Some(unique(object)),
                 device_class: Some(spec.device_class),
                 state_class: Some(spec.state_class),
                 unit_of_measurement: Some(spec.unit),
@@ -157,7 +184,6 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
     let connectivity = Config {
         name: Some("Connectivity".to_owned()),
         unique_id: Some(unique("connectivity")),
-        object_id: Some(unique("connectivity")),
         device_class: Some("connectivity"),
         entity_category: Some("diagnostic"),
         state_topic: base.availability_topic.clone(),

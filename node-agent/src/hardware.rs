@@ -2,9 +2,12 @@
 
 use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
 use crate::config::NodeConfig;
-use crate::gpio::rpi::RppalPins;
+use crate::gpio::rpi::{RppalInputs, RppalPins};
 use crate::gpio::{GpioError, OutputPins, PinSpec, SimulatedPins};
+use crate::input::run::{EDGE_QUEUE, RawEdge};
 use crate::sensor::{self, ClimateSensor, ReadError};
 
 /// Why the hardware could not be opened.
@@ -21,6 +24,51 @@ pub enum HardwareError {
 pub struct Hardware {
     pub pins: Arc<dyn OutputPins>,
     pub sensor: Option<Box<dyn ClimateSensor>>,
+    pub inputs: Inputs,
+}
+
+/// The input pins' edges, and with `--simulate` the way to make some.
+#[derive(Debug)]
+pub struct Inputs {
+    pub edges: mpsc::Receiver<RawEdge>,
+    /// Simulated inputs: where `--simulate` gestures are fed in.
+    pub inject: Option<mpsc::Sender<RawEdge>>,
+    /// Whether each input is active now.
+    pub initial: Vec<bool>,
+    /// The real pins, kept open (their interrupts stop on drop).
+    pub real: Option<RppalInputs>,
+}
+
+impl Inputs {
+    /// `count` simulated inputs, all inactive, fed by `--simulate` gestures.
+    pub fn simulated(count: usize) -> Self {
+        let (tx, edges) = mpsc::channel(EDGE_QUEUE);
+        Self {
+            edges,
+            inject: Some(tx),
+            initial: vec![false; count],
+            real: None,
+        }
+    }
+
+    fn open(config: &NodeConfig) -> Result<Self, GpioError> {
+        if config.simulate {
+            return Ok(Self::simulated(config.inputs.len()));
+        }
+        let (tx, edges) = mpsc::channel(EDGE_QUEUE);
+        let (real, initial) = if config.inputs.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (real, initial) = RppalInputs::open(&config.inputs, tx)?;
+            (Some(real), initial)
+        };
+        Ok(Self {
+            edges,
+            inject: None,
+            initial,
+            real,
+        })
+    }
 }
 
 impl Hardware {
@@ -33,7 +81,12 @@ impl Hardware {
             .as_ref()
             .map(|s| sensor::open(s, config.simulate))
             .transpose()?;
-        Ok(Self { pins, sensor })
+        let inputs = Inputs::open(config)?;
+        Ok(Self {
+            pins,
+            sensor,
+            inputs,
+        })
     }
 }
 

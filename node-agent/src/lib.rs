@@ -22,6 +22,7 @@ pub mod dht;
 pub mod discovery;
 pub mod gpio;
 pub mod hardware;
+pub mod input;
 pub mod node_id;
 pub mod route;
 pub mod sensor;

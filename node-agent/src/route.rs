@@ -4,6 +4,8 @@ use hearth_protocol::{
     ChimePlay, Command, Id, OutputKind, PayloadError, Topic, TopicError, Topics,
 };
 
+use crate::input::simulate::{Gesture, UnknownGesture};
+
 /// What an accepted message asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -20,6 +22,16 @@ pub enum Request {
         name: Id,
         cleared: bool,
     },
+    /// The same for one of its inputs.
+    InputState {
+        name: Id,
+        cleared: bool,
+    },
+    /// `--simulate`: a gesture for a simulated input.
+    Simulate {
+        name: Id,
+        gesture: Gesture,
+    },
 }
 
 /// Why a message was refused; published on the node's error topic.
@@ -31,6 +43,8 @@ pub enum Rejection {
     Payload { target: String, error: PayloadError },
     #[error("this node does not handle this topic")]
     NotOurs,
+    #[error("bad payload for input {input}: {error}")]
+    Gesture { input: Id, error: UnknownGesture },
 }
 
 /// Routes messages for one node (and its speaker, if any).
@@ -39,6 +53,8 @@ pub struct Router {
     topics: Topics,
     node: Id,
     speaker: Option<Id>,
+    /// `--simulate`: gestures for simulated inputs are taken.
+    simulate: bool,
 }
 
 impl Router {
@@ -47,7 +63,15 @@ impl Router {
             topics,
             node,
             speaker,
+            simulate: false,
         }
+    }
+
+    /// Takes gestures on `<node>/input/+/simulate` (`--simulate` only: a
+    /// real Pi's inputs are what is wired to them).
+    pub fn simulating(mut self, simulate: bool) -> Self {
+        self.simulate = simulate;
+        self
     }
 
     /// Filters to (re)subscribe on every connect. The output filter takes
@@ -59,6 +83,12 @@ impl Router {
             self.topics.filter(&format!("node/{}/+/+/set", self.node)),
             self.topics.filter(&format!("node/{}/+/+/state", self.node)),
         ];
+        if self.simulate {
+            filters.push(
+                self.topics
+                    .filter(&format!("node/{}/input/+/simulate", self.node)),
+            );
+        }
         if let Some(speaker) = &self.speaker {
             filters.push(self.topics.build(&Topic::ChimePlay {
                 speaker: speaker.clone(),
@@ -85,6 +115,16 @@ impl Router {
                 name: output.name,
                 cleared: payload.is_empty(),
             }),
+            Topic::InputState { node, name } if node == self.node => Ok(Request::InputState {
+                name,
+                cleared: payload.is_empty(),
+            }),
+            Topic::InputSimulate { node, name } if node == self.node && self.simulate => {
+                match Gesture::parse(payload) {
+                    Ok(gesture) => Ok(Request::Simulate { name, gesture }),
+                    Err(error) => Err(Rejection::Gesture { input: name, error }),
+                }
+            }
             Topic::ChimePlay { speaker } if Some(&speaker) == self.speaker.as_ref() => {
                 ChimePlay::parse(payload)
                     .map(Request::Play)
@@ -162,6 +202,42 @@ mod tests {
             .route("hearth/chime/kitchen/play", br#"{"sound":"bell.wav"}"#)
             .unwrap();
         assert!(matches!(play, Request::Play(p) if p.sound == "bell.wav"));
+    }
+
+    #[test]
+    fn input_states_and_simulated_gestures_are_routed() {
+        let r = router();
+        assert_eq!(
+            r.route("hearth/node/pi-1/input/hall/state", b"ON"),
+            Ok(Request::InputState {
+                name: Id::new("hall").unwrap(),
+                cleared: false
+            })
+        );
+        assert_eq!(
+            r.route("hearth/node/pi-1/input/door/simulate", b"long"),
+            Err(Rejection::NotOurs),
+            "a real Pi takes no gestures"
+        );
+        let sim = router().simulating(true);
+        assert!(
+            sim.subscriptions()
+                .contains(&"hearth/node/pi-1/input/+/simulate".to_owned())
+        );
+        assert_eq!(
+            sim.route("hearth/node/pi-1/input/door/simulate", b"long"),
+            Ok(Request::Simulate {
+                name: Id::new("door").unwrap(),
+                gesture: Gesture::Long
+            })
+        );
+        let err = sim
+            .route("hearth/node/pi-1/input/door/simulate", b"wiggle")
+            .unwrap_err();
+        assert!(
+            err.to_string().starts_with("bad payload for input door"),
+            "{err}"
+        );
     }
 
     #[test]

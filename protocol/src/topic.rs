@@ -80,6 +80,17 @@ pub enum Topic {
     NodeError(Id),
     OutputSet(OutputRef),
     OutputState(OutputRef),
+    /// A node's wired input (motion, contact): retained `ON`/`OFF`.
+    InputState {
+        node: Id,
+        name: Id,
+    },
+    /// `--simulate` only: an edge pattern for a simulated input
+    /// (`press`, `double`, `long`, `ON`, `OFF`).
+    InputSimulate {
+        node: Id,
+        name: Id,
+    },
     ChimePlay {
         speaker: Id,
     },
@@ -110,6 +121,8 @@ pub enum TopicKind {
     NodeError,
     OutputSet,
     OutputState,
+    InputState,
+    InputSimulate,
     ChimePlay,
     HubChimeSet,
     HubChimePlay,
@@ -120,7 +133,7 @@ pub enum TopicKind {
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 18] = [
+    pub const ALL: [TopicKind; 20] = [
         TopicKind::ButtonSet,
         TopicKind::ButtonPress,
         TopicKind::ButtonState,
@@ -132,6 +145,8 @@ impl TopicKind {
         TopicKind::NodeError,
         TopicKind::OutputSet,
         TopicKind::OutputState,
+        TopicKind::InputState,
+        TopicKind::InputSimulate,
         TopicKind::ChimePlay,
         TopicKind::HubChimeSet,
         TopicKind::HubChimePlay,
@@ -169,7 +184,11 @@ impl TopicKind {
             TopicKind::NodeReading => "node/+/climate/+",
             TopicKind::NodeError => "node/+/error",
             TopicKind::OutputSet => "node/+/+/+/set",
+            // Also matches input states (`node/<node>/input/<name>/state`):
+            // MQTT filters cannot leave one word out of a level.
             TopicKind::OutputState => "node/+/+/+/state",
+            TopicKind::InputState => "node/+/input/+/state",
+            TopicKind::InputSimulate => "node/+/input/+/simulate",
             TopicKind::ChimePlay => "chime/+/play",
             TopicKind::HubChimeSet => "hub/chimes/+/set",
             TopicKind::HubChimePlay => "hub/chimes/+/play",
@@ -196,6 +215,8 @@ impl Topic {
             Topic::NodeError(_) => TopicKind::NodeError,
             Topic::OutputSet(_) => TopicKind::OutputSet,
             Topic::OutputState(_) => TopicKind::OutputState,
+            Topic::InputState { .. } => TopicKind::InputState,
+            Topic::InputSimulate { .. } => TopicKind::InputSimulate,
             Topic::ChimePlay { .. } => TopicKind::ChimePlay,
             Topic::HubChimeSet(_) => TopicKind::HubChimeSet,
             Topic::HubChimePlay(_) => TopicKind::HubChimePlay,
@@ -279,6 +300,10 @@ impl Topics {
             Topic::NodeError(n) => format!("{p}/node/{n}/error"),
             Topic::OutputSet(o) => format!("{p}/node/{o}/set"),
             Topic::OutputState(o) => format!("{p}/node/{o}/state"),
+            Topic::InputState { node, name } => format!("{p}/node/{node}/input/{name}/state"),
+            Topic::InputSimulate { node, name } => {
+                format!("{p}/node/{node}/input/{name}/simulate")
+            }
             Topic::ChimePlay { speaker } => format!("{p}/chime/{speaker}/play"),
             Topic::HubChimeSet(id) => format!("{p}/hub/chimes/{id}/set"),
             Topic::HubChimePlay(id) => format!("{p}/hub/chimes/{id}/play"),
@@ -321,6 +346,14 @@ impl Topics {
                 Err(_) => return Err(TopicError::Unknown),
             },
             ["node", n, "error"] => Topic::NodeError(id(n)?),
+            ["node", n, "input", name, "state"] => Topic::InputState {
+                node: id(n)?,
+                name: id(name)?,
+            },
+            ["node", n, "input", name, "simulate"] => Topic::InputSimulate {
+                node: id(n)?,
+                name: id(name)?,
+            },
             ["node", n, kind, name, verb @ ("set" | "state")] => {
                 let output = OutputRef {
                     node: id(n)?,
@@ -485,6 +518,14 @@ mod tests {
             Topic::NodeError(n.clone()),
             Topic::OutputSet(output(OutputKind::Light)),
             Topic::OutputState(output(OutputKind::Switch)),
+            Topic::InputState {
+                node: n.clone(),
+                name: id("door"),
+            },
+            Topic::InputSimulate {
+                node: n.clone(),
+                name: id("door"),
+            },
             Topic::ChimePlay {
                 speaker: id("kitchen"),
             },
@@ -502,9 +543,13 @@ mod tests {
             assert_eq!(t.parse(&built).as_ref(), Ok(topic), "{built}");
             for kind in TopicKind::ALL {
                 let filter = t.filter_of(kind);
+                // The one documented overlap: output states' filter also
+                // catches input states (the hub reads both).
+                let overlap =
+                    kind == TopicKind::OutputState && topic.kind() == TopicKind::InputState;
                 assert_eq!(
                     matches(&filter, &built),
-                    kind == topic.kind(),
+                    kind == topic.kind() || overlap,
                     "{filter} against {built}"
                 );
             }

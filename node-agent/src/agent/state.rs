@@ -16,12 +16,17 @@ use tokio::time::{Instant, timeout};
 use super::SHUTDOWN_FLUSH_TIMEOUT;
 use crate::board::{Board, Changes};
 use crate::climate::ClimateEvent;
-use crate::config::{NodeConfig, SpeakerOutput};
+use crate::config::{InputDef, NodeConfig, SpeakerOutput};
 use crate::discovery::NodeDiscovery;
 use crate::gpio::{self, OutputPins, PinSpec};
+use crate::input::run::RawEdge;
 use crate::route::{Request, Router};
 use crate::speaker::{Outcome, Speaker, SpeakerError};
 use crate::status::{self, Counters};
+
+mod inputs;
+
+pub(super) use inputs::InputWiring;
 
 pub(super) struct Agent {
     node: Id,
@@ -46,6 +51,13 @@ pub(super) struct Agent {
     discovery: Option<NodeDiscovery>,
     /// Publishes dropped on a full queue since the last connect.
     publishes_dropped: AtomicU64,
+    /// Wired inputs and whether each is active now.
+    inputs: Vec<InputDef>,
+    input_active: Vec<bool>,
+    /// `--simulate`: where gestures become edges.
+    inject: Option<mpsc::Sender<RawEdge>>,
+    /// `--simulate`: when each input is free for its next gesture.
+    gesture_free_at: Vec<Instant>,
 }
 
 impl Agent {
@@ -54,6 +66,7 @@ impl Agent {
         client: AsyncClient,
         pins: Arc<dyn OutputPins>,
         speaker: Option<Speaker>,
+        inputs: InputWiring,
     ) -> Self {
         let buzzer = match &config.speaker {
             Some(s) => match &s.output {
@@ -69,7 +82,8 @@ impl Agent {
                 config.topics.clone(),
                 config.node.clone(),
                 config.speaker.as_ref().map(|s| s.name.clone()),
-            ),
+            )
+            .simulating(inputs.inject.is_some()),
             client,
             pins,
             board: Board::new(config.outputs.clone(), config.sequences.clone()),
@@ -89,6 +103,10 @@ impl Agent {
             outage: OutageLog::default(),
             discovery: NodeDiscovery::new(config),
             publishes_dropped: AtomicU64::new(0),
+            inputs: config.inputs.clone(),
+            input_active: inputs.initial,
+            inject: inputs.inject,
+            gesture_free_at: vec![Instant::now(); config.inputs.len()],
         }
     }
 
@@ -104,8 +122,9 @@ impl Agent {
         }))
     }
 
-    /// Every output's and sequence's current state, retained.
+    /// Every output's, sequence's and binary input's current state, retained.
     async fn publish_states(&self) {
+        self.publish_input_states().await;
         for (def, state) in self.board.outputs() {
             self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
                 .await;
@@ -249,6 +268,13 @@ impl Agent {
                     self.publish(topic.to_owned(), Vec::new(), true).await;
                 }
             }
+            Ok(Request::InputState { name, cleared }) => {
+                if !cleared && !self.inputs.iter().any(|i| i.name == name) {
+                    tracing::info!(%topic, "clearing the state of an input this node no longer has");
+                    self.publish(topic.to_owned(), Vec::new(), true).await;
+                }
+            }
+            Ok(Request::Simulate { name, gesture }) => self.simulate(topic, &name, gesture).await,
             Ok(Request::Play(play)) => {
                 let result = match &self.speaker {
                     Some(speaker) => speaker.submit(&play),

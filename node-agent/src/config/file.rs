@@ -28,6 +28,7 @@ pub struct NodeFile {
     pub mqtt: MqttSettings,
     pub outputs: Vec<OutputSection>,
     pub sequences: Vec<SequenceSection>,
+    pub inputs: Vec<InputSection>,
     pub sensor: Option<SensorSection>,
     pub speaker: Option<SpeakerSection>,
 }
@@ -42,6 +43,10 @@ pub struct NodeSection {
     pub discovery: bool,
     /// Home Assistant's discovery prefix (its MQTT integration setting).
     pub discovery_prefix: String,
+    /// The hub's dashboard, linked from the node's device page in Home
+    /// Assistant. Unset: port 8080 on the MQTT broker's host (the hub's,
+    /// with the embedded broker).
+    pub dashboard_url: Option<String>,
 }
 
 impl Default for NodeSection {
@@ -51,6 +56,7 @@ impl Default for NodeSection {
             topic_prefix: DEFAULT_TOPIC_PREFIX.to_owned(),
             discovery: true,
             discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
+            dashboard_url: None,
         }
     }
 }
@@ -71,6 +77,60 @@ pub struct OutputSection {
     pub pin: u8,
     #[serde(default)]
     pub active_low: bool,
+}
+
+/// What is wired to an input pin, as written in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKindSetting {
+    /// A push button: presses `hearth/button/<button>/press` like an IoT button.
+    Button,
+    // The rest report ON/OFF and are Home Assistant binary_sensor device
+    // classes of the same name.
+    Motion,
+    Occupancy,
+    Presence,
+    Door,
+    Window,
+    Opening,
+    GarageDoor,
+    Vibration,
+    Moisture,
+    Smoke,
+    Tamper,
+}
+
+/// The pin's built-in resistor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pull {
+    /// To 3.3 V: wire the switch between the pin and ground (the usual way).
+    #[default]
+    Up,
+    /// To ground: wire the switch between the pin and 3.3 V.
+    Down,
+    /// None: the sensor drives the pin (most PIR modules).
+    Off,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSection {
+    pub name: String,
+    pub kind: InputKindSetting,
+    pub pin: u8,
+    #[serde(default)]
+    pub pull: Pull,
+    /// Active (pressed, motion, open) when the pin reads low. Default: true
+    /// with `pull = "up"` (a switch to ground), else false.
+    pub active_low: Option<bool>,
+    /// Buttons: the button id it presses as. Default: the input's name.
+    pub button: Option<String>,
+    pub debounce_ms: Option<u64>,
+    /// Buttons: a second press within this long after a release is a double.
+    pub double_ms: Option<u64>,
+    /// Buttons: held this long is a long press.
+    pub long_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,12 +236,14 @@ impl NodeFile {
     pub fn is_bare(&self) -> bool {
         self.outputs.is_empty()
             && self.sequences.is_empty()
+            && self.inputs.is_empty()
             && self.sensor.is_none()
             && self.speaker.is_none()
     }
 
     /// Adds the classic demo Pi when no hardware is declared: a traffic-light
-    /// board on BCM 17/27/22, the traffic-light loop and a DHT11 on BCM 4.
+    /// board on BCM 17/27/22, the traffic-light loop, a DHT11 on BCM 4, a
+    /// push button `doorbell` on BCM 5 and a motion sensor `hall` on BCM 6.
     /// (The Go seed's pins 2/3/4 would collide with the DHT on 4.)
     pub fn or_demo_hardware(mut self) -> Self {
         if !self.is_bare() {
@@ -207,6 +269,21 @@ impl NodeFile {
                 step("yellow", 2000),
             ],
         }];
+        let input = |name: &str, kind, pin, pull| InputSection {
+            name: name.to_owned(),
+            kind,
+            pin,
+            pull,
+            active_low: None,
+            button: None,
+            debounce_ms: None,
+            double_ms: None,
+            long_ms: None,
+        };
+        self.inputs = vec![
+            input("doorbell", InputKindSetting::Button, 5, Pull::Up),
+            input("hall", InputKindSetting::Motion, 6, Pull::Off),
+        ];
         self.sensor = Some(SensorSection::default());
         self
     }

@@ -1,16 +1,19 @@
 //! Validation: the raw file into a `NodeConfig`, every error naming its key.
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use hearth_common::mqtt::MqttError;
 use hearth_protocol::{DiscoveryTopics, Id, OutputKind, Topics};
 
 use super::{
-    ConfigError, NodeConfig, NodeFile, OutputDef, OutputKindSetting, SensorConfig, SensorSection,
-    SequenceDef, SequenceSection, SpeakerConfig, SpeakerOutput, SpeakerSection, Step,
+    ConfigError, InputDef, InputKind, InputKindSetting, InputSection, NodeConfig, NodeFile,
+    OutputDef, OutputKindSetting, Pull, SensorConfig, SensorSection, SequenceDef, SequenceSection,
+    SpeakerConfig, SpeakerOutput, SpeakerSection, Step,
 };
 use crate::gpio::PinSpec;
+use crate::input::decode::{DEBOUNCE_RANGE, DOUBLE_RANGE, LONG_RANGE, Timings};
 use crate::node_id::{self, HostIdentity};
 use crate::speaker::sound::SOUND as SOUND_PLACEHOLDER;
 
@@ -86,6 +89,23 @@ impl NodeFile {
             };
             ConfigError::invalid(key, e)
         })?;
+        let dashboard_url = match self.node.dashboard_url {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
+            Some(url) => {
+                return Err(ConfigError::invalid(
+                    "node.dashboard_url",
+                    format!("{url:?} must be an http:// or https:// URL"),
+                ));
+            }
+            // The url was checked just above.
+            None => match self.mqtt.address() {
+                Ok(broker) if broker.host.contains(':') => {
+                    format!("http://[{}]:8080/", broker.host)
+                }
+                Ok(broker) => format!("http://{}:8080/", broker.host),
+                Err(_) => "http://localhost:8080/".to_owned(),
+            },
+        };
         let mut pins = PinClaims::default();
         let outputs = outputs(&self.outputs, &mut pins)?;
         let sequences = self
@@ -99,6 +119,20 @@ impl NodeFile {
                 return Err(ConfigError::invalid(
                     format!("sequences[{i}].name"),
                     format!("sequence {} is declared twice", s.name),
+                ));
+            }
+        }
+        let inputs = self
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| input(i, raw, &mut pins))
+            .collect::<Result<Vec<_>>>()?;
+        for (i, input) in inputs.iter().enumerate() {
+            if inputs[..i].iter().any(|o| o.name == input.name) {
+                return Err(ConfigError::invalid(
+                    format!("inputs[{i}].name"),
+                    format!("input {} is declared twice", input.name),
                 ));
             }
         }
@@ -117,9 +151,11 @@ impl NodeFile {
             node_source,
             topics,
             discovery: self.node.discovery.then_some(discovery),
+            dashboard_url,
             mqtt: self.mqtt,
             outputs,
             sequences,
+            inputs,
             sensor,
             speaker,
             simulate,
@@ -151,6 +187,94 @@ fn outputs(raw: &[super::OutputSection], pins: &mut PinClaims) -> Result<Vec<Out
         });
     }
     Ok(outputs)
+}
+
+fn input(i: usize, raw: &InputSection, pins: &mut PinClaims) -> Result<InputDef> {
+    let key = |field: &str| format!("inputs[{i}].{field}");
+    let name = id(&key("name"), &raw.name)?;
+    pins.claim(&key("pin"), raw.pin)?;
+    let kind = match raw.kind {
+        InputKindSetting::Button => InputKind::Button {
+            id: match &raw.button {
+                Some(button) => id(&key("button"), button)?,
+                None => name.clone(),
+            },
+        },
+        other => {
+            if raw.button.is_some() {
+                return Err(ConfigError::invalid(
+                    key("button"),
+                    "only a kind = \"button\" input presses a button",
+                ));
+            }
+            InputKind::Binary {
+                device_class: device_class(other),
+            }
+        }
+    };
+    let button = matches!(kind, InputKind::Button { .. });
+    for (field, set) in [("double_ms", raw.double_ms), ("long_ms", raw.long_ms)] {
+        if set.is_some() && !button {
+            return Err(ConfigError::invalid(
+                key(field),
+                "only a kind = \"button\" input has presses to time",
+            ));
+        }
+    }
+    let defaults = Timings::default();
+    let ms =
+        |field: &str, value: Option<u64>, default: Duration, range: &RangeInclusive<Duration>| {
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            let min = range.start().as_millis() as u64;
+            let max = range.end().as_millis() as u64;
+            in_range(&key(field), value, (min, max), "ms").map(|()| Duration::from_millis(value))
+        };
+    let timings = Timings {
+        debounce: ms(
+            "debounce_ms",
+            raw.debounce_ms,
+            defaults.debounce,
+            &DEBOUNCE_RANGE,
+        )?,
+        double_within: ms(
+            "double_ms",
+            raw.double_ms,
+            defaults.double_within,
+            &DOUBLE_RANGE,
+        )?,
+        long_after: ms("long_ms", raw.long_ms, defaults.long_after, &LONG_RANGE)?,
+    };
+    timings
+        .check()
+        .map_err(|e| ConfigError::invalid(key("debounce_ms"), e))?;
+    Ok(InputDef {
+        name,
+        pin: raw.pin,
+        pull: raw.pull,
+        active_low: raw.active_low.unwrap_or(raw.pull == Pull::Up),
+        kind,
+        timings,
+    })
+}
+
+/// The Home Assistant binary_sensor device class of an input kind.
+fn device_class(kind: InputKindSetting) -> &'static str {
+    match kind {
+        InputKindSetting::Motion => "motion",
+        InputKindSetting::Occupancy => "occupancy",
+        InputKindSetting::Presence => "presence",
+        InputKindSetting::Door => "door",
+        InputKindSetting::Window => "window",
+        // A button has no class; `opening` is the neutral one.
+        InputKindSetting::Opening | InputKindSetting::Button => "opening",
+        InputKindSetting::GarageDoor => "garage_door",
+        InputKindSetting::Vibration => "vibration",
+        InputKindSetting::Moisture => "moisture",
+        InputKindSetting::Smoke => "smoke",
+        InputKindSetting::Tamper => "tamper",
+    }
 }
 
 fn sequence(i: usize, raw: &SequenceSection, outputs: &[OutputDef]) -> Result<SequenceDef> {

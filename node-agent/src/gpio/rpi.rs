@@ -3,9 +3,15 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use rppal::gpio::{Gpio, OutputPin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use rppal::gpio::{Gpio, InputPin, OutputPin, Trigger};
+use tokio::sync::mpsc;
 
 use super::{GpioError, Level, OutputPins, PinSpec};
+use crate::config::{InputDef, Pull};
+use crate::input::run::RawEdge;
 
 /// Opens the Pi's GPIO peripheral with an error that names the cause.
 pub fn open_gpio() -> Result<Gpio, GpioError> {
@@ -71,6 +77,68 @@ impl OutputPins for RppalPins {
             Level::High => output.set_high(),
         }
         Ok(())
+    }
+}
+
+/// Input pins on a real Raspberry Pi, each reporting both edges through
+/// rppal's interrupt thread (the kernel's GPIO character device: no polling).
+#[derive(Debug)]
+pub struct RppalInputs {
+    /// Kept open: dropping a pin ends its interrupt.
+    _pins: Vec<InputPin>,
+    /// Edges dropped on a full queue (see `EDGE_QUEUE`).
+    pub dropped: Arc<AtomicU64>,
+}
+
+impl RppalInputs {
+    /// Claims every input with its pull resistor and returns, with the
+    /// pins, whether each is active now.
+    pub fn open(
+        inputs: &[InputDef],
+        edges: mpsc::Sender<RawEdge>,
+    ) -> Result<(Self, Vec<bool>), GpioError> {
+        let gpio = open_gpio()?;
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut pins = Vec::with_capacity(inputs.len());
+        let mut initial = Vec::with_capacity(inputs.len());
+        for (index, def) in inputs.iter().enumerate() {
+            let pin = gpio
+                .get(def.pin)
+                .map_err(|e| from_rppal(e, Some(def.pin)))?;
+            let mut input = match def.pull {
+                Pull::Up => pin.into_input_pullup(),
+                Pull::Down => pin.into_input_pulldown(),
+                Pull::Off => pin.into_input(),
+            };
+            let active_low = def.active_low;
+            initial.push(input.is_low() == active_low);
+            let (edges, dropped) = (edges.clone(), dropped.clone());
+            input
+                .set_async_interrupt(Trigger::Both, None, move |event| {
+                    // Stamped here, on rppal's interrupt thread, with the
+                    // clock the input task reads; its jitter is far below
+                    // any debounce. Debounce is ours (pure, tested), not
+                    // rppal's.
+                    let high = event.trigger == Trigger::RisingEdge;
+                    let edge = RawEdge {
+                        input: index,
+                        at: tokio::time::Instant::now(),
+                        active: high != active_low,
+                    };
+                    if edges.try_send(edge).is_err() {
+                        dropped.fetch_add(1, Relaxed);
+                    }
+                })
+                .map_err(|e| from_rppal(e, Some(def.pin)))?;
+            pins.push(input);
+        }
+        Ok((
+            Self {
+                _pins: pins,
+                dropped,
+            },
+            initial,
+        ))
     }
 }
 

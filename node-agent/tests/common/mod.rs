@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use hearth_node_agent::config::{self, NodeConfig};
 use hearth_node_agent::gpio::{Level, SimulatedPins};
+use hearth_node_agent::hardware::Inputs;
 use hearth_node_agent::sensor::{ClimateSensor, SimulatedDht};
 use hearth_node_agent::{AgentError, Hardware};
 use hearth_testkit::Subscriber;
@@ -117,6 +118,7 @@ impl InProcessAgent {
         let hardware = Hardware {
             pins: pins.clone(),
             sensor,
+            inputs: Inputs::simulated(config.inputs.len()),
         };
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(hearth_node_agent::agent::run(
