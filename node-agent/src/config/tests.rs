@@ -222,3 +222,90 @@ fn speaker_needs_exactly_one_way_to_make_sound() {
     assert_eq!(pins[0].1, "kitchen-buzzer");
     assert!(pins[0].0.active_low);
 }
+
+#[test]
+fn inputs_are_checked_with_the_key_and_default_to_a_switch_to_ground() {
+    let button =
+        |extra: &str| format!("[[inputs]]\nname = \"door\"\nkind = \"button\"\npin = 5\n{extra}");
+    let config = parse(&button(""), &[]).unwrap();
+    let door = &config.inputs[0];
+    assert_eq!(
+        door.kind,
+        InputKind::Button {
+            id: Id::new("door").unwrap()
+        }
+    );
+    assert!(
+        door.active_low && door.pull == Pull::Up,
+        "pull-up, pressed = low: {door:?}"
+    );
+    assert_eq!(door.timings, Timings::default());
+    let pir = parse(
+        "[[inputs]]\nname = \"hall\"\nkind = \"motion\"\npin = 6\npull = \"off\"\n",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        pir.inputs[0].kind,
+        InputKind::Binary {
+            device_class: "motion"
+        }
+    );
+    assert!(
+        !pir.inputs[0].active_low,
+        "a PIR drives its pin high on motion"
+    );
+    for (text, want) in [
+        (
+            format!("{LIGHTS}[[inputs]]\nname = \"door\"\nkind = \"button\"\npin = 17\n"),
+            "inputs[0].pin: BCM pin 17 is already used by outputs[0].pin",
+        ),
+        (
+            format!(
+                "{}[[inputs]]\nname = \"bell\"\nkind = \"button\"\npin = 5\n",
+                button("")
+            ),
+            "inputs[1].pin: BCM pin 5 is already used by inputs[0].pin",
+        ),
+        (
+            format!(
+                "{}[[inputs]]\nname = \"door\"\nkind = \"door\"\npin = 6\n",
+                button("")
+            ),
+            "inputs[1].name: input door is declared twice",
+        ),
+        (
+            button("debounce_ms = 0\n"),
+            "inputs[0].debounce_ms: 0 ms is outside 1..=500 ms",
+        ),
+        (
+            button("long_ms = 60000\n"),
+            "inputs[0].long_ms: 60000 ms is outside 200..=10000 ms",
+        ),
+        (
+            button("double_ms = 10\n"),
+            "inputs[0].double_ms: 10 ms is outside 50..=2000 ms",
+        ),
+        (
+            button("debounce_ms = 400\nlong_ms = 300\ndouble_ms = 500\n"),
+            "inputs[0].long_ms: 300 ms must be longer than debounce_ms (400 ms)",
+        ),
+        (
+            "[[inputs]]\nname = \"hall\"\nkind = \"motion\"\npin = 6\nlong_ms = 900\n".to_owned(),
+            "inputs[0].long_ms: only a kind = \"button\" input has presses to time",
+        ),
+        (
+            "[[inputs]]\nname = \"hall\"\nkind = \"motion\"\npin = 6\nbutton = \"x\"\n".to_owned(),
+            "inputs[0].button: only a kind = \"button\" input presses a button",
+        ),
+        (
+            button("button = \"Door\"\n"),
+            "inputs[0].button: identifier \"Door\"",
+        ),
+    ] {
+        let err = error_text(&text);
+        assert!(err.starts_with(want), "{text}\n=> {err}");
+    }
+    let err = error_text("[[inputs]]\nname = \"x\"\nkind = \"lever\"\npin = 6\n");
+    assert!(err.contains("lever"), "{err}");
+}

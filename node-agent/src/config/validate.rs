@@ -13,7 +13,7 @@ use super::{
     SpeakerConfig, SpeakerOutput, SpeakerSection, Step,
 };
 use crate::gpio::PinSpec;
-use crate::input::decode::{DEBOUNCE_RANGE, DOUBLE_RANGE, LONG_RANGE, Timings};
+use crate::input::decode::{DEBOUNCE_RANGE, DOUBLE_RANGE, LONG_RANGE, TimingError, Timings};
 use crate::node_id::{self, HostIdentity};
 use crate::speaker::sound::SOUND as SOUND_PLACEHOLDER;
 
@@ -246,9 +246,22 @@ fn input(i: usize, raw: &InputSection, pins: &mut PinClaims) -> Result<InputDef>
         )?,
         long_after: ms("long_ms", raw.long_ms, defaults.long_after, &LONG_RANGE)?,
     };
-    timings
-        .check()
-        .map_err(|e| ConfigError::invalid(key("debounce_ms"), e))?;
+    timings.check().map_err(|e| match e {
+        TimingError::NotAboveDebounce {
+            field,
+            value,
+            debounce,
+        } => ConfigError::invalid(
+            key(timing_key(field)),
+            format!(
+                "{} ms must be longer than debounce_ms ({} ms): a press is only known \
+                 debounce_ms after it begins",
+                value.as_millis(),
+                debounce.as_millis()
+            ),
+        ),
+        TimingError::OutOfRange { field, .. } => ConfigError::invalid(key(timing_key(field)), e),
+    })?;
     Ok(InputDef {
         name,
         pin: raw.pin,
@@ -257,6 +270,15 @@ fn input(i: usize, raw: &InputSection, pins: &mut PinClaims) -> Result<InputDef>
         kind,
         timings,
     })
+}
+
+/// The config key of a [`Timings`] field.
+fn timing_key(field: &str) -> &'static str {
+    match field {
+        "double_within" => "double_ms",
+        "long_after" => "long_ms",
+        _ => "debounce_ms",
+    }
 }
 
 /// The Home Assistant binary_sensor device class of an input kind.
