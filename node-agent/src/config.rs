@@ -79,6 +79,8 @@ pub struct OutputDef {
     /// `Light` or `Switch`.
     pub kind: OutputKind,
     pub pin: PinSpec,
+    /// Dimmed by hardware PWM (a light on a PWM pin, checked).
+    pub dimmable: bool,
 }
 
 /// A switch or sensor wired to an input pin.
@@ -181,6 +183,15 @@ impl NodeConfig {
             pins.push((*pin, format!("{name}-buzzer")));
         }
         pins
+    }
+
+    /// The pins driven by hardware PWM (dimmable lights).
+    pub fn pwm_pins(&self) -> Vec<PinSpec> {
+        self.outputs
+            .iter()
+            .filter(|o| o.dimmable)
+            .map(|o| o.pin)
+            .collect()
     }
 
     /// MQTT client id: one connection per node.

@@ -104,13 +104,17 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
     let unique = |rest: &str| format!("{device_id}_{rest}");
     let mut out = Vec::new();
 
-    let outputs = config.outputs.iter().map(|o| (o.kind, &o.name)).chain(
-        config
-            .sequences
-            .iter()
-            .map(|s| (OutputKind::Sequence, &s.name)),
-    );
-    for (kind, name) in outputs {
+    let outputs = config
+        .outputs
+        .iter()
+        .map(|o| (o.kind, &o.name, o.dimmable))
+        .chain(
+            config
+                .sequences
+                .iter()
+                .map(|s| (OutputKind::Sequence, &s.name, false)),
+        );
+    for (kind, name, dimmable) in outputs {
         let object = format!("{kind}_{name}");
         let component = match kind {
             OutputKind::Light => Component::Light,
@@ -125,6 +129,12 @@ pub fn configs(config: &NodeConfig, topics: &DiscoveryTopics) -> Vec<Message> {
             payload_on: Some(OnOff::On.as_str()),
             payload_off: Some(OnOff::Off.as_str()),
             qos: Some(COMMAND_QOS),
+            // A slider in Home Assistant; 255 is its own default scale.
+            brightness_command_topic: dimmable
+                .then(|| hearth.build(&Topic::BrightnessSet(output(node, kind, name)))),
+            brightness_state_topic: dimmable
+                .then(|| hearth.build(&Topic::Brightness(output(node, kind, name)))),
+            brightness_scale: dimmable.then_some(255),
             ..base.clone()
         };
         out.push(Message::config(topics, component, &object, &entity));

@@ -79,6 +79,8 @@ pub enum GpioError {
     NoSuchPin { pin: u8 },
     #[error("BCM pin {pin} was not opened as an output")]
     NotAnOutput { pin: u8 },
+    #[error("BCM pin {pin} is not a dimmable (PWM) output")]
+    NotPwm { pin: u8 },
     #[error("GPIO error: {detail}")]
     Other { detail: String },
 }
@@ -86,7 +88,21 @@ pub enum GpioError {
 /// Something that can drive output pins. Implementations must be cheap to
 /// call from async code: a register write, not a blocking I/O.
 pub trait OutputPins: Send + Sync + fmt::Debug {
+    /// Drives `pin` fully to `level` (a PWM pin: duty 0 or 1 accordingly).
     fn set(&self, pin: u8, level: Level) -> Result<(), GpioError>;
+    /// Dims a PWM pin: `duty` is how much of the time the device is on,
+    /// `0.0`..=`1.0`; active-low is the implementation's to apply.
+    fn set_duty(&self, pin: u8, duty: f64) -> Result<(), GpioError>;
+}
+
+/// The hardware PWM channel a BCM pin can carry (the Pi has two; each
+/// is on two header pins, set up by `dtoverlay=pwm-2chan`).
+pub fn pwm_channel(pin: u8) -> Option<u8> {
+    match pin {
+        12 | 18 => Some(0),
+        13 | 19 => Some(1),
+        _ => None,
+    }
 }
 
 /// Drives the device on `spec` to `state`.
@@ -112,6 +128,7 @@ pub struct SimulatedPins {
 #[derive(Debug, Default)]
 struct SimState {
     levels: BTreeMap<u8, Level>,
+    duties: BTreeMap<u8, f64>,
     history: VecDeque<Transition>,
 }
 
@@ -138,6 +155,11 @@ impl SimulatedPins {
     pub fn level(&self, pin: u8) -> Option<Level> {
         self.lock().levels.get(&pin).copied()
     }
+
+    /// The duty cycle last set on `pin` (how much of the time it is on).
+    pub fn duty(&self, pin: u8) -> Option<f64> {
+        self.lock().duties.get(&pin).copied()
+    }
 }
 
 impl OutputPins for SimulatedPins {
@@ -158,6 +180,21 @@ impl OutputPins for SimulatedPins {
             label: label.clone(),
             level,
         });
+        Ok(())
+    }
+
+    fn set_duty(&self, pin: u8, duty: f64) -> Result<(), GpioError> {
+        let label = self
+            .labels
+            .get(&pin)
+            .ok_or(GpioError::NotAnOutput { pin })?;
+        if pwm_channel(pin).is_none() {
+            return Err(GpioError::NotPwm { pin });
+        }
+        let duty = duty.clamp(0.0, 1.0);
+        if self.lock().duties.insert(pin, duty) != Some(duty) {
+            tracing::info!(output = %label, pin, duty = format!("{:.0} %", duty * 100.0), "simulated PWM");
+        }
         Ok(())
     }
 }

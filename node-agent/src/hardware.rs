@@ -98,7 +98,7 @@ fn open_pins(config: &NodeConfig) -> Result<Arc<dyn OutputPins>, GpioError> {
         )));
     }
     let specs: Vec<PinSpec> = pins.into_iter().map(|(spec, _)| spec).collect();
-    Ok(Arc::new(RppalPins::open(&specs)?))
+    Ok(Arc::new(RppalPins::open(&specs, &config.pwm_pins())?))
 }
 
 /// `--all-off`: drives every configured output (and the buzzer) to its safe

@@ -1,7 +1,7 @@
 //! Incoming messages, pure: what the agent subscribes to, and topic + payload to a request or a rejection.
 
 use hearth_protocol::{
-    ChimePlay, Command, Id, OutputKind, PayloadError, Topic, TopicError, Topics,
+    Brightness, ChimePlay, Command, Id, OutputKind, PayloadError, Topic, TopicError, Topics,
 };
 
 use crate::input::simulate::{Gesture, UnknownGesture};
@@ -18,6 +18,18 @@ pub enum Request {
     /// A state the broker holds for one of this node's outputs (the
     /// agent's own, echoed, or one left from an output since removed).
     State {
+        kind: OutputKind,
+        name: Id,
+        cleared: bool,
+    },
+    /// A dimmable light's level.
+    Brightness {
+        kind: OutputKind,
+        name: Id,
+        level: Brightness,
+    },
+    /// The broker's retained level of one of this node's lights.
+    BrightnessState {
         kind: OutputKind,
         name: Id,
         cleared: bool,
@@ -82,6 +94,10 @@ impl Router {
         let mut filters = vec![
             self.topics.filter(&format!("node/{}/+/+/set", self.node)),
             self.topics.filter(&format!("node/{}/+/+/state", self.node)),
+            self.topics
+                .filter(&format!("node/{}/+/+/brightness/set", self.node)),
+            self.topics
+                .filter(&format!("node/{}/+/+/brightness", self.node)),
         ];
         if self.simulate {
             filters.push(
@@ -111,6 +127,22 @@ impl Router {
                 })
             }
             Topic::OutputState(output) if output.node == self.node => Ok(Request::State {
+                kind: output.kind,
+                name: output.name,
+                cleared: payload.is_empty(),
+            }),
+            Topic::BrightnessSet(output) if output.node == self.node => {
+                let level = Brightness::parse(payload).map_err(|error| Rejection::Payload {
+                    target: format!("{} {}", output.kind, output.name),
+                    error,
+                })?;
+                Ok(Request::Brightness {
+                    kind: output.kind,
+                    name: output.name,
+                    level,
+                })
+            }
+            Topic::Brightness(output) if output.node == self.node => Ok(Request::BrightnessState {
                 kind: output.kind,
                 name: output.name,
                 cleared: payload.is_empty(),
@@ -158,13 +190,20 @@ mod tests {
             [
                 "hearth/node/pi-1/+/+/set",
                 "hearth/node/pi-1/+/+/state",
+                "hearth/node/pi-1/+/+/brightness/set",
+                "hearth/node/pi-1/+/+/brightness",
                 "hearth/chime/kitchen/play"
             ]
         );
         let quiet = Router::new(Topics::default(), Id::new("pi-2").unwrap(), None);
         assert_eq!(
             quiet.subscriptions(),
-            ["hearth/node/pi-2/+/+/set", "hearth/node/pi-2/+/+/state"]
+            [
+                "hearth/node/pi-2/+/+/set",
+                "hearth/node/pi-2/+/+/state",
+                "hearth/node/pi-2/+/+/brightness/set",
+                "hearth/node/pi-2/+/+/brightness"
+            ]
         );
         assert_eq!(
             router().route("hearth/node/pi-1/light/blue/state", b""),
@@ -237,6 +276,35 @@ mod tests {
         assert!(
             err.to_string().starts_with("bad payload for input door"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn brightness_commands_are_routed_and_bad_levels_refused() {
+        let r = router();
+        assert_eq!(
+            r.route("hearth/node/pi-1/light/lamp/brightness/set", b"128"),
+            Ok(Request::Brightness {
+                kind: OutputKind::Light,
+                name: Id::new("lamp").unwrap(),
+                level: Brightness(128)
+            })
+        );
+        let err = r
+            .route("hearth/node/pi-1/light/lamp/brightness/set", b"300")
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("bad payload for light lamp: expected a brightness 0..255"),
+            "{err}"
+        );
+        assert_eq!(
+            r.route("hearth/node/pi-1/light/lamp/brightness", b""),
+            Ok(Request::BrightnessState {
+                kind: OutputKind::Light,
+                name: Id::new("lamp").unwrap(),
+                cleared: true
+            })
         );
     }
 

@@ -111,6 +111,13 @@ pub struct Config {
     pub command_topic: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_attributes_topic: Option<String>,
+    /// Dimmable lights: where the level goes, and where it is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brightness_command_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brightness_state_topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brightness_scale: Option<u16>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_template: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

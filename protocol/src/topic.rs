@@ -80,6 +80,10 @@ pub enum Topic {
     NodeError(Id),
     OutputSet(OutputRef),
     OutputState(OutputRef),
+    /// A dimmable light's level command, `0`..`255`.
+    BrightnessSet(OutputRef),
+    /// A dimmable light's level, retained.
+    Brightness(OutputRef),
     /// A node's wired input (motion, contact): retained `ON`/`OFF`.
     InputState {
         node: Id,
@@ -121,6 +125,8 @@ pub enum TopicKind {
     NodeError,
     OutputSet,
     OutputState,
+    BrightnessSet,
+    Brightness,
     InputState,
     InputSimulate,
     ChimePlay,
@@ -133,7 +139,7 @@ pub enum TopicKind {
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 20] = [
+    pub const ALL: [TopicKind; 22] = [
         TopicKind::ButtonSet,
         TopicKind::ButtonPress,
         TopicKind::ButtonState,
@@ -145,6 +151,8 @@ impl TopicKind {
         TopicKind::NodeError,
         TopicKind::OutputSet,
         TopicKind::OutputState,
+        TopicKind::BrightnessSet,
+        TopicKind::Brightness,
         TopicKind::InputState,
         TopicKind::InputSimulate,
         TopicKind::ChimePlay,
@@ -187,6 +195,8 @@ impl TopicKind {
             // Also matches input states (`node/<node>/input/<name>/state`):
             // MQTT filters cannot leave one word out of a level.
             TopicKind::OutputState => "node/+/+/+/state",
+            TopicKind::BrightnessSet => "node/+/+/+/brightness/set",
+            TopicKind::Brightness => "node/+/+/+/brightness",
             TopicKind::InputState => "node/+/input/+/state",
             TopicKind::InputSimulate => "node/+/input/+/simulate",
             TopicKind::ChimePlay => "chime/+/play",
@@ -215,6 +225,8 @@ impl Topic {
             Topic::NodeError(_) => TopicKind::NodeError,
             Topic::OutputSet(_) => TopicKind::OutputSet,
             Topic::OutputState(_) => TopicKind::OutputState,
+            Topic::BrightnessSet(_) => TopicKind::BrightnessSet,
+            Topic::Brightness(_) => TopicKind::Brightness,
             Topic::InputState { .. } => TopicKind::InputState,
             Topic::InputSimulate { .. } => TopicKind::InputSimulate,
             Topic::ChimePlay { .. } => TopicKind::ChimePlay,
@@ -300,6 +312,8 @@ impl Topics {
             Topic::NodeError(n) => format!("{p}/node/{n}/error"),
             Topic::OutputSet(o) => format!("{p}/node/{o}/set"),
             Topic::OutputState(o) => format!("{p}/node/{o}/state"),
+            Topic::BrightnessSet(o) => format!("{p}/node/{o}/brightness/set"),
+            Topic::Brightness(o) => format!("{p}/node/{o}/brightness"),
             Topic::InputState { node, name } => format!("{p}/node/{node}/input/{name}/state"),
             Topic::InputSimulate { node, name } => {
                 format!("{p}/node/{node}/input/{name}/simulate")
@@ -354,6 +368,18 @@ impl Topics {
                 node: id(n)?,
                 name: id(name)?,
             },
+            ["node", n, kind, name, "brightness", rest @ ..] if rest.len() <= 1 => {
+                let output = OutputRef {
+                    node: id(n)?,
+                    kind: kind.parse()?,
+                    name: id(name)?,
+                };
+                match rest {
+                    [] => Topic::Brightness(output),
+                    ["set"] => Topic::BrightnessSet(output),
+                    _ => return Err(TopicError::Unknown),
+                }
+            }
             ["node", n, kind, name, verb @ ("set" | "state")] => {
                 let output = OutputRef {
                     node: id(n)?,
@@ -518,6 +544,8 @@ mod tests {
             Topic::NodeError(n.clone()),
             Topic::OutputSet(output(OutputKind::Light)),
             Topic::OutputState(output(OutputKind::Switch)),
+            Topic::BrightnessSet(output(OutputKind::Light)),
+            Topic::Brightness(output(OutputKind::Light)),
             Topic::InputState {
                 node: n.clone(),
                 name: id("door"),

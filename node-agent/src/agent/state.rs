@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use hearth_common::mqtt::{LinkEvent, OutageLog};
 use hearth_protocol::discovery::Reaction;
 use hearth_protocol::{
-    Availability, Climate, ErrorReport, Id, OnOff, OutputKind, OutputRef, Topic, Topics,
+    Availability, Brightness, Climate, ErrorReport, Id, OnOff, OutputKind, OutputRef, Topic, Topics,
 };
 use rumqttc::{AsyncClient, QoS};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
 
 use super::SHUTDOWN_FLUSH_TIMEOUT;
-use crate::board::{Board, Changes};
+use crate::board::{Board, Changes, Target};
 use crate::climate::ClimateEvent;
 use crate::config::{InputDef, NodeConfig, SpeakerOutput};
 use crate::discovery::NodeDiscovery;
@@ -24,6 +24,7 @@ use crate::route::{Request, Router};
 use crate::speaker::{Outcome, Speaker, SpeakerError};
 use crate::status::{self, Counters};
 
+mod dimming;
 mod inputs;
 
 pub(super) use inputs::InputWiring;
@@ -58,6 +59,8 @@ pub(super) struct Agent {
     inject: Option<mpsc::Sender<RawEdge>>,
     /// `--simulate`: when each input is free for its next gesture.
     gesture_free_at: Vec<Instant>,
+    /// Each output's brightness when on (dimmable lights; the rest: full).
+    levels: Vec<Brightness>,
 }
 
 impl Agent {
@@ -107,6 +110,7 @@ impl Agent {
             input_active: inputs.initial,
             inject: inputs.inject,
             gesture_free_at: vec![Instant::now(); config.inputs.len()],
+            levels: vec![Brightness::FULL; config.outputs.len()],
         }
     }
 
@@ -125,9 +129,10 @@ impl Agent {
     /// Every output's, sequence's and binary input's current state, retained.
     async fn publish_states(&self) {
         self.publish_input_states().await;
-        for (def, state) in self.board.outputs() {
+        for (index, (def, state)) in self.board.outputs().enumerate() {
             self.publish(self.state_topic(def.kind, &def.name), state.as_str(), true)
                 .await;
+            self.publish_brightness(index).await;
         }
         for (def, state) in self.board.sequences() {
             self.publish(
@@ -172,6 +177,11 @@ impl Agent {
         for pin in pins {
             if let Err(error) = gpio::drive(&*self.pins, pin, OnOff::Off) {
                 tracing::error!(pin = pin.pin, %error, "cannot switch output off");
+            }
+        }
+        for (def, _) in self.board.outputs().filter(|(def, _)| def.dimmable) {
+            if let Err(error) = self.pins.set_duty(def.pin.pin, 0.0) {
+                tracing::error!(pin = def.pin.pin, %error, "cannot dim output off");
             }
         }
     }
@@ -268,6 +278,28 @@ impl Agent {
                     self.publish(topic.to_owned(), Vec::new(), true).await;
                 }
             }
+            Ok(Request::Brightness { kind, name, level }) => {
+                self.dim(topic, kind, &name, level).await;
+            }
+            Ok(Request::BrightnessState {
+                kind,
+                name,
+                cleared,
+            }) => {
+                let dimmable = self
+                    .board
+                    .find(kind, name.as_str())
+                    .ok()
+                    .and_then(|t| match t {
+                        Target::Output(i) => self.board.output(i),
+                        Target::Sequence(_) => None,
+                    })
+                    .is_some_and(|d| d.dimmable);
+                if !cleared && !dimmable {
+                    tracing::info!(%topic, "clearing the brightness of a light this node no longer dims");
+                    self.publish(topic.to_owned(), Vec::new(), true).await;
+                }
+            }
             Ok(Request::InputState { name, cleared }) => {
                 if !cleared && !self.inputs.iter().any(|i| i.name == name) {
                     tracing::info!(%topic, "clearing the state of an input this node no longer has");
@@ -318,7 +350,17 @@ impl Agent {
             let Some(def) = self.board.output(index) else {
                 continue;
             };
-            if let Err(error) = gpio::drive(&*self.pins, def.pin, state) {
+            let driven = if def.dimmable {
+                let duty = if state.is_on() {
+                    self.levels[index].duty()
+                } else {
+                    0.0
+                };
+                self.pins.set_duty(def.pin.pin, duty)
+            } else {
+                gpio::drive(&*self.pins, def.pin, state)
+            };
+            if let Err(error) = driven {
                 tracing::error!(output = %def.name, %error, "cannot drive output");
                 self.report(&self.state_topic(def.kind, &def.name), &error.to_string())
                     .await;

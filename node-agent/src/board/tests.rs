@@ -29,6 +29,7 @@ fn output(name: &str, kind: OutputKind, pin: u8) -> OutputDef {
             pin,
             active_low: false,
         },
+        dimmable: false,
     }
 }
 

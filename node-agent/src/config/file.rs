@@ -77,6 +77,9 @@ pub struct OutputSection {
     pub pin: u8,
     #[serde(default)]
     pub active_low: bool,
+    /// A light dimmed by hardware PWM (BCM 12, 13, 18 or 19).
+    #[serde(default)]
+    pub dimmable: bool,
 }
 
 /// What is wired to an input pin, as written in the file.
@@ -242,8 +245,9 @@ impl NodeFile {
     }
 
     /// Adds the classic demo Pi when no hardware is declared: a traffic-light
-    /// board on BCM 17/27/22, the traffic-light loop, a DHT11 on BCM 4, a
-    /// push button `doorbell` on BCM 5 and a motion sensor `hall` on BCM 6.
+    /// board on BCM 17/27/22, the traffic-light loop, a dimmable `lamp` on
+    /// BCM 18 (hardware PWM), a DHT11 on BCM 4, a push button `doorbell` on
+    /// BCM 5 and a motion sensor `hall` on BCM 6.
     /// (The Go seed's pins 2/3/4 would collide with the DHT on 4.)
     pub fn or_demo_hardware(mut self) -> Self {
         if !self.is_bare() {
@@ -254,8 +258,16 @@ impl NodeFile {
             kind: OutputKindSetting::Light,
             pin,
             active_low: false,
+            dimmable: false,
         };
-        self.outputs = vec![light("red", 17), light("yellow", 27), light("green", 22)];
+        let mut lamp = light("lamp", 18);
+        lamp.dimmable = true;
+        self.outputs = vec![
+            light("red", 17),
+            light("yellow", 27),
+            light("green", 22),
+            lamp,
+        ];
         let step = |on: &str, duration_ms| StepSection {
             on: vec![on.to_owned()],
             duration_ms,

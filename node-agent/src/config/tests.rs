@@ -64,7 +64,10 @@ fn the_demo_pi_is_valid() {
     assert_eq!(config.node.as_str(), "test-pi");
     assert_eq!(config.node_source, IdSource::Hostname);
     let pins: Vec<u8> = config.outputs.iter().map(|o| o.pin.pin).collect();
-    assert_eq!(pins, [17, 27, 22]);
+    assert_eq!(pins, [17, 27, 22, 18]);
+    assert_eq!(config.pwm_pins().len(), 1, "the lamp on BCM 18 dims");
+    let inputs: Vec<&str> = config.inputs.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(inputs, ["doorbell", "hall"]);
     let traffic = &config.sequences[0];
     assert_eq!(traffic.name.as_str(), "traffic");
     let ms: Vec<u128> = traffic
@@ -308,4 +311,32 @@ fn inputs_are_checked_with_the_key_and_default_to_a_switch_to_ground() {
     }
     let err = error_text("[[inputs]]\nname = \"x\"\nkind = \"lever\"\npin = 6\n");
     assert!(err.contains("lever"), "{err}");
+}
+
+#[test]
+fn only_a_light_on_a_pwm_pin_dims_one_per_channel() {
+    let lamp = |pin: u8, kind: &str| {
+        format!(
+            "[[outputs]]\nname = \"lamp{pin}\"\nkind = \"{kind}\"\npin = {pin}\ndimmable = true\n"
+        )
+    };
+    let config = parse(&format!("{}{}", lamp(18, "light"), lamp(13, "light")), &[]).unwrap();
+    assert_eq!(config.pwm_pins().len(), 2);
+    for (text, want) in [
+        (
+            lamp(17, "light"),
+            "outputs[0].dimmable: BCM pin 17 has no hardware PWM",
+        ),
+        (
+            lamp(18, "switch"),
+            "outputs[0].dimmable: only a light can be dimmed",
+        ),
+        (
+            format!("{}{}", lamp(18, "light"), lamp(12, "light")),
+            "outputs[1].dimmable: PWM channel 0 is already used by outputs[0] (BCM 18)",
+        ),
+    ] {
+        let err = error_text(&text);
+        assert!(err.starts_with(want), "{text}\n=> {err}");
+    }
 }

@@ -12,7 +12,7 @@ use super::{
     OutputDef, OutputKindSetting, Pull, SensorConfig, SensorSection, SequenceDef, SequenceSection,
     SpeakerConfig, SpeakerOutput, SpeakerSection, Step,
 };
-use crate::gpio::PinSpec;
+use crate::gpio::{PinSpec, pwm_channel};
 use crate::input::decode::{DEBOUNCE_RANGE, DOUBLE_RANGE, LONG_RANGE, TimingError, Timings};
 use crate::node_id::{self, HostIdentity};
 use crate::speaker::sound::SOUND as SOUND_PLACEHOLDER;
@@ -174,6 +174,36 @@ fn outputs(raw: &[super::OutputSection], pins: &mut PinClaims) -> Result<Vec<Out
             ));
         }
         pins.claim(&format!("outputs[{i}].pin"), o.pin)?;
+        if o.dimmable {
+            let key = format!("outputs[{i}].dimmable");
+            if o.kind != OutputKindSetting::Light {
+                return Err(ConfigError::invalid(key, "only a light can be dimmed"));
+            }
+            let Some(channel) = pwm_channel(o.pin) else {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "BCM pin {} has no hardware PWM; dimmable lights go on BCM 12 or 18 \
+                         (channel 0) or 13 or 19 (channel 1)",
+                        o.pin
+                    ),
+                ));
+            };
+            let shared = outputs
+                .iter()
+                .position(|d| d.dimmable && pwm_channel(d.pin.pin) == Some(channel));
+            if let Some(other) = shared {
+                return Err(ConfigError::invalid(
+                    key,
+                    format!(
+                        "PWM channel {channel} is already used by outputs[{other}] (BCM {}); \
+                         the other channel is on BCM {}",
+                        outputs[other].pin.pin,
+                        if channel == 0 { "13 or 19" } else { "12 or 18" }
+                    ),
+                ));
+            }
+        }
         outputs.push(OutputDef {
             name,
             kind: match o.kind {
@@ -184,6 +214,7 @@ fn outputs(raw: &[super::OutputSection], pins: &mut PinClaims) -> Result<Vec<Out
                 pin: o.pin,
                 active_low: o.active_low,
             },
+            dimmable: o.dimmable,
         });
     }
     Ok(outputs)

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use rppal::gpio::{Gpio, InputPin, OutputPin, Trigger};
+use rppal::pwm::{Channel, Polarity, Pwm};
 use tokio::sync::mpsc;
 
-use super::{GpioError, Level, OutputPins, PinSpec};
+use super::{GpioError, Level, OutputPins, PinSpec, pwm_channel};
 use crate::config::{InputDef, Pull};
 use crate::input::run::RawEdge;
 
@@ -37,18 +38,56 @@ pub fn from_rppal(error: rppal::gpio::Error, pin: Option<u8>) -> GpioError {
     }
 }
 
+/// The PWM frequency of dimmable lights: far above what an eye sees
+/// flicker at, low enough for LED drivers and MOSFET boards to follow.
+pub const PWM_FREQUENCY_HZ: f64 = 1_000.0;
+
 /// Output pins on a real Raspberry Pi.
 #[derive(Debug)]
 pub struct RppalPins {
     pins: Mutex<BTreeMap<u8, OutputPin>>,
+    /// Dimmable lights, by BCM pin: the Pi's PWM peripheral drives them.
+    pwm: BTreeMap<u8, Pwm>,
+}
+
+/// Why a PWM channel would not open, with the fix.
+fn pwm_error(pin: u8, error: rppal::pwm::Error) -> GpioError {
+    GpioError::Other {
+        detail: format!(
+            "BCM pin {pin}: hardware PWM unavailable ({error}); add \
+             `dtoverlay=pwm-2chan,pin=18,func=2,pin2=19,func2=2` (your pins) to \
+             /boot/firmware/config.txt, reboot, and let the agent's user write /sys/class/pwm \
+             (the gpio group does on Raspberry Pi OS)"
+        ),
+    }
 }
 
 impl RppalPins {
-    /// Claims every pin in `specs` as an output at its safe (off) level.
-    pub fn open(specs: &[PinSpec]) -> Result<Self, GpioError> {
+    /// Claims every pin in `specs` as an output at its safe (off) level;
+    /// those also in `pwm` go to the PWM peripheral, at duty 0 (off).
+    pub fn open(specs: &[PinSpec], pwm: &[PinSpec]) -> Result<Self, GpioError> {
+        let mut dimmed = BTreeMap::new();
+        for spec in pwm {
+            let channel = match pwm_channel(spec.pin) {
+                Some(0) => Channel::Pwm0,
+                Some(_) => Channel::Pwm1,
+                None => return Err(GpioError::NotPwm { pin: spec.pin }),
+            };
+            // Inverse polarity makes duty mean "on" for an active-low board too.
+            let polarity = if spec.active_low {
+                Polarity::Inverse
+            } else {
+                Polarity::Normal
+            };
+            let mut channel = Pwm::with_frequency(channel, PWM_FREQUENCY_HZ, 0.0, polarity, true)
+                .map_err(|e| pwm_error(spec.pin, e))?;
+            // Off stays off after we exit (preStop relies on it).
+            channel.set_reset_on_drop(false);
+            dimmed.insert(spec.pin, channel);
+        }
         let gpio = open_gpio()?;
         let mut pins = BTreeMap::new();
-        for spec in specs {
+        for spec in specs.iter().filter(|s| !dimmed.contains_key(&s.pin)) {
             let pin = gpio
                 .get(spec.pin)
                 .map_err(|e| from_rppal(e, Some(spec.pin)))?;
@@ -64,12 +103,20 @@ impl RppalPins {
         }
         Ok(Self {
             pins: Mutex::new(pins),
+            pwm: dimmed,
         })
     }
 }
 
 impl OutputPins for RppalPins {
     fn set(&self, pin: u8, level: Level) -> Result<(), GpioError> {
+        if let Some(channel) = self.pwm.get(&pin) {
+            // Polarity applies active-low: duty is "on" time, and a level
+            // is the pin's (High on an active-low board is off).
+            let active_low = channel.polarity().is_ok_and(|p| p == Polarity::Inverse);
+            let on = (level == Level::High) != active_low;
+            return self.set_duty(pin, if on { 1.0 } else { 0.0 });
+        }
         let mut pins = self.pins.lock().unwrap_or_else(PoisonError::into_inner);
         let output = pins.get_mut(&pin).ok_or(GpioError::NotAnOutput { pin })?;
         match level {
@@ -77,6 +124,13 @@ impl OutputPins for RppalPins {
             Level::High => output.set_high(),
         }
         Ok(())
+    }
+
+    fn set_duty(&self, pin: u8, duty: f64) -> Result<(), GpioError> {
+        let channel = self.pwm.get(&pin).ok_or(GpioError::NotPwm { pin })?;
+        channel
+            .set_duty_cycle(duty.clamp(0.0, 1.0))
+            .map_err(|e| pwm_error(pin, e))
     }
 }
 
@@ -165,10 +219,13 @@ mod tests {
     #[test]
     fn off_a_pi_opening_fails_clearly() {
         // This test machine is not a Pi; on a Pi it would claim pin 17.
-        if let Err(err) = RppalPins::open(&[PinSpec {
-            pin: 17,
-            active_low: false,
-        }]) {
+        if let Err(err) = RppalPins::open(
+            &[PinSpec {
+                pin: 17,
+                active_low: false,
+            }],
+            &[],
+        ) {
             let text = err.to_string();
             assert!(
                 text.contains("not a Raspberry Pi") || text.contains("permission denied"),
