@@ -350,7 +350,7 @@ mod tests {
             ["alice", "homeassistant", "hub"]
         );
         assert_eq!(acl.users["hub"].len(), 2, "{:?}", acl.users["hub"]);
-        assert_eq!(acl.patterns.len(), 14, "{:?}", acl.patterns);
+        assert_eq!(acl.patterns.len(), 17, "{:?}", acl.patterns);
         assert_eq!(
             acl.patterns[0],
             Rule {
@@ -393,6 +393,21 @@ mod tests {
             ("homeassistant", "hearth/node/pi-1/switch/fan/state", false),
             ("b1", "hearth/button/b1/press", true),
             ("b1", "hearth/button/b2/press", false),
+            // A dimmable light's level; input states are node states too.
+            ("pi-1", "hearth/node/pi-1/light/lamp/brightness", true),
+            ("pi-1", "hearth/node/pi-2/light/lamp/brightness", false),
+            ("pi-1", "hearth/node/pi-1/input/hall/state", true),
+            ("alice", "hearth/node/pi-1/light/lamp/brightness/set", true),
+            (
+                "homeassistant",
+                "hearth/node/pi-1/light/lamp/brightness/set",
+                true,
+            ),
+            (
+                "homeassistant",
+                "hearth/node/pi-1/light/lamp/brightness",
+                false,
+            ),
         ] {
             assert_eq!(publish(user, topic), want, "{user} publishing {topic}");
         }
@@ -414,6 +429,9 @@ mod tests {
             ("pi-1", "homeassistant/+/hearth_node_pi-1/#", true),
             ("pi-1", "homeassistant/+/hearth_node_pi-2/#", false),
             ("pi-1", "hearth/chime/pi-1/play", true),
+            ("pi-1", "hearth/node/pi-1/+/+/brightness/set", true),
+            ("pi-1", "hearth/node/pi-1/input/+/simulate", true),
+            ("pi-1", "hearth/node/pi-2/input/+/simulate", false),
             ("pi-1", "hearth/chime/kitchen/play", false),
             ("pi-1", "homeassistant/status", true),
             ("b1", "hearth/button/b1/state", true),

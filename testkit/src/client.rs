@@ -163,6 +163,12 @@ impl TestClient {
         }
     }
 
+    /// Queues an UNSUBSCRIBE. Its UNSUBACK is not awaited: a later
+    /// subscribe's SUBACK comes after it (one connection, in order).
+    pub async fn unsubscribe(&self, filter: &str) {
+        self.client.unsubscribe(filter).await.expect("unsubscribe");
+    }
+
     pub async fn publish(&self, topic: &str, qos: QoS, retain: bool, payload: impl Into<Vec<u8>>) {
         self.client
             .publish(topic, qos, retain, payload.into())

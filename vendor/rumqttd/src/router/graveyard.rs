@@ -48,6 +48,17 @@ impl Graveyard {
         );
     }
 
+    /// Hearth patch: whether a saved session still subscribes to `filter`
+    /// (its log must then be kept for it).
+    pub fn holds(&self, filter: &str) -> bool {
+        self.connections.values().any(|saved| {
+            saved
+                .session_state
+                .as_ref()
+                .is_some_and(|s| s.subscriptions.contains(filter))
+        })
+    }
+
     /// Save only metrics for connection
     pub fn save_metrics(&mut self, id: String, metrics: ConnectionEvents) {
         self.connections.insert(

@@ -98,6 +98,12 @@ impl Outgoing {
         self.data_buffer.clone()
     }
 
+    /// Hearth patch: whether an unacknowledged message came from `filter_idx`
+    /// (a persistent session's retransmission cursor would name it).
+    pub fn inflight_from(&self, filter_idx: usize) -> bool {
+        self.inflight_buffer.iter().any(|(_, idx, _)| *idx == filter_idx)
+    }
+
     pub fn free_slots(&self) -> usize {
         MAX_INFLIGHT - self.inflight_buffer.len()
     }

@@ -144,6 +144,25 @@ impl DataLog {
         }
     }
 
+    /// Hearth patch: the index of `filter`'s log, if it has one.
+    pub fn filter_index(&self, filter: &str) -> Option<FilterIdx> {
+        self.filter_indexes.get(filter).copied()
+    }
+
+    /// Hearth patch: frees `filter`'s log (and forgets the topic -> filter
+    /// matches, a cache rebuilt on the next publish). Upstream kept a
+    /// filter's log for the broker's lifetime, so memory grew with every
+    /// distinct filter ever subscribed. The caller makes sure nobody,
+    /// live or in a saved session, still reads it: its index is reused.
+    pub fn remove_filter(&mut self, filter: &str) -> bool {
+        let Some(idx) = self.filter_indexes.remove(filter) else {
+            return false;
+        };
+        self.native.try_remove(idx);
+        self.publish_filters.clear();
+        true
+    }
+
     pub fn next_native_offset(&mut self, filter: &str) -> (FilterIdx, Offset) {
         let publish_filters = &mut self.publish_filters;
         let filter_indexes = &mut self.filter_indexes;

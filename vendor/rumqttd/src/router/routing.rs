@@ -342,7 +342,16 @@ impl Router {
             )
         } else {
             // Only retrieve metrics in clean session
+            let dropped: Vec<String> = saved
+                .as_ref()
+                .and_then(|s| s.session_state.as_ref())
+                .map(|s| s.subscriptions.iter().cloned().collect())
+                .unwrap_or_default();
             connection.events = saved.map_or_else(ConnectionEvents::default, |s| s.metrics);
+            // Hearth patch: the discarded session's filters may be unused now.
+            for filter in &dropped {
+                self.release_filter_if_unused(filter);
+            }
             Tracker::new(client_id.clone())
         };
 
@@ -547,8 +556,42 @@ impl Router {
             let id = tracker.id.clone();
             // Only save metrics in clean session
             self.graveyard.save_metrics(id, connection.events);
+            for filter in &connection.subscriptions {
+                self.release_filter_if_unused(filter);
+            }
         }
         self.router_meters.total_connections -= 1;
+    }
+
+    /// Hearth patch: frees `filter`'s log once no connection, live or in a
+    /// saved session, subscribes to it. Memory then follows what is
+    /// subscribed, not every filter ever used (upstream kept each log for
+    /// the broker's lifetime).
+    fn release_filter_if_unused(&mut self, filter: &str) {
+        if self.subscription_map.get(filter).is_some_and(|ids| !ids.is_empty()) {
+            return;
+        }
+        if self.connections.iter().any(|(_, c)| c.subscriptions.contains(filter)) {
+            return;
+        }
+        if self.graveyard.holds(filter) {
+            return;
+        }
+        // A persistent session resets its cursors from its unacknowledged
+        // messages when it disconnects; an index reused meanwhile would
+        // point one at another filter's log. (Rare: kept until restart.)
+        if let Some(idx) = self.datalog.filter_index(filter) {
+            let persistent_inflight = self.connections.iter().any(|(id, c)| {
+                !c.clean && self.obufs.get(id).is_some_and(|o| o.inflight_from(idx))
+            });
+            if persistent_inflight {
+                return;
+            }
+        }
+        self.subscription_map.remove(filter);
+        if self.datalog.remove_filter(filter) {
+            debug!(filter, "released the log of a filter nobody subscribes to");
+        }
     }
 
     /// Handles new incoming data on a topic
@@ -747,6 +790,7 @@ impl Router {
                     force_ack = true;
                 }
                 Packet::Unsubscribe(unsubscribe, _) => {
+                    let mut released = Vec::new();
                     let connection = self.connections.get_mut(id).unwrap();
                     let pkid = unsubscribe.pkid;
                     // Hearth patch: one UNSUBACK per UNSUBSCRIBE, with a
@@ -798,7 +842,11 @@ impl Router {
 
                             self.scheduler.untrack(id, filter);
                             self.datalog.remove_waiters_for_id(id, filter);
+                            released.push(filter.clone());
                         }
+                    }
+                    for filter in released {
+                        self.release_filter_if_unused(&filter);
                     }
                     // reasons are used in MQTTv5
                     let unsuback = UnsubAck { pkid, reasons };
