@@ -138,8 +138,12 @@ impl<P: Protocol> RemoteLink<P> {
         // Note:
         // Shouldn't result in bounded queue deadlocks because of blocking n/w send
         loop {
+            // Hearth patch: read no further ahead of the router than
+            // MAX_INCOMING_BACKLOG packets (it wakes us when it has taken
+            // them), so a held publisher is slowed by TCP, not buffered here.
+            let room = self.link_tx.buffer().len() < crate::router::MAX_INCOMING_BACKLOG;
             select! {
-                o = self.network.read() => {
+                o = self.network.read(), if room => {
                     let packet = o?;
                     let len = {
                         let mut buffer = self.link_tx.buffer();

@@ -33,6 +33,15 @@ pub use waiters::Waiters;
 
 pub const MAX_SCHEDULE_ITERATIONS: usize = 100;
 pub const MAX_CHANNEL_CAPACITY: usize = 200;
+/// Hearth patch: packets a link reads ahead of the router before it stops
+/// reading its socket (TCP then slows the client down). The router wakes a
+/// link whose backlog it drained at this size, so the two agree on it.
+pub const MAX_INCOMING_BACKLOG: usize = 1000;
+/// Hearth patch: how long a publisher waits for the slowest reader of a
+/// filter before that reader is taken for stuck and loses what it has not
+/// read as new messages come (logged). A reader that keeps up on average
+/// never waits this long.
+pub const STUCK_READER_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) type FilterIdx = usize;
 

@@ -26,7 +26,8 @@ use super::scheduler::{ScheduleReason, Scheduler};
 use super::shared_subs::SharedGroup;
 use super::{
     packetid, Connection, DataRequest, Event, FilterIdx, Meter, Notification, Print, RouterMeter,
-    ShadowRequest, MAX_CHANNEL_CAPACITY, MAX_SCHEDULE_ITERATIONS,
+    ShadowRequest, MAX_CHANNEL_CAPACITY, MAX_INCOMING_BACKLOG, MAX_SCHEDULE_ITERATIONS,
+    STUCK_READER_AFTER,
 };
 
 #[derive(Error, Debug)]
@@ -102,7 +103,25 @@ pub struct Router {
     shared_subscriptions: HashMap<String, SharedGroup>,
     /// Will messages per client_id
     last_wills: HashMap<String, (LastWill, Option<LastWillProperties>)>,
+    /// Hearth patch: publishers held until the slowest reader of a filter
+    /// they publish to has read what the next append would drop.
+    paused: VecDeque<PausedPublisher>,
+    /// Hearth patch: readers taken for stuck, by connection and filter,
+    /// with the cursor they stood at; they count again once it moves.
+    stuck: HashMap<(ConnectionId, FilterIdx), Offset>,
 }
+
+/// Hearth patch: a publisher waiting for the readers of `filter_idx`.
+#[derive(Debug, Clone, Copy)]
+struct PausedPublisher {
+    id: ConnectionId,
+    filter_idx: FilterIdx,
+    since: std::time::Instant,
+}
+
+/// Hearth patch: how often a router with paused publishers looks at the
+/// clock while no event comes (for `STUCK_READER_AFTER`).
+const PAUSED_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Router {
     pub fn new(router_id: RouterId, config: RouterConfig) -> Router {
@@ -143,6 +162,8 @@ impl Router {
             cache: Some(VecDeque::with_capacity(MAX_CHANNEL_CAPACITY)),
             shared_subscriptions: HashMap::new(),
             last_wills: HashMap::new(),
+            paused: VecDeque::new(),
+            stuck: HashMap::new(),
         }
     }
 
@@ -196,8 +217,19 @@ impl Router {
         // Block on incoming events if there are no ready connections for consumption
         if self.consume().is_none() {
             // trace!("{}:: {:20} {:20} {:?}", self.id, "", "done-await", self.readyqueue);
-            let (id, data) = self.router_rx.recv()?;
-            self.events(id, data);
+            if self.paused.is_empty() {
+                let (id, data) = self.router_rx.recv()?;
+                self.events(id, data);
+            } else {
+                // Hearth patch: paused publishers need the clock to run.
+                match self.router_rx.recv_timeout(PAUSED_RECHECK) {
+                    Ok((id, data)) => self.events(id, data),
+                    Err(flume::RecvTimeoutError::Timeout) => {}
+                    Err(flume::RecvTimeoutError::Disconnected) => {
+                        return Err(RouterError::Disconnected)
+                    }
+                }
+            }
         }
 
         // Try reading more from connections in a non-blocking
@@ -225,6 +257,11 @@ impl Router {
         // Poll 100 connections which are ready in ready queue
         for _ in 0..100 {
             self.consume();
+        }
+
+        // Hearth patch: readers moved on, or one is stuck: go on publishing.
+        if !self.paused.is_empty() {
+            self.resume_publishers();
         }
 
         // self.send_all_alerts();
@@ -493,6 +530,10 @@ impl Router {
         // connection in readyqueue and allow 'consume()' method to deal with this
         // self.readyqueue.remove(id);
 
+        // Hearth patch: connection ids are reused; forget this one's holds.
+        self.paused.retain(|p| p.id != id);
+        self.stuck.retain(|(reader, _), _| *reader != id);
+
         let inflight_data_requests = self.datalog.clean(id);
         let retransmissions = outgoing.retransmission_map();
 
@@ -563,6 +604,98 @@ impl Router {
         self.router_meters.total_connections -= 1;
     }
 
+    /// Hearth patch: the first filter `topic` goes to whose next append
+    /// would drop data a reader has not read yet.
+    fn at_risk_topic(&mut self, topic: &[u8]) -> Option<FilterIdx> {
+        let topic = std::str::from_utf8(topic).ok()?;
+        let filters = self.datalog.matches(topic)?;
+        filters.into_iter().find(|idx| !self.slow_readers(*idx).is_empty())
+    }
+
+    /// Hearth patch: readers of `filter_idx` (connection and cursor) that
+    /// are still in the segment the next append would drop, stuck ones
+    /// left out. Empty when the next append drops nothing.
+    fn slow_readers(&self, filter_idx: FilterIdx) -> Vec<(ConnectionId, Offset)> {
+        let Some(head) = self
+            .datalog
+            .native
+            .get(filter_idx)
+            .and_then(|data| data.log.head_if_next_append_drops())
+        else {
+            return Vec::new();
+        };
+        let tracked = self.scheduler.trackers.iter().flat_map(|(id, tracker)| {
+            tracker.data_requests.iter().map(move |r| (id, r))
+        });
+        let parked = self.notifications.iter().map(|(id, r)| (*id, r));
+        tracked
+            .chain(parked)
+            .filter(|(id, r)| {
+                r.filter_idx == filter_idx
+                    && r.cursor.0 <= head
+                    && self.stuck.get(&(*id, filter_idx)) != Some(&r.cursor)
+            })
+            .map(|(id, r)| (id, r.cursor))
+            .collect()
+    }
+
+    /// Hearth patch: lets paused publishers go on once their filter's
+    /// readers caught up, or once they waited `STUCK_READER_AFTER` (the
+    /// readers still behind are then taken for stuck: logged, and left out
+    /// until they read again; what they have not read is overwritten).
+    fn resume_publishers(&mut self) {
+        // Stuck marks of readers that moved on are dropped first.
+        let moved: Vec<(ConnectionId, FilterIdx)> = self
+            .stuck
+            .iter()
+            .filter(|((id, idx), cursor)| {
+                let now = self
+                    .scheduler
+                    .trackers
+                    .get(*id)
+                    .and_then(|t| t.data_requests.iter().find(|r| r.filter_idx == *idx))
+                    .map(|r| r.cursor);
+                now.is_some_and(|c| c != **cursor)
+            })
+            .map(|(key, _)| *key)
+            .collect();
+        for key in moved {
+            self.stuck.remove(&key);
+        }
+        let waiting = std::mem::take(&mut self.paused);
+        let mut resumed = Vec::new();
+        for paused in waiting {
+            let slow = self.slow_readers(paused.filter_idx);
+            if !slow.is_empty() && paused.since.elapsed() < STUCK_READER_AFTER {
+                self.paused.push_back(paused);
+                continue;
+            }
+            for (reader, cursor) in slow {
+                let client = self.obufs.get(reader).map(|o| o.client_id.clone()).unwrap_or_default();
+                // Its own target: rumqttd's logs are off by default, this is not.
+                warn!(
+                    target: "hearth_broker::stuck_subscriber",
+                    client_id = client,
+                    filter_idx = paused.filter_idx,
+                    waited = ?STUCK_READER_AFTER,
+                    "subscriber is not reading: its oldest unread messages on this filter are dropped as new ones come"
+                );
+                self.stuck.insert((reader, paused.filter_idx), cursor);
+            }
+            resumed.push(paused.id);
+        }
+        for id in resumed {
+            if self.connections.get(id).is_none() {
+                continue;
+            }
+            self.handle_device_payload(id);
+            // Its link may have stopped reading at MAX_INCOMING_BACKLOG.
+            if let Some(outgoing) = self.obufs.get(id) {
+                outgoing.handle.try_send(()).ok();
+            }
+        }
+    }
+
     /// Hearth patch: frees `filter`'s log once no connection, live or in a
     /// saved session, subscribes to it. Memory then follows what is
     /// subscribed, not every filter ever used (upstream kept each log for
@@ -596,6 +729,10 @@ impl Router {
 
     /// Handles new incoming data on a topic
     fn handle_device_payload(&mut self, id: ConnectionId) {
+        // Hearth patch: a paused publisher's packets wait in its buffer.
+        if self.paused.iter().any(|p| p.id == id) {
+            return;
+        }
         // TODO: Retun errors and move error handling to the caller
         let incoming = match self.ibufs.get_mut(id) {
             Some(v) => v,
@@ -611,6 +748,8 @@ impl Router {
 
         // Instead of exchanging, we should just append new incoming packets inside cache
         let mut packets = incoming.exchange(self.cache.take().unwrap());
+        let drained = packets.len();
+        let backlog = incoming.buffer();
 
         let mut force_ack = false;
         let mut new_data = false;
@@ -619,7 +758,7 @@ impl Router {
 
         // info!("{:15.15}[I] {:20} count = {}", client_id, "packets", packets.len());
 
-        for packet in packets.drain(0..) {
+        while let Some(packet) = packets.pop_front() {
             match packet {
                 Packet::Publish(publish, properties) => {
                     let span = tracing::error_span!("publish", topic = ?publish.topic, pkid = publish.pkid);
@@ -638,6 +777,24 @@ impl Router {
                             force_ack = true;
                         }
                         continue;
+                    }
+
+                    // Hearth patch: appending would drop data a reader has
+                    // not read yet: hold this publisher (this packet first)
+                    // until the reader catches up or is taken for stuck.
+                    // Nothing is acknowledged before it is appended.
+                    if let Some(filter_idx) = self.at_risk_topic(&publish.topic) {
+                        packets.push_front(Packet::Publish(publish, properties));
+                        let mut backlog = backlog.lock();
+                        while let Some(packet) = packets.pop_back() {
+                            backlog.push_front(packet);
+                        }
+                        self.paused.push_back(PausedPublisher {
+                            id,
+                            filter_idx,
+                            since: std::time::Instant::now(),
+                        });
+                        break;
                     }
 
                     // Prepare acks for the above publish
@@ -981,6 +1138,14 @@ impl Router {
         }
 
         self.cache = Some(packets);
+
+        // Hearth patch: a link stops reading at MAX_INCOMING_BACKLOG
+        // packets; having drained that many, wake it to read on.
+        if drained >= MAX_INCOMING_BACKLOG {
+            if let Some(outgoing) = self.obufs.get(id) {
+                outgoing.handle.try_send(()).ok();
+            }
+        }
 
         // Prepare AcksRequest in tracker if router is operating in a
         // single node mode or force ack request for subscriptions

@@ -133,6 +133,15 @@ where
         self.segments.back_mut().unwrap()
     }
 
+    /// Hearth patch: the oldest segment still in memory, and whether the
+    /// next append drops it (the active segment is full and no more
+    /// segments may be kept). A reader whose cursor is in that segment
+    /// would lose what it has not read yet.
+    pub fn head_if_next_append_drops(&self) -> Option<u64> {
+        let full = self.active_segment().size() >= self.max_segment_size as u64;
+        (full && self.memory_segments_count() >= self.max_mem_segments).then_some(self.head)
+    }
+
     /// Append a new [`T`] to the active segment.
     #[inline]
     pub fn append(&mut self, message: T) -> (u64, u64) {
