@@ -350,8 +350,15 @@ async fn home_assistant_restarts_then_drives_hearth_through_the_advertised_topic
         str_of(red, "payload_on"),
     )
     .await;
-    let state = ha.recv_on(str_of(red, "state_topic"), WAIT).await;
-    assert_eq!(&state.payload[..], b"ON");
+    // The agent's answer to the birth (its states, OFF) may still be on its
+    // way; the light is on once its state says so.
+    loop {
+        let state = ha.recv_on(str_of(red, "state_topic"), WAIT).await;
+        if &state.payload[..] == b"ON" {
+            break;
+        }
+        assert_eq!(&state.payload[..], b"OFF", "the red light's state");
+    }
 
     // The chime's "enabled" switch: OFF from Home Assistant, ON from the
     // shell on the same topic; the state topic follows both.
