@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Backend, TestDb, mqtt_port, spawn_hub, wait_ready};
@@ -29,14 +29,7 @@ sound = "tea.wav"
 "#;
 
 /// The agent process, killed when the test ends.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop as Agent;
 
 /// A simulated Pi with two lights, a relay, a sequence, a DHT22 and a speaker.
 fn start_agent(dir: &std::path::Path, port: u16) -> Agent {

@@ -9,7 +9,7 @@ mod common;
 
 mod browser;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use browser::{ChromeDriver, until};
 use common::{Backend, TestDb, WAIT, mqtt_port, spawn_hub, wait_ready};
@@ -23,14 +23,7 @@ then = [{ output = "pi-1/light/red", command = "ON" }]
 "#;
 
 /// The agent process, killed when the test ends.
-struct Agent(Child);
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::KillOnDrop as Agent;
 
 fn subscribe(port: u16, filter: &str) -> Subscriber {
     tokio::task::block_in_place(|| Subscriber::start(port, filter, &[]))

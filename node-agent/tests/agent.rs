@@ -7,17 +7,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{InProcessAgent, WAIT, line, node_toml, sensor_section, topic, wait_online, write};
+use common::{
+    InProcessAgent, WAIT, line, node_toml, publish, sensor_section, topic, wait_online, write,
+};
 use hearth_node_agent::dht::Reading;
 use hearth_node_agent::gpio::Level;
 use hearth_node_agent::sensor::{ClimateSensor, ReadError};
 use hearth_protocol::{Climate, ErrorReport};
 use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
-
-fn publish(port: u16, rest: &str, payload: &str) {
-    let out = mosquitto_pub(port, &["-t", &topic(rest), "-m", payload]);
-    assert!(out.status.success(), "mosquitto_pub: {out:?}");
-}
 
 fn error_line(rest: &str, error: &str) -> String {
     let report = ErrorReport {

@@ -8,17 +8,12 @@ mod common;
 
 use std::time::Duration;
 
-use common::{InProcessAgent, WAIT, node_toml, topic, wait_online, write};
+use common::{InProcessAgent, WAIT, node_toml, publish, topic, wait_online, write};
 use hearth_testkit::home_assistant::{self, DISCOVERY_PREFIX};
-use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
+use hearth_testkit::{Subscriber, TestClient, broker_config, start_broker};
 use rumqttc::QoS;
 
 const LAMP: &str = "[[outputs]]\nname = \"dimmer\"\nkind = \"light\"\npin = 18\ndimmable = true\n";
-
-fn publish(port: u16, topic: &str, payload: &str) {
-    let out = mosquitto_pub(port, &["-q", "1", "-t", topic, "-m", payload]);
-    assert!(out.status.success(), "mosquitto_pub: {out:?}");
-}
 
 /// The simulated lamp's duty is `want`: the agent sets the pin before it
 /// publishes the state, so once the state line came this holds.
@@ -44,39 +39,35 @@ async fn levels_dim_the_lamp_and_on_off_keep_the_level() {
     );
     lamp.expect_all(&[format!("{state} OFF"), format!("{level} 255")], WAIT);
 
-    publish(port, &topic("light/dimmer/brightness/set"), "64");
+    publish(port, "light/dimmer/brightness/set", "64");
     lamp.expect_all(&[format!("{state} ON"), format!("{level} 64")], WAIT);
     assert_duty(&agent, 64.0 / 255.0);
-    publish(
-        port,
-        &topic("light/dimmer/brightness/set"),
-        r#"{"brightness":200}"#,
-    );
+    publish(port, "light/dimmer/brightness/set", r#"{"brightness":200}"#);
     lamp.expect_line(&format!("{level} 200"), WAIT);
     assert_duty(&agent, 200.0 / 255.0);
 
-    publish(port, &topic("light/dimmer/set"), "OFF");
+    publish(port, "light/dimmer/set", "OFF");
     lamp.expect_line(&format!("{state} OFF"), WAIT);
     assert_duty(&agent, 0.0);
-    publish(port, &topic("light/dimmer/set"), "ON");
+    publish(port, "light/dimmer/set", "ON");
     lamp.expect_line(&format!("{state} ON"), WAIT);
     assert_duty(&agent, 200.0 / 255.0);
     // 0 is off, and the level stays for the next ON.
-    publish(port, &topic("light/dimmer/brightness/set"), "0");
+    publish(port, "light/dimmer/brightness/set", "0");
     lamp.expect_line(&format!("{state} OFF"), WAIT);
     assert_duty(&agent, 0.0);
 
     // Bad levels and lights that do not dim are refused, nothing changes.
     let errors = Subscriber::start(port, &topic("error"), &[]);
-    publish(port, &topic("light/dimmer/brightness/set"), "300");
+    publish(port, "light/dimmer/brightness/set", "300");
     let (error, _) = errors.expect_where(|l| l.contains("brightness 0..255"), WAIT);
     assert!(error.contains("light dimmer"), "{error}");
-    publish(port, &topic("light/red/brightness/set"), "10");
+    publish(port, "light/red/brightness/set", "10");
     let (error, _) = errors.expect_where(|l| l.contains("not dimmable"), WAIT);
     assert!(error.contains("light red"), "{error}");
     assert_duty(&agent, 0.0);
 
-    publish(port, &topic("light/dimmer/set"), "ON");
+    publish(port, "light/dimmer/set", "ON");
     lamp.expect_line(&format!("{state} ON"), WAIT);
     agent
         .pins

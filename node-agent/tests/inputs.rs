@@ -10,9 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use common::{InProcessAgent, WAIT, node_toml, topic, wait_online, write};
+use common::{InProcessAgent, WAIT, node_toml, publish, topic, wait_online, write};
 use hearth_testkit::home_assistant::{self, DISCOVERY_PREFIX};
-use hearth_testkit::{Subscriber, TestClient, broker_config, mosquitto_pub, start_broker};
+use hearth_testkit::{Subscriber, TestClient, broker_config, start_broker};
 use rumqttc::QoS;
 
 const INPUTS: &str = r#"
@@ -30,18 +30,7 @@ pull = "off"
 "#;
 
 fn simulate(port: u16, input: &str, gesture: &str) {
-    let out = mosquitto_pub(
-        port,
-        &[
-            "-q",
-            "1",
-            "-t",
-            &topic(&format!("input/{input}/simulate")),
-            "-m",
-            gesture,
-        ],
-    );
-    assert!(out.status.success(), "mosquitto_pub: {out:?}");
+    publish(port, &format!("input/{input}/simulate"), gesture);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -262,3 +262,13 @@ pub async fn hub_role(http: u16) -> Option<String> {
     let hub: serde_json::Value = serde_json::from_str(&body).ok()?;
     hub["role"].as_str().map(str::to_owned)
 }
+
+/// A child process (a node agent, say) killed and reaped when the test ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -170,3 +170,9 @@ pub fn until_refused(sub: &Subscriber, port: u16) -> Vec<String> {
     let (_, before) = sub.expect_where(|l| l.starts_with(&error) && l.contains(&about), WAIT);
     before
 }
+
+/// `mosquitto_pub -q 1` of `payload` to `hearth/node/<NODE>/<rest>`.
+pub fn publish(port: u16, rest: &str, payload: &str) {
+    let out = hearth_testkit::mosquitto_pub(port, &["-q", "1", "-t", &topic(rest), "-m", payload]);
+    assert!(out.status.success(), "mosquitto_pub: {out:?}");
+}

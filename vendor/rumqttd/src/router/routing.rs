@@ -109,6 +109,9 @@ pub struct Router {
     /// Hearth patch: readers taken for stuck, by connection and filter,
     /// with the cursor they stood at; they count again once it moves.
     stuck: HashMap<(ConnectionId, FilterIdx), Offset>,
+    /// Hearth patch: held publishers whose link has gone: their packets
+    /// still waiting are routed before the connection is let go.
+    disconnect_when_drained: HashSet<ConnectionId>,
 }
 
 /// Hearth patch: a publisher waiting for the readers of `filter_idx`.
@@ -164,6 +167,7 @@ impl Router {
             last_wills: HashMap::new(),
             paused: VecDeque::new(),
             stuck: HashMap::new(),
+            disconnect_when_drained: HashSet::new(),
         }
     }
 
@@ -281,6 +285,10 @@ impl Router {
             Event::NewMeter(tx) => self.handle_new_meter(tx),
             Event::NewAlert(tx) => self.handle_new_alert(tx),
             Event::DeviceData => self.handle_device_payload(id),
+            // Hearth patch: a held publisher's last packets are still to route.
+            Event::Disconnect if self.paused.iter().any(|p| p.id == id) => {
+                self.disconnect_when_drained.insert(id);
+            }
             Event::Disconnect => self.handle_disconnection(id, None),
             Event::Ready => self.scheduler.reschedule(id, ScheduleReason::Ready),
             Event::Shadow(request) => {
@@ -533,6 +541,7 @@ impl Router {
         // Hearth patch: connection ids are reused; forget this one's holds.
         self.paused.retain(|p| p.id != id);
         self.stuck.retain(|(reader, _), _| *reader != id);
+        self.disconnect_when_drained.remove(&id);
 
         let inflight_data_requests = self.datalog.clean(id);
         let retransmissions = outgoing.retransmission_map();
@@ -689,6 +698,11 @@ impl Router {
                 continue;
             }
             self.handle_device_payload(id);
+            let held = self.paused.iter().any(|p| p.id == id);
+            if !held && self.disconnect_when_drained.remove(&id) {
+                self.handle_disconnection(id, None);
+                continue;
+            }
             // Its link may have stopped reading at MAX_INCOMING_BACKLOG.
             if let Some(outgoing) = self.obufs.get(id) {
                 outgoing.handle.try_send(()).ok();
