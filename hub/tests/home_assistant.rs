@@ -310,14 +310,7 @@ async fn home_assistant_restarts_then_drives_hearth_through_the_advertised_topic
     // Home Assistant's birth message: every config again, and the states.
     ha.publish("homeassistant/status", QoS::AtLeastOnce, false, "online")
         .await;
-    let again = collect_until(&mut ha, &want).await;
-    assert_eq!(
-        home_assistant::configs(&again),
-        first,
-        "the same configs again"
-    );
-    let states = home_assistant::latest(&again);
-    for (topic, payload) in [
+    let resent = [
         ("hearth/hub/availability", Some("online")),
         ("hearth/button/desk/state", Some("ON")),
         ("hearth/clock/hhmm", None),
@@ -325,12 +318,24 @@ async fn home_assistant_restarts_then_drives_hearth_through_the_advertised_topic
         ("hearth/node/pi-1/availability", Some("online")),
         ("hearth/node/pi-1/light/red/state", Some("OFF")),
         ("hearth/node/pi-1/sequence/blink/state", Some("OFF")),
-    ] {
-        let got = states
-            .get(topic)
-            .unwrap_or_else(|| panic!("{topic} not re-sent: {states:#?}"));
+    ];
+    // Every config and every state again: the states follow the configs,
+    // so the wait is for both (it panics naming what came if one is missing).
+    let again = receive_until(&mut ha, Vec::new(), |seen| {
+        let have: BTreeSet<String> = home_assistant::configs(seen).into_keys().collect();
+        let states = home_assistant::latest(seen);
+        want.is_subset(&have) && resent.iter().all(|(topic, _)| states.contains_key(*topic))
+    })
+    .await;
+    assert_eq!(
+        home_assistant::configs(&again),
+        first,
+        "the same configs again"
+    );
+    let states = home_assistant::latest(&again);
+    for (topic, payload) in resent {
         if let Some(payload) = payload {
-            assert_eq!(got, payload, "{topic}");
+            assert_eq!(states[topic], payload, "{topic}");
         }
     }
 
