@@ -403,18 +403,62 @@ async fn a_released_filter_works_again_and_a_saved_session_keeps_its_messages() 
     assert_eq!(got, ["m0", "m1", "m2"], "queued for the saved session");
 }
 
-/// Counts the `burst` lines `subscriber` prints until `want` came, or until
-/// none came for a while (a hang limit: the count says what was lost).
-fn count_burst(subscriber: &Subscriber, want: usize) -> usize {
-    let mut count = 0;
-    while count < want {
-        match subscriber.next_line(Duration::from_secs(15)) {
-            Some(line) if line.starts_with("burst ") => count += 1,
-            Some(_) => {}
-            None => break,
+/// A `mosquitto_sub -C want` on `burst` that counts what it prints on its
+/// own thread (no bounded queue between it and the test, so a busy test
+/// thread cannot lose lines): returns once its SUBACK came, with the
+/// receiver of the final count (at exit: `want`, or fewer if it was
+/// killed or the broker went away).
+fn counting_subscriber(
+    port: u16,
+    qos: &str,
+    want: usize,
+) -> (std::process::Child, mpsc::Receiver<usize>) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("stdbuf")
+        .args([
+            "-oL",
+            "mosquitto_sub",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args([
+            "-d",
+            "-i",
+            "burst-counter",
+            "-t",
+            "burst",
+            "-q",
+            qos,
+            "-C",
+            &want.to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn mosquitto_sub");
+    let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
+    let (count_tx, count) = mpsc::channel(1);
+    std::thread::spawn(move || {
+        let mut received = 0;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.starts_with("Subscribed (mid") {
+                let _ = ready_tx.try_send(());
+            } else if !line.starts_with("Client ") {
+                received += 1;
+            }
         }
-    }
-    count
+        let _ = count_tx.try_send(received);
+    });
+    ready
+        .recv_timeout(Duration::from_secs(30))
+        .expect("mosquitto_sub got no SUBACK");
+    (child, count)
 }
 
 /// A subscriber that keeps up on average loses nothing, whatever the
@@ -434,7 +478,7 @@ fn a_flat_out_burst_reaches_a_subscriber_that_keeps_up_in_full() {
     let (port, pid) = (broker.port(), broker.pid());
     let payload = "x".repeat(64);
     for (qos, messages) in [("0", 100_000usize), ("1", 50_000)] {
-        let subscriber = Subscriber::start(port, "burst", &["-q", qos]);
+        let (mut subscriber, count) = counting_subscriber(port, qos, messages);
         let publisher = {
             let (payload, repeat) = (payload.clone(), messages.to_string());
             std::thread::spawn(move || {
@@ -446,8 +490,24 @@ fn a_flat_out_burst_reaches_a_subscriber_that_keeps_up_in_full() {
                 )
             })
         };
-        let received = count_burst(&subscriber, messages);
         let out = publisher.join().unwrap();
+        // It exits at `messages`; if some never come, the hang limit ends it
+        // and the count says how many did.
+        let received = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut count = count;
+                match tokio::time::timeout(Duration::from_secs(120), count.recv()).await {
+                    Ok(received) => received.unwrap_or(0),
+                    Err(_) => {
+                        let _ = subscriber.kill();
+                        count.recv().await.unwrap_or(0)
+                    }
+                }
+            });
+        let _ = subscriber.wait();
         assert!(out.status.success(), "mosquitto_pub: {out:?}");
         assert_eq!(
             received, messages,
