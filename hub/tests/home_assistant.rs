@@ -137,29 +137,14 @@ async fn home_assistant(port: u16) -> TestClient {
     ha
 }
 
-/// Every message `ha` receives until `done` holds for them (the agent's
-/// sensor configs are in, a removal came): a state to wait for, not a quiet
-/// time. Panics with what came after [`WAIT`] twice.
+/// Every message `ha` receives until `done` holds for them (see
+/// [`home_assistant::receive_until`]), within [`WAIT`] twice.
 async fn receive_until(
     ha: &mut TestClient,
-    mut seen: Vec<Seen>,
+    seen: Vec<Seen>,
     done: impl Fn(&[Seen]) -> bool,
 ) -> Vec<Seen> {
-    let deadline = tokio::time::Instant::now() + WAIT * 2;
-    while !done(&seen) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let Some(p) = ha.recv(left).await else {
-            panic!(
-                "what was waited for never came within {:?}; came {seen:?}",
-                WAIT * 2
-            );
-        };
-        seen.push(Seen {
-            topic: p.topic.clone(),
-            payload: String::from_utf8_lossy(&p.payload).into_owned(),
-        });
-    }
-    seen
+    home_assistant::receive_until(ha, seen, WAIT * 2, done).await
 }
 
 /// Collects until every config of `want` is in (the agent connects last).

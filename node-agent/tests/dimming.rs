@@ -6,8 +6,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{InProcessAgent, WAIT, node_toml, publish, topic, wait_online, write};
 use hearth_testkit::home_assistant::{self, DISCOVERY_PREFIX};
 use hearth_testkit::{Subscriber, TestClient, broker_config, start_broker};
@@ -94,7 +92,12 @@ async fn home_assistant_turns_the_lamp_on_at_half_brightness() {
     let mut ha = TestClient::connect(port, "ha").await;
     ha.subscribe("homeassistant/#", QoS::AtLeastOnce).await;
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, LAMP)));
-    let seen = home_assistant::collect(&mut ha, Duration::from_millis(700), WAIT).await;
+    // Connectivity is the last config the agent sends in its burst.
+    let last = format!("{DISCOVERY_PREFIX}/binary_sensor/hearth_node_pi-1/connectivity/config");
+    let seen = home_assistant::receive_until(&mut ha, Vec::new(), WAIT, |seen| {
+        seen.iter().any(|s| s.topic == last)
+    })
+    .await;
     home_assistant::assert_valid(&seen, DISCOVERY_PREFIX);
     let configs = home_assistant::configs(&seen);
     let config =

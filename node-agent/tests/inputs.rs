@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{InProcessAgent, WAIT, node_toml, publish, topic, wait_online, write};
 use hearth_testkit::home_assistant::{self, DISCOVERY_PREFIX};
 use hearth_testkit::{Subscriber, TestClient, broker_config, start_broker};
@@ -96,7 +94,12 @@ async fn inputs_are_binary_sensors_in_home_assistant_and_leave_nothing_when_remo
     ha.subscribe("homeassistant/#", QoS::AtLeastOnce).await;
     let mut ha = ha;
     let agent = InProcessAgent::start(&write(dir.path(), "node.toml", &node_toml(port, INPUTS)));
-    let seen = home_assistant::collect(&mut ha, Duration::from_millis(700), WAIT).await;
+    // Connectivity is the last config the agent sends in its burst.
+    let last = format!("{DISCOVERY_PREFIX}/binary_sensor/hearth_node_pi-1/connectivity/config");
+    let seen = home_assistant::receive_until(&mut ha, Vec::new(), WAIT, |seen| {
+        seen.iter().any(|s| s.topic == last)
+    })
+    .await;
     let configs = home_assistant::configs(&seen);
     let hall_config =
         format!("{DISCOVERY_PREFIX}/binary_sensor/hearth_node_pi-1/input_hall/config");

@@ -149,6 +149,29 @@ pub async fn collect(client: &mut TestClient, quiet: Duration, limit: Duration) 
     seen
 }
 
+/// Every message `client` receives, after those in `seen`, until `done`
+/// holds for them (a config is in, a removal came): a state to wait for,
+/// not a quiet time. Panics with what came after `limit`.
+pub async fn receive_until(
+    client: &mut TestClient,
+    mut seen: Vec<Seen>,
+    limit: Duration,
+    done: impl Fn(&[Seen]) -> bool,
+) -> Vec<Seen> {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(&seen) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some(p) = client.recv(left).await else {
+            panic!("what was waited for never came within {limit:?}; came {seen:?}");
+        };
+        seen.push(Seen {
+            topic: p.topic.clone(),
+            payload: String::from_utf8_lossy(&p.payload).into_owned(),
+        });
+    }
+    seen
+}
+
 /// The last message per topic: what the broker retains after `seen`.
 pub fn latest(seen: &[Seen]) -> std::collections::BTreeMap<String, String> {
     seen.iter()
