@@ -414,26 +414,8 @@ fn counting_subscriber(
     want: usize,
 ) -> (std::process::Child, mpsc::Receiver<usize>) {
     use std::io::BufRead;
-    let mut child = std::process::Command::new("stdbuf")
-        .args([
-            "-oL",
-            "mosquitto_sub",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args([
-            "-d",
-            "-i",
-            "burst-counter",
-            "-t",
-            "burst",
-            "-q",
-            qos,
-            "-C",
-            &want.to_string(),
-        ])
+    let mut child = hearth_testkit::mosquitto::debug_sub_command(port, "burst-counter", "burst")
+        .args(["-q", qos, "-C", &want.to_string()])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()

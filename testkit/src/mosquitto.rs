@@ -36,6 +36,25 @@ pub fn mosquitto_pub(port: u16, args: &[&str]) -> std::process::Output {
         .expect("run mosquitto_pub")
 }
 
+/// `mosquitto_sub -d -i <id> -t <filter>` on `port`, its SUBACK seen on
+/// stdout as `Subscribed (mid: ...`. mosquitto_sub flushes its messages but
+/// not its debug lines; line buffering (coreutils' stdbuf) delivers the
+/// SUBACK line at once. Debug lines start with `Client <id> `.
+pub fn debug_sub_command(port: u16, id: &str, filter: &str) -> Command {
+    require_tool("mosquitto_sub");
+    let mut command = Command::new("stdbuf");
+    command.args([
+        "-oL",
+        "mosquitto_sub",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+    ]);
+    command.args(["-d", "-i", id, "-t", filter]);
+    command
+}
+
 /// A running `mosquitto_sub -v`, its output lines collected in the background.
 #[derive(Debug)]
 pub struct Subscriber {
@@ -68,23 +87,8 @@ impl Subscriber {
             std::process::id(),
             N.fetch_add(1, Ordering::Relaxed)
         );
-        // mosquitto_sub flushes its messages but not its debug lines; line
-        // buffering (coreutils' stdbuf) delivers the SUBACK line at once.
-        let mut child = Command::new("stdbuf")
-            .args([
-                "-oL",
-                "mosquitto_sub",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-d",
-                "-i",
-                &id,
-                "-v",
-                "-t",
-                filter,
-            ])
+        let mut child = debug_sub_command(port, &id, filter)
+            .arg("-v")
             .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
