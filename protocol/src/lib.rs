@@ -3,6 +3,7 @@
 //! Pure code only: no I/O, no async runtime. The hub, the node agent and the
 //! tests all speak through these types so that the contract lives in one place.
 
+pub mod automation;
 pub mod brightness;
 pub mod discovery;
 pub mod id;
@@ -11,6 +12,7 @@ pub mod quantity;
 pub mod sound;
 pub mod topic;
 
+pub use automation::{ActionSpec, AutomationSpec, ConditionSpec, TriggerSpec};
 pub use brightness::Brightness;
 pub use discovery::DiscoveryTopics;
 pub use id::{Id, IdError};

@@ -4,6 +4,7 @@
 //! takes what it decides on (state, input, now) and returns effects
 //! (`crate::model::effects`).
 
+pub mod automations;
 pub mod clock;
 pub mod discovery;
 pub mod gate;

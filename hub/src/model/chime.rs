@@ -11,7 +11,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Utc, Weekday};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -216,18 +216,30 @@ fn weekday_field(weekdays: &[String]) -> Result<String, ChimeError> {
     if weekdays.is_empty() {
         return Ok("*".to_owned());
     }
-    let mut days: Vec<&str> = Vec::new();
+    let days: Vec<String> = parse_weekdays(weekdays)?
+        .iter()
+        .map(|d| d.to_string().to_ascii_uppercase())
+        .collect();
+    Ok(days.join(","))
+}
+
+/// Days as people write them (`mon`..`sun`, `monday`, `weekdays`,
+/// `weekends`), each once, in the order given. Chimes and automations
+/// share this one reading.
+pub fn parse_weekdays(weekdays: &[String]) -> Result<Vec<Weekday>, ChimeError> {
+    use Weekday::*;
+    let mut days: Vec<Weekday> = Vec::new();
     for day in weekdays {
-        let names: &[&str] = match day.trim().to_ascii_lowercase().as_str() {
-            "weekdays" => &["MON", "TUE", "WED", "THU", "FRI"],
-            "weekends" => &["SAT", "SUN"],
-            "mon" | "monday" => &["MON"],
-            "tue" | "tuesday" => &["TUE"],
-            "wed" | "wednesday" => &["WED"],
-            "thu" | "thursday" => &["THU"],
-            "fri" | "friday" => &["FRI"],
-            "sat" | "saturday" => &["SAT"],
-            "sun" | "sunday" => &["SUN"],
+        let named: &[Weekday] = match day.trim().to_ascii_lowercase().as_str() {
+            "weekdays" => &[Mon, Tue, Wed, Thu, Fri],
+            "weekends" => &[Sat, Sun],
+            "mon" | "monday" => &[Mon],
+            "tue" | "tuesday" => &[Tue],
+            "wed" | "wednesday" => &[Wed],
+            "thu" | "thursday" => &[Thu],
+            "fri" | "friday" => &[Fri],
+            "sat" | "saturday" => &[Sat],
+            "sun" | "sunday" => &[Sun],
             _ => {
                 return Err(bad(
                     "weekdays",
@@ -235,13 +247,13 @@ fn weekday_field(weekdays: &[String]) -> Result<String, ChimeError> {
                 ));
             }
         };
-        for name in names {
-            if !days.contains(name) {
-                days.push(name);
+        for d in named {
+            if !days.contains(d) {
+                days.push(*d);
             }
         }
     }
-    Ok(days.join(","))
+    Ok(days)
 }
 
 /// Checks a sound name: a plain file name inside the speaker's sounds

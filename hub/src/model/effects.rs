@@ -4,7 +4,9 @@
 //! carry them out. Nothing here does I/O.
 
 use chrono::{DateTime, Utc};
-use hearth_protocol::{Id, OnOff, OutputRef, PayloadError, TopicError};
+use hearth_protocol::{
+    Availability, Id, OnOff, OutputRef, PayloadError, PressAction, Quantity, TopicError,
+};
 use rumqttc::QoS;
 
 use super::house::{ButtonRecord, NodeRecord, OutputRecord};
@@ -124,6 +126,47 @@ pub struct Outcome {
     /// A confirmed output state change, for HTTP callers waiting on it.
     pub confirmed: Option<(OutputRef, OnOff)>,
     pub kind: Option<MessageKind>,
+    /// What changed in the house, for automations (`crate::decide::automations`).
+    pub events: Vec<HouseEvent>,
+}
+
+/// A change in the house an automation can be triggered by. Only live
+/// changes: a replayed retained state is the hub learning, not news.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HouseEvent {
+    Press {
+        button: Id,
+        action: PressAction,
+    },
+    Button {
+        button: Id,
+        from: Option<OnOff>,
+        to: OnOff,
+    },
+    Output {
+        output: OutputRef,
+        from: Option<OnOff>,
+        to: OnOff,
+    },
+    Input {
+        node: Id,
+        name: Id,
+        from: Option<OnOff>,
+        to: OnOff,
+    },
+    Availability {
+        node: Id,
+        from: Option<Availability>,
+        to: Availability,
+    },
+    Reading {
+        node: Id,
+        quantity: Quantity,
+        value: f64,
+    },
+    /// The message itself, for topic triggers: the core hands its topic
+    /// and payload over (they are not copied here).
+    Message,
 }
 
 impl Outcome {

@@ -69,6 +69,9 @@ pub struct House {
     pub buttons: BTreeMap<Id, ButtonRecord>,
     pub outputs: BTreeMap<OutputRef, OutputRecord>,
     pub nodes: BTreeMap<Id, NodeRecord>,
+    /// Node inputs (motion, contact) by (node, input): learned from their
+    /// retained states, so not stored.
+    pub inputs: BTreeMap<(Id, Id), OnOff>,
 }
 
 impl House {

@@ -1,0 +1,24 @@
+//! Automations: triggers, conditions and actions with a run mode (see
+//! docs/automations.md). Pure: the core task feeds the engine events and
+//! instants and carries out what it returns.
+//!
+//! - `definition`: the checked shape, from `hearth_protocol::AutomationSpec`;
+//! - `matching`: does an event fire a trigger, does a condition hold;
+//! - `engine`: runs, modes, delays and waits, the next deadline;
+//! - `sun`: sunrise and sunset at the hub's place;
+//! - `trace`: what each run saw and did.
+
+pub mod definition;
+pub mod engine;
+pub mod matching;
+pub mod sun;
+pub mod trace;
+
+pub use definition::{Automation, AutomationError, Context};
+pub use engine::{Effects, Engine, Setup};
+pub use matching::Seen;
+pub use sun::Place;
+pub use trace::Trace;
+
+#[cfg(test)]
+mod tests;
