@@ -31,6 +31,10 @@ pub struct HubConfig {
     pub database: DatabaseSection,
     pub http: HttpSection,
     pub rules: Vec<RuleConfig>,
+    /// Automations declared in the file (docs/automations.md).
+    pub automations: Vec<hearth_protocol::AutomationSpec>,
+    /// Scenes declared in the file: named sets of output states.
+    pub scenes: Vec<hearth_protocol::SceneSpec>,
     /// homeslice switch id -> node output (`"pi-1/switch/lamp"`).
     pub switches: BTreeMap<String, String>,
     /// Chimes declared in the file (synced into the database at startup).
@@ -56,6 +60,13 @@ pub struct HubSection {
     /// dashboard). Unset: `http://<host name>.local:<port>/` when the HTTP
     /// API listens on every address, else its listen address.
     pub dashboard_url: Option<String>,
+    /// Where the house is, for sunrise and sunset (degrees, north and
+    /// east positive). Both or neither.
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    /// How late a stored automation delay or wait may still go on after
+    /// the hub was down; past it the run is recorded missed.
+    pub automation_catch_up_s: u64,
 }
 
 impl Default for HubSection {
@@ -68,6 +79,9 @@ impl Default for HubSection {
             discovery: true,
             discovery_prefix: hearth_protocol::topic::DEFAULT_DISCOVERY_PREFIX.to_owned(),
             dashboard_url: None,
+            latitude: None,
+            longitude: None,
+            automation_catch_up_s: 60,
         }
     }
 }
@@ -149,6 +163,9 @@ impl HttpSection {
     }
 }
 
+/// Longest catch-up window for stored automation runs: a day.
+pub const MAX_CATCH_UP_S: u64 = 24 * 3600;
+
 /// Longest climate history kept; far beyond it the prune's date
 /// arithmetic would leave chrono's range.
 pub const MAX_HISTORY_DAYS: u32 = 36_500;
@@ -180,6 +197,28 @@ pub enum ConfigError {
         "rules set each other off forever: {0}; give one of them a `payload` condition its predecessor's action does not produce"
     )]
     RuleLoop(String),
+    #[error("automations[{index}].{error}")]
+    Automation {
+        index: usize,
+        error: crate::decide::automations::AutomationError,
+    },
+    #[error("scenes[{index}].{error}")]
+    Scene {
+        index: usize,
+        error: crate::decide::automations::AutomationError,
+    },
+    #[error("scenes[{index}]: id {id:?} is used twice")]
+    DuplicateScene { index: usize, id: String },
+    #[error("hub.automation_catch_up_s {0} must be at most {MAX_CATCH_UP_S} (a day)")]
+    CatchUp(u64),
+    #[error("automations[{index}]: id {id:?} is used twice")]
+    DuplicateAutomation { index: usize, id: String },
+    #[error("automations[{index}]: {why}")]
+    AutomationReference { index: usize, why: String },
+    #[error(
+        "hub.latitude and hub.longitude: give both, latitude -90 to 90 and longitude -180 to 180 (got {0:?}, {1:?})"
+    )]
+    Place(Option<f64>, Option<f64>),
     #[error("chimes[{index}].{error}")]
     Chime { index: usize, error: ChimeError },
     #[error("chimes[{index}]: id {id:?} is used twice")]
@@ -231,6 +270,12 @@ pub struct Settings {
     /// `http.v0_networks`, parsed.
     pub v0_networks: Vec<Cidr>,
     pub rules: Vec<Rule>,
+    pub automations: Vec<crate::decide::automations::Automation>,
+    pub scenes: Vec<crate::decide::automations::Scene>,
+    /// `hub.automation_catch_up_s`.
+    pub automation_catch_up: Duration,
+    /// `hub.latitude`/`longitude`, for sun triggers and conditions.
+    pub place: Option<crate::decide::automations::Place>,
     pub switches: BTreeMap<Id, OutputRef>,
     pub chimes: Vec<Chime>,
 }
@@ -323,6 +368,19 @@ impl HubConfig {
                 .collect();
             return Err(ConfigError::RuleLoop(named.join(" -> ")));
         }
+        let place = match (self.hub.latitude, self.hub.longitude) {
+            (None, None) => None,
+            (Some(lat), Some(lon)) => Some(
+                crate::decide::automations::Place::new(lat, lon)
+                    .ok_or(ConfigError::Place(Some(lat), Some(lon)))?,
+            ),
+            (lat, lon) => return Err(ConfigError::Place(lat, lon)),
+        };
+        let automations = validate_automations(&self.automations, timezone, place.is_some())?;
+        let scenes = validate_scenes(&self.scenes, timezone)?;
+        if self.hub.automation_catch_up_s > MAX_CATCH_UP_S {
+            return Err(ConfigError::CatchUp(self.hub.automation_catch_up_s));
+        }
         let switches = self
             .switches
             .into_iter()
@@ -370,9 +428,79 @@ impl HubConfig {
             v0_buttons,
             v0_networks,
             rules,
+            automations,
+            scenes,
+            automation_catch_up: Duration::from_secs(self.hub.automation_catch_up_s),
+            place,
             switches,
         })
     }
+}
+
+/// The file's automations, checked one by one and then together: ids are
+/// unique and every `enable`/`disable` names one of them.
+fn validate_automations(
+    specs: &[hearth_protocol::AutomationSpec],
+    timezone: Tz,
+    located: bool,
+) -> Result<Vec<crate::decide::automations::Automation>, ConfigError> {
+    use crate::decide::automations::definition::Step;
+    use crate::decide::automations::{Automation, Context};
+    let cx = Context { timezone, located };
+    let mut automations: Vec<Automation> = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let automation = Automation::validate(spec, None, cx)
+            .map_err(|error| ConfigError::Automation { index, error })?;
+        if automations.iter().any(|a| a.id == automation.id) {
+            return Err(ConfigError::DuplicateAutomation {
+                index,
+                id: automation.id.to_string(),
+            });
+        }
+        automations.push(automation);
+    }
+    for (index, automation) in automations.iter().enumerate() {
+        for (step, action) in automation.steps.iter().enumerate() {
+            if let Step::Enable {
+                automation: other, ..
+            } = action
+                && !automations.iter().any(|a| a.id == *other)
+            {
+                return Err(ConfigError::AutomationReference {
+                    index,
+                    why: format!(
+                        "actions[{step}] names automation \"{other}\", which is not defined"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(automations)
+}
+
+/// The file's scenes, checked; ids unique.
+fn validate_scenes(
+    specs: &[hearth_protocol::SceneSpec],
+    timezone: Tz,
+) -> Result<Vec<crate::decide::automations::Scene>, ConfigError> {
+    use crate::decide::automations::{Context, Scene};
+    let cx = Context {
+        timezone,
+        located: false,
+    };
+    let mut scenes: Vec<Scene> = Vec::new();
+    for (index, spec) in specs.iter().enumerate() {
+        let scene =
+            Scene::validate(spec, None, cx).map_err(|error| ConfigError::Scene { index, error })?;
+        if scenes.iter().any(|s| s.id == scene.id) {
+            return Err(ConfigError::DuplicateScene {
+                index,
+                id: scene.id.to_string(),
+            });
+        }
+        scenes.push(scene);
+    }
+    Ok(scenes)
 }
 
 /// Where a local client reaches a listener bound to `addr`.
@@ -396,6 +524,68 @@ mod tests {
         assert_eq!(settings.mqtt.url, "mqtt://127.0.0.1:1883");
         assert_eq!(settings.database.url, "sqlite://data/hearth.db");
         assert_eq!(settings.http.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    fn with_toml(text: &str) -> Result<Settings, ConfigError> {
+        let config: HubConfig = toml::from_str(text).expect("the test's TOML parses");
+        config.validate()
+    }
+
+    #[test]
+    fn a_bad_automation_stops_startup_naming_its_field() {
+        let err = with_toml(
+            r#"
+            [[automations]]
+            id = "fan"
+            triggers = [{ climate = "bedroom", reading = "temprature", above = 26.0 }]
+            actions = [{ output = "bedroom/switch/fan", command = "ON" }]
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("automations[0].triggers[0].reading: \"temprature\""),
+            "{err}"
+        );
+        let twice = r#"
+            [[automations]]
+            id = "a"
+            triggers = [{ hub = "start" }]
+            actions = [{ disable = "b" }]
+            "#;
+        let err = with_toml(twice).unwrap_err().to_string();
+        assert!(err.contains("\"b\", which is not defined"), "{err}");
+        let err = with_toml(&format!(
+            "{twice}{}",
+            twice.replace("disable = \"b\"", "delay_s = 1")
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("automations[1]: id \"a\" is used twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sun_automations_need_both_coordinates() {
+        let sunset = r#"
+            [[automations]]
+            id = "porch"
+            triggers = [{ sun = "sunset" }]
+            actions = [{ output = "pi-1/light/porch", command = "ON" }]
+            "#;
+        let err = with_toml(sunset).unwrap_err().to_string();
+        assert!(err.contains("hub.latitude"), "{err}");
+        let err = with_toml("[hub]\nlatitude = 52.5\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("give both"), "{err}");
+        let settings = with_toml(&format!(
+            "[hub]\nlatitude = 52.5\nlongitude = 13.4\n{sunset}"
+        ))
+        .expect("located, a sunset automation is fine");
+        assert_eq!(settings.automations.len(), 1);
     }
 
     #[test]

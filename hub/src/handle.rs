@@ -25,6 +25,26 @@ pub enum ApiCall {
         id: Id,
         reply: oneshot::Sender<Option<oneshot::Receiver<()>>>,
     },
+    /// Change the automations or scenes (the MQTT topics' requests). The
+    /// reply is the refusal, or what the caller gets back (a view) and a
+    /// signal for when the change is stored.
+    Catalog {
+        request: crate::model::catalog::CatalogRequest,
+        reply: oneshot::Sender<CatalogReply>,
+    },
+    /// Every automation's and scene's view, as the core holds them.
+    CatalogViews {
+        reply: oneshot::Sender<(
+            Vec<crate::decide::automations::AutomationView>,
+            Vec<crate::decide::automations::SceneView>,
+        )>,
+    },
+    /// The runs of an automation the core holds (the newest, running ones
+    /// included); `None` if there is no such automation.
+    Traces {
+        id: Id,
+        reply: oneshot::Sender<Option<Vec<crate::decide::automations::Trace>>>,
+    },
     /// Send a command to a node output (TOGGLE resolved from the last known state).
     CommandOutput {
         output: OutputRef,
@@ -32,6 +52,10 @@ pub enum ApiCall {
         reply: oneshot::Sender<OnOff>,
     },
 }
+
+/// The core's answer to a catalogue change.
+pub type CatalogReply =
+    Result<(Option<serde_json::Value>, oneshot::Receiver<()>), crate::model::catalog::CatalogError>;
 
 /// The core's end of the HTTP handle: where calls arrive and confirmations go.
 #[derive(Debug)]

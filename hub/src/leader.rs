@@ -55,13 +55,23 @@ const REFUSALS_BEFORE_STANDBY: u32 = 3;
 
 pub use crate::model::role::Role;
 
+/// What a hub reads from the database when it starts to lead: the house,
+/// and the automations, scenes and waiting runs (another hub may have
+/// changed them, or left runs waiting).
+#[derive(Debug)]
+pub struct Takeover {
+    pub house: House,
+    pub catalog: crate::store::Catalog,
+}
+
 /// Keeps `role` up to date until `shutdown`. For SQLite it leads at once
 /// (the house `start` read is the whole truth). On becoming leader with
 /// Postgres it first hands the stored house to `takeover`.
 pub async fn run(
     database_url: String,
     store: Store,
-    takeover: mpsc::Sender<House>,
+    takeover: mpsc::Sender<Takeover>,
+    cx: crate::decide::automations::Context,
     role: watch::Sender<Role>,
     shutdown: CancellationToken,
 ) {
@@ -119,11 +129,17 @@ pub async fn run(
             // Hold messages (the core holds them while undecided) rather
             // than let them go as a standby while the house is read.
             role.send_if_modified(|now| std::mem::replace(now, Role::Undecided) != Role::Undecided);
-            match tokio::time::timeout(TAKEOVER_READ_TIMEOUT, store.load()).await {
-                Ok(Ok(house)) => {
+            let read = async {
+                Ok::<_, crate::store::StoreError>((
+                    store.load().await?,
+                    store.load_catalog(cx).await?,
+                ))
+            };
+            match tokio::time::timeout(TAKEOVER_READ_TIMEOUT, read).await {
+                Ok(Ok((house, catalog))) => {
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = takeover.send(house) => {}
+                        _ = takeover.send(Takeover { house, catalog }) => {}
                     }
                 }
                 Ok(Err(error)) => {

@@ -146,6 +146,20 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let house = store.load().await?;
     let recent = housekeeping::load_recent_ids(&store).await?;
     let removed_chimes = store.sync_config_chimes(&settings.chimes).await?;
+    let automation_cx = decide::automations::Context {
+        timezone: settings.timezone,
+        located: settings.place.is_some(),
+    };
+    let declared: Vec<_> = settings
+        .automations
+        .iter()
+        .map(|a| a.spec.clone())
+        .collect();
+    let declared_scenes: Vec<_> = settings.scenes.iter().map(|s| s.spec.clone()).collect();
+    store
+        .sync_config_catalog(&declared, &declared_scenes)
+        .await?;
+    let catalog = store.load_catalog(automation_cx).await?;
     let registry = Arc::new(chimes::scheduler::Registry::new(
         store.load_chimes(settings.timezone).await?,
     ));
@@ -154,6 +168,9 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         buttons = house.buttons.len(),
         outputs = house.outputs.len(),
         nodes = house.nodes.len(),
+        automations = catalog.automations.len(),
+        scenes = catalog.scenes.len(),
+        waiting_runs = catalog.runs.len(),
         "state loaded"
     );
 
@@ -284,6 +301,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             house: house.clone(),
             metrics: metrics.clone(),
             takeover: takeover_rx,
+            catalog,
             registry: registry.clone(),
             chime_commands: command_tx,
         },
@@ -300,6 +318,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         settings.database.url.clone(),
         store.clone(),
         takeover_tx,
+        automation_cx,
         role_tx,
         shutdown.clone(),
     ));

@@ -40,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         action: hearth_hub::cli::ChimeCommand,
     },
+    /// Manage automations in the hub's database (docs/automations.md).
+    Automations {
+        #[command(subcommand)]
+        action: hearth_hub::cli::AutomationCommand,
+    },
 }
 
 #[tokio::main]
@@ -56,8 +61,10 @@ async fn main() -> anyhow::Result<()> {
     let settings = config.validate().context("invalid config")?;
     if cli.check_config {
         println!(
-            "config OK: {} rule(s), {} switch(es), {} chime(s), time zone {}, database {}",
+            "config OK: {} rule(s), {} automation(s), {} scene(s), {} switch(es), {} chime(s), time zone {}, database {}",
             settings.rules.len(),
+            settings.automations.len(),
+            settings.scenes.len(),
             settings.switches.len(),
             settings.chimes.len(),
             settings.timezone,
@@ -65,10 +72,18 @@ async fn main() -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    if let Some(Command::Chimes { action }) = cli.command {
-        let mut out = std::io::stdout().lock();
-        hearth_hub::cli::run_chimes(&settings, action, &mut out).await?;
-        return Ok(());
+    match cli.command {
+        Some(Command::Chimes { action }) => {
+            let mut out = std::io::stdout().lock();
+            hearth_hub::cli::run_chimes(&settings, action, &mut out).await?;
+            return Ok(());
+        }
+        Some(Command::Automations { action }) => {
+            let mut out = std::io::stdout().lock();
+            hearth_hub::cli::run_automations(&settings, action, &mut out).await?;
+            return Ok(());
+        }
+        None => {}
     }
     let shutdown = hearth_common::shutdown::on_signal();
     let hub = hearth_hub::start(settings).await?;

@@ -23,6 +23,8 @@ pub enum ErrorReason {
     InvalidTopic,
     /// A chime change refused or not stored.
     InvalidChime,
+    /// An automation or scene change refused.
+    InvalidAutomation,
     DatabaseWrite,
     Publish,
     BrokerConnection,
@@ -34,15 +36,17 @@ impl From<&Rejection> for ErrorReason {
             Rejection::Payload(_) => Self::InvalidMessage,
             Rejection::Topic(_) => Self::InvalidTopic,
             Rejection::Chime(_) => Self::InvalidChime,
+            Rejection::Automation(_) => Self::InvalidAutomation,
         }
     }
 }
 
 impl ErrorReason {
-    const ALL: [ErrorReason; 6] = [
+    const ALL: [ErrorReason; 7] = [
         Self::InvalidMessage,
         Self::InvalidTopic,
         Self::InvalidChime,
+        Self::InvalidAutomation,
         Self::DatabaseWrite,
         Self::Publish,
         Self::BrokerConnection,
@@ -53,6 +57,7 @@ impl ErrorReason {
             Self::InvalidMessage => "invalid_message",
             Self::InvalidTopic => "invalid_topic",
             Self::InvalidChime => "invalid_chime",
+            Self::InvalidAutomation => "invalid_automation",
             Self::DatabaseWrite => "database_write",
             Self::Publish => "publish",
             Self::BrokerConnection => "broker_connection",

@@ -214,11 +214,35 @@ pub struct ActionSpec {
     /// After a timed-out wait: go on (true) or end the run (false, default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub continue_on_timeout: Option<bool>,
+    /// A scene id to apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<String>,
     /// An automation id to switch on or off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disable: Option<String>,
+}
+
+/// A scene: a named set of output states and brightnesses, applied at once.
+///
+/// ```toml
+/// [[scenes]]
+/// id = "evening"
+/// outputs = [
+///   { output = "pi-1/light/lamp", brightness_pct = 30 },
+///   { output = "pi-1/light/ceiling", command = "OFF" },
+/// ]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Each an `output` action: `command` and/or a brightness.
+    pub outputs: Vec<ActionSpec>,
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ pub mod quantity;
 pub mod sound;
 pub mod topic;
 
-pub use automation::{ActionSpec, AutomationSpec, ConditionSpec, TriggerSpec};
+pub use automation::{ActionSpec, AutomationSpec, ConditionSpec, SceneSpec, TriggerSpec};
 pub use brightness::Brightness;
 pub use discovery::DiscoveryTopics;
 pub use id::{Id, IdError};

@@ -104,6 +104,20 @@ pub enum Topic {
     /// (what Home Assistant's switch for the chime sends).
     HubChimeEnabledSet(Id),
     HubChime(Id),
+    /// An automation as JSON (create or replace); an empty payload deletes it.
+    HubAutomationSet(Id),
+    /// `ON`/`OFF`: switch an automation on or off.
+    HubAutomationEnabledSet(Id),
+    /// Any payload: run an automation's actions now.
+    HubAutomationRun(Id),
+    /// The hub's retained view of an automation.
+    HubAutomation(Id),
+    /// A scene as JSON (create or replace); an empty payload deletes it.
+    HubSceneSet(Id),
+    /// Any payload: apply a scene.
+    HubSceneApply(Id),
+    /// The hub's retained view of a scene.
+    HubScene(Id),
     HubAvailability,
     HubError,
 }
@@ -134,12 +148,19 @@ pub enum TopicKind {
     HubChimePlay,
     HubChimeEnabledSet,
     HubChime,
+    HubAutomationSet,
+    HubAutomationEnabledSet,
+    HubAutomationRun,
+    HubAutomation,
+    HubSceneSet,
+    HubSceneApply,
+    HubScene,
     HubAvailability,
     HubError,
 }
 
 impl TopicKind {
-    pub const ALL: [TopicKind; 22] = [
+    pub const ALL: [TopicKind; 29] = [
         TopicKind::ButtonSet,
         TopicKind::ButtonPress,
         TopicKind::ButtonState,
@@ -160,6 +181,13 @@ impl TopicKind {
         TopicKind::HubChimePlay,
         TopicKind::HubChimeEnabledSet,
         TopicKind::HubChime,
+        TopicKind::HubAutomationSet,
+        TopicKind::HubAutomationEnabledSet,
+        TopicKind::HubAutomationRun,
+        TopicKind::HubAutomation,
+        TopicKind::HubSceneSet,
+        TopicKind::HubSceneApply,
+        TopicKind::HubScene,
         TopicKind::HubAvailability,
         TopicKind::HubError,
     ];
@@ -167,15 +195,21 @@ impl TopicKind {
     /// What the hub subscribes to: button commands and presses, what nodes
     /// report, chime commands, and the hub's own availability (a standby
     /// replica's last will, which the leader answers).
-    pub const HUB_INPUTS: [TopicKind; 9] = [
+    pub const HUB_INPUTS: [TopicKind; 15] = [
         TopicKind::ButtonSet,
         TopicKind::ButtonPress,
         TopicKind::NodeAvailability,
         TopicKind::NodeClimate,
         TopicKind::OutputState,
+        TopicKind::InputState,
         TopicKind::HubChimeSet,
         TopicKind::HubChimePlay,
         TopicKind::HubChimeEnabledSet,
+        TopicKind::HubAutomationSet,
+        TopicKind::HubAutomationEnabledSet,
+        TopicKind::HubAutomationRun,
+        TopicKind::HubSceneSet,
+        TopicKind::HubSceneApply,
         TopicKind::HubAvailability,
     ];
 
@@ -204,6 +238,13 @@ impl TopicKind {
             TopicKind::HubChimePlay => "hub/chimes/+/play",
             TopicKind::HubChimeEnabledSet => "hub/chimes/+/enabled/set",
             TopicKind::HubChime => "hub/chimes/+",
+            TopicKind::HubAutomationSet => "hub/automations/+/set",
+            TopicKind::HubAutomationEnabledSet => "hub/automations/+/enabled/set",
+            TopicKind::HubAutomationRun => "hub/automations/+/run",
+            TopicKind::HubAutomation => "hub/automations/+",
+            TopicKind::HubSceneSet => "hub/scenes/+/set",
+            TopicKind::HubSceneApply => "hub/scenes/+/apply",
+            TopicKind::HubScene => "hub/scenes/+",
             TopicKind::HubAvailability => "hub/availability",
             TopicKind::HubError => "hub/error",
         }
@@ -234,6 +275,13 @@ impl Topic {
             Topic::HubChimePlay(_) => TopicKind::HubChimePlay,
             Topic::HubChimeEnabledSet(_) => TopicKind::HubChimeEnabledSet,
             Topic::HubChime(_) => TopicKind::HubChime,
+            Topic::HubAutomationSet(_) => TopicKind::HubAutomationSet,
+            Topic::HubAutomationEnabledSet(_) => TopicKind::HubAutomationEnabledSet,
+            Topic::HubAutomationRun(_) => TopicKind::HubAutomationRun,
+            Topic::HubAutomation(_) => TopicKind::HubAutomation,
+            Topic::HubSceneSet(_) => TopicKind::HubSceneSet,
+            Topic::HubSceneApply(_) => TopicKind::HubSceneApply,
+            Topic::HubScene(_) => TopicKind::HubScene,
             Topic::HubAvailability => TopicKind::HubAvailability,
             Topic::HubError => TopicKind::HubError,
         }
@@ -323,6 +371,13 @@ impl Topics {
             Topic::HubChimePlay(id) => format!("{p}/hub/chimes/{id}/play"),
             Topic::HubChimeEnabledSet(id) => format!("{p}/hub/chimes/{id}/enabled/set"),
             Topic::HubChime(id) => format!("{p}/hub/chimes/{id}"),
+            Topic::HubAutomationSet(id) => format!("{p}/hub/automations/{id}/set"),
+            Topic::HubAutomationEnabledSet(id) => format!("{p}/hub/automations/{id}/enabled/set"),
+            Topic::HubAutomationRun(id) => format!("{p}/hub/automations/{id}/run"),
+            Topic::HubAutomation(id) => format!("{p}/hub/automations/{id}"),
+            Topic::HubSceneSet(id) => format!("{p}/hub/scenes/{id}/set"),
+            Topic::HubSceneApply(id) => format!("{p}/hub/scenes/{id}/apply"),
+            Topic::HubScene(id) => format!("{p}/hub/scenes/{id}"),
             Topic::HubAvailability => format!("{p}/hub/availability"),
             Topic::HubError => format!("{p}/hub/error"),
         }
@@ -397,6 +452,13 @@ impl Topics {
             ["hub", "chimes", c, "play"] => Topic::HubChimePlay(id(c)?),
             ["hub", "chimes", c, "enabled", "set"] => Topic::HubChimeEnabledSet(id(c)?),
             ["hub", "chimes", c] => Topic::HubChime(id(c)?),
+            ["hub", "automations", a, "set"] => Topic::HubAutomationSet(id(a)?),
+            ["hub", "automations", a, "enabled", "set"] => Topic::HubAutomationEnabledSet(id(a)?),
+            ["hub", "automations", a, "run"] => Topic::HubAutomationRun(id(a)?),
+            ["hub", "automations", a] => Topic::HubAutomation(id(a)?),
+            ["hub", "scenes", s, "set"] => Topic::HubSceneSet(id(s)?),
+            ["hub", "scenes", s, "apply"] => Topic::HubSceneApply(id(s)?),
+            ["hub", "scenes", s] => Topic::HubScene(id(s)?),
             ["hub", "availability"] => Topic::HubAvailability,
             ["hub", "error"] => Topic::HubError,
             _ => return Err(TopicError::Unknown),
@@ -561,6 +623,13 @@ mod tests {
             Topic::HubChimePlay(id("tea")),
             Topic::HubChimeEnabledSet(id("tea")),
             Topic::HubChime(id("tea")),
+            Topic::HubAutomationSet(id("hall")),
+            Topic::HubAutomationEnabledSet(id("hall")),
+            Topic::HubAutomationRun(id("hall")),
+            Topic::HubAutomation(id("hall")),
+            Topic::HubSceneSet(id("evening")),
+            Topic::HubSceneApply(id("evening")),
+            Topic::HubScene(id("evening")),
             Topic::HubAvailability,
             Topic::HubError,
         ];

@@ -14,7 +14,9 @@ use hearth_protocol::{
 use rumqttc::QoS;
 
 use crate::decide::rules::{self, Action, Observed, Rule};
-use crate::model::effects::{Delivery, MessageKind, Outcome, Publication, Rejection, Write};
+use crate::model::effects::{
+    Delivery, HouseEvent, MessageKind, Outcome, Publication, Rejection, Write,
+};
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
 use crate::model::input::Input;
 
@@ -69,16 +71,18 @@ pub fn error_report(topics: &Topics, topic: &str, rejection: &Rejection) -> Publ
     }
 }
 
-/// The subscription set: built-in filters plus rule filters, without
+/// The subscription set: built-in filters plus rule filters and `extra`
+/// (automations'), without
 /// overlaps, because a broker delivers one copy per matching subscription
 /// and each copy would run the rules again.
-pub fn subscriptions(topics: &Topics, rules: &[Rule]) -> Vec<String> {
+pub fn subscriptions(topics: &Topics, rules: &[Rule], extra: &[String]) -> Vec<String> {
     let mut wanted = builtin_filters(topics);
     for rule in rules {
         if let rules::Trigger::Message { filter, .. } = &rule.trigger {
             wanted.push(filter.clone());
         }
     }
+    wanted.extend(extra.iter().cloned());
     let mut kept: Vec<String> = Vec::new();
     for (i, filter) in wanted.iter().enumerate() {
         let covered = wanted.iter().enumerate().any(|(j, other)| {
@@ -233,11 +237,17 @@ impl<'a> Decider<'a> {
             Some(Topic::NodeAvailability(node)) => match Availability::parse(payload) {
                 Ok(availability) => {
                     let record = node_entry(house, node);
-                    changed = record.availability != Some(availability);
+                    let from = record.availability;
+                    changed = from != Some(availability);
                     record.availability = Some(availability);
                     record.last_seen = Some(at);
                     Outcome {
                         writes: vec![Write::Node(record.clone())],
+                        events: vec![HouseEvent::Availability {
+                            node: node.clone(),
+                            from,
+                            to: availability,
+                        }],
                         ..Outcome::kind(MessageKind::Availability)
                     }
                 }
@@ -245,6 +255,14 @@ impl<'a> Decider<'a> {
             },
             Some(Topic::NodeClimate(node)) => match Reading::from_climate(payload, at) {
                 Ok(readings) => Outcome {
+                    events: readings
+                        .iter()
+                        .map(|r| HouseEvent::Reading {
+                            node: node.clone(),
+                            quantity: r.quantity,
+                            value: r.value,
+                        })
+                        .collect(),
                     writes: crate::decide::readings::take_in(node_entry(house, node), readings, at),
                     ..Outcome::kind(MessageKind::Climate)
                 },
@@ -264,7 +282,8 @@ impl<'a> Decider<'a> {
             }
             Some(Topic::OutputState(output)) => match OnOff::parse(payload) {
                 Ok(state) => {
-                    changed = house.outputs.get(output).map(|r| r.state) != Some(state);
+                    let from = house.outputs.get(output).map(|r| r.state);
+                    changed = from != Some(state);
                     let record = OutputRecord {
                         output: output.clone(),
                         state,
@@ -274,7 +293,33 @@ impl<'a> Decider<'a> {
                     Outcome {
                         writes: vec![Write::Output(record)],
                         confirmed: Some((output.clone(), state)),
+                        events: vec![HouseEvent::Output {
+                            output: output.clone(),
+                            from,
+                            to: state,
+                        }],
                         ..Outcome::kind(MessageKind::OutputState)
+                    }
+                }
+                Err(e) => return self.reject(topic, e.into()),
+            },
+            // The input left the agent's config: forget it.
+            Some(Topic::InputState { node, name }) if payload.is_empty() => {
+                house.inputs.remove(&(node.clone(), name.clone()));
+                return Outcome::kind(MessageKind::InputState);
+            }
+            Some(Topic::InputState { node, name }) => match OnOff::parse(payload) {
+                Ok(state) => {
+                    let from = house.inputs.insert((node.clone(), name.clone()), state);
+                    changed = from != Some(state);
+                    Outcome {
+                        events: vec![HouseEvent::Input {
+                            node: node.clone(),
+                            name: name.clone(),
+                            from,
+                            to: state,
+                        }],
+                        ..Outcome::kind(MessageKind::InputState)
                     }
                 }
                 Err(e) => return self.reject(topic, e.into()),
@@ -283,6 +328,10 @@ impl<'a> Decider<'a> {
         };
         if changed && !replayed {
             self.run_rules(house, &mut outcome, topic, payload, None);
+            outcome.events.push(HouseEvent::Message);
+        } else {
+            // Old news or no change: automations are not told.
+            outcome.events.clear();
         }
         outcome
     }
@@ -328,6 +377,11 @@ impl<'a> Decider<'a> {
         };
         outcome.publish.extend(announce);
         if changed {
+            outcome.events.push(HouseEvent::Button {
+                button: id.clone(),
+                from: Some(state.toggled()),
+                to: state,
+            });
             // Rules on the state topic fire here, once per change; the
             // retained copy coming back from the broker is not a change.
             self.run_rules(
@@ -364,6 +418,13 @@ impl<'a> Decider<'a> {
         };
         let mut outcome = Outcome {
             writes: vec![Write::Button(record.clone())],
+            events: vec![
+                HouseEvent::Press {
+                    button: id.clone(),
+                    action: press.action,
+                },
+                HouseEvent::Message,
+            ],
             ..Outcome::kind(MessageKind::ButtonPress)
         };
         // Commands first: they are what a person waits for.
@@ -835,7 +896,7 @@ mod tests {
                when = { topic = "zigbee2mqtt/+/action" }
                then = [{ publish = "z" }]"#,
         );
-        let subs = subscriptions(&topics, &rs);
+        let subs = subscriptions(&topics, &rs, &[]);
         assert!(!subs.contains(&"hearth/button/desk/press".to_owned()));
         assert!(subs.contains(&"zigbee2mqtt/#".to_owned()));
         assert!(!subs.contains(&"zigbee2mqtt/+/action".to_owned()));
@@ -844,7 +905,7 @@ mod tests {
                when = { topic = "hearth/#" }
                then = [{ publish = "x" }]"#,
         );
-        assert_eq!(subscriptions(&topics, &all), ["hearth/#"]);
+        assert_eq!(subscriptions(&topics, &all, &[]), ["hearth/#"]);
     }
 
     #[test]

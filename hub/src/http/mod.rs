@@ -3,6 +3,7 @@
 //! `app(state)` builds the whole router without a socket, broker or link,
 //! so tests can drive it directly; `serve` binds it with graceful shutdown.
 
+mod automations;
 mod chimes;
 mod dashboard;
 pub mod guard;
@@ -41,6 +42,7 @@ pub fn app(shared: Arc<HttpState>) -> Router {
         .merge(v0::routes())
         .merge(v1::routes())
         .merge(chimes::routes())
+        .merge(automations::routes())
         .merge(live::routes())
         .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -48,7 +48,9 @@ pub enum MessageKind {
     Availability,
     Climate,
     OutputState,
+    InputState,
     Chime,
+    Automation,
     Other,
     Invalid,
     Duplicate,
@@ -57,13 +59,15 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 10] = [
+    pub const ALL: [MessageKind; 12] = [
         MessageKind::ButtonSet,
         MessageKind::ButtonPress,
         MessageKind::Availability,
         MessageKind::Climate,
         MessageKind::OutputState,
+        MessageKind::InputState,
         MessageKind::Chime,
+        MessageKind::Automation,
         MessageKind::Other,
         MessageKind::Invalid,
         MessageKind::Duplicate,
@@ -77,7 +81,9 @@ impl MessageKind {
             MessageKind::Availability => "availability",
             MessageKind::Climate => "climate",
             MessageKind::OutputState => "output_state",
+            MessageKind::InputState => "input_state",
             MessageKind::Chime => "chime",
+            MessageKind::Automation => "automation",
             MessageKind::Other => "other",
             MessageKind::Invalid => "invalid",
             MessageKind::Duplicate => "duplicate",
@@ -112,6 +118,10 @@ pub enum Rejection {
     /// chime) or the database could not store.
     #[error("{0}")]
     Chime(String),
+    /// An automation or scene change the automation rules refuse (a bad
+    /// field, an unknown id).
+    #[error("{0}")]
+    Automation(String),
 }
 
 /// Everything one message causes.
@@ -200,5 +210,43 @@ pub enum Write {
     MessageId {
         id: String,
         at: DateTime<Utc>,
+    },
+    /// An automation's or scene's row (its spec as JSON), or its deletion.
+    Catalog(CatalogWrite),
+}
+
+/// A change to the automations, scenes, waiting runs or traces, as rows.
+/// Rare next to presses, so written one statement each.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogWrite {
+    Automation {
+        id: Id,
+        spec: String,
+        source: &'static str,
+    },
+    /// Its row, waiting runs and traces go.
+    ForgetAutomation(Id),
+    Scene {
+        id: Id,
+        spec: String,
+        source: &'static str,
+    },
+    ForgetScene(Id),
+    /// A run waiting on a delay or a wait (`PendingRun` as JSON).
+    Run {
+        automation: Id,
+        run: u64,
+        state: String,
+    },
+    RunGone {
+        automation: Id,
+        run: u64,
+    },
+    Trace {
+        automation: Id,
+        run: u64,
+        started_at: DateTime<Utc>,
+        outcome: &'static str,
+        trace: String,
     },
 }

@@ -1,5 +1,6 @@
 //! Layer 1: the hub's picture of the house, the messages it takes in and the effects a decision produces, as pure data.
 
+pub mod catalog;
 pub mod chime;
 pub mod effects;
 pub mod house;

@@ -15,6 +15,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyConnection};
 
 use super::{StoreError, Write, millis};
+use crate::model::effects::CatalogWrite;
 use crate::model::house::{ButtonRecord, NodeRecord, OutputRecord};
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
@@ -39,6 +40,8 @@ struct Rows<'a> {
     /// (node, quantity, at) -> value.
     readings: BTreeMap<(&'a str, Quantity, i64), f64>,
     message_ids: BTreeMap<&'a str, i64>,
+    /// In order: an automation saved then deleted in one batch ends deleted.
+    catalog: Vec<&'a CatalogWrite>,
 }
 
 impl<'a> Rows<'a> {
@@ -81,6 +84,7 @@ impl<'a> Rows<'a> {
                 Write::MessageId { id, at } => {
                     rows.message_ids.insert(id.as_str(), millis(*at));
                 }
+                Write::Catalog(write) => rows.catalog.push(write),
             }
         }
         rows
@@ -265,6 +269,10 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
         },
     )
     .await?;
+
+    for write in &rows.catalog {
+        super::automations::apply(conn, write).await?;
+    }
 
     let message_ids: Vec<_> = rows.message_ids.into_iter().collect();
     insert_many(

@@ -12,10 +12,12 @@ use hearth_protocol::{Availability, Id, OnOff, OutputKind, OutputRef, PressActio
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
+mod automations;
 mod batch;
 mod chimes;
 mod readings;
 
+pub use automations::Catalog;
 pub use chimes::RunStatus;
 
 pub use crate::model::effects::Write;

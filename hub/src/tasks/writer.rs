@@ -61,7 +61,8 @@ fn row_key(write: &Write) -> Option<RowKey> {
         Write::Node(n) => Some(RowKey::Node(n.id.to_string())),
         // Touches many rows (outputs, history): never merged with others.
         Write::ForgetNode(_) => None,
-        Write::Reading { .. } | Write::MessageId { .. } => None,
+        // Applied in order, one statement each (they are rare).
+        Write::Reading { .. } | Write::MessageId { .. } | Write::Catalog(_) => None,
     }
 }
 

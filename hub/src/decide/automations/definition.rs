@@ -7,7 +7,7 @@ use chrono::{NaiveTime, Weekday};
 use chrono_tz::Tz;
 use hearth_protocol::{
     ActionSpec, AutomationSpec, Availability, Command, ConditionSpec, Id, OnOff, OutputKind,
-    OutputRef, PressAction, Quantity, TriggerSpec,
+    OutputRef, PressAction, Quantity, SceneSpec, TriggerSpec,
 };
 
 use crate::decide::rules::{parse_output, validate_filter};
@@ -204,6 +204,7 @@ pub enum Step {
         automation: Id,
         enabled: bool,
     },
+    Scene(Id),
 }
 
 /// A checked automation.
@@ -217,6 +218,70 @@ pub struct Automation {
     pub triggers: Vec<Trigger>,
     pub conditions: Vec<Condition>,
     pub steps: Vec<Step>,
+    /// The spec it was checked from, id filled in: what is stored and shown.
+    pub spec: AutomationSpec,
+}
+
+/// A checked scene: output steps only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scene {
+    pub id: Id,
+    pub name: String,
+    pub steps: Vec<Step>,
+    pub spec: SceneSpec,
+}
+
+impl Scene {
+    pub fn validate(
+        spec: &SceneSpec,
+        id: Option<&Id>,
+        cx: Context,
+    ) -> Result<Self, AutomationError> {
+        let id = checked_id(spec.id.as_deref(), id)?;
+        let name = spec.name.clone().unwrap_or_else(|| id.to_string());
+        if name.chars().count() > 100 {
+            return Err(bad("name", "longer than 100 characters"));
+        }
+        if spec.outputs.is_empty() {
+            return Err(bad("outputs", "empty: a scene sets at least one output"));
+        }
+        let steps = spec
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let at = format!("outputs[{i}]");
+                if a.output.is_none() {
+                    return Err(bad(
+                        at,
+                        "a scene entry sets an `output` (with command or brightness)",
+                    ));
+                }
+                step(a, &at, cx)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut spec = spec.clone();
+        spec.id = Some(id.to_string());
+        Ok(Self {
+            id,
+            name,
+            steps,
+            spec,
+        })
+    }
+}
+
+/// The id from the spec or the topic/path (which must agree).
+fn checked_id(given: Option<&str>, path: Option<&Id>) -> Result<Id, AutomationError> {
+    match (given, path) {
+        (Some(given), Some(path)) if given != path.as_str() => Err(bad(
+            "id",
+            format!("{given:?} differs from {path:?} in the topic or path"),
+        )),
+        (_, Some(path)) => Ok(path.clone()),
+        (Some(given), None) => Id::new(given).map_err(|e| bad("id", e.to_string())),
+        (None, None) => Err(bad("id", "missing: give each one an id")),
+    }
 }
 
 /// What validation needs from the hub.
@@ -234,17 +299,7 @@ impl Automation {
         id: Option<&Id>,
         cx: Context,
     ) -> Result<Self, AutomationError> {
-        let id = match (&spec.id, id) {
-            (Some(given), Some(path)) if given != path.as_str() => {
-                return Err(bad(
-                    "id",
-                    format!("{given:?} differs from {path:?} in the topic or path"),
-                ));
-            }
-            (_, Some(path)) => path.clone(),
-            (Some(given), None) => Id::new(given).map_err(|e| bad("id", e.to_string()))?,
-            (None, None) => return Err(bad("id", "missing: give each automation an id")),
-        };
+        let id = checked_id(spec.id.as_deref(), id)?;
         let name = spec.name.clone().unwrap_or_else(|| id.to_string());
         if name.chars().count() > 100 {
             return Err(bad("name", "longer than 100 characters"));
@@ -306,6 +361,8 @@ impl Automation {
             .enumerate()
             .map(|(i, a)| step(a, &format!("actions[{i}]"), cx))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut spec = spec.clone();
+        spec.id = Some(id.to_string());
         Ok(Self {
             id,
             name,
@@ -315,6 +372,22 @@ impl Automation {
             triggers,
             conditions,
             steps,
+            spec,
+        })
+    }
+}
+
+impl Automation {
+    /// The topic filters its triggers and waits listen on, for the hub's
+    /// subscriptions.
+    pub fn filters(&self) -> impl Iterator<Item = &str> {
+        let waits = self.steps.iter().filter_map(|s| match s {
+            Step::Wait { trigger, .. } => Some(&**trigger),
+            _ => None,
+        });
+        self.triggers.iter().chain(waits).filter_map(|t| match t {
+            Trigger::Message { filter, .. } => Some(filter.as_str()),
+            _ => None,
         })
     }
 }
@@ -546,8 +619,12 @@ pub fn trigger(t: &TriggerSpec, at: &str, cx: Context) -> Result<Trigger, Automa
                 (None, Some(f), Some(v), false) => {
                     PayloadMatch::FieldEquals(field_path(at, f)?, v.clone())
                 }
-                (None, Some(f), None, true) => PayloadMatch::FieldCrosses(
-                    field_path(at, f)?,
+                // No field: the payload is the number (`21.5`).
+                (None, f, None, true) => PayloadMatch::FieldCrosses(
+                    f.as_deref()
+                        .map(|f| field_path(at, f))
+                        .transpose()?
+                        .unwrap_or_default(),
                     threshold(at, t.above, t.below, t.hysteresis)?,
                 ),
                 _ => {
@@ -763,6 +840,7 @@ fn step(a: &ActionSpec, at: &str, cx: Context) -> Result<Step, AutomationError> 
         ("wait", a.wait.is_some()),
         ("enable", a.enable.is_some()),
         ("disable", a.disable.is_some()),
+        ("scene", a.scene.is_some()),
     ]
     .iter()
     .filter(|(_, s)| *s)
@@ -772,7 +850,7 @@ fn step(a: &ActionSpec, at: &str, cx: Context) -> Result<Step, AutomationError> 
         return Err(bad(
             at,
             format!(
-                "give exactly one of output, publish, play, delay_s, wait, enable, disable (got {})",
+                "give exactly one of output, publish, play, delay_s, wait, enable, disable, scene (got {})",
                 if kinds.is_empty() {
                     "none".to_owned()
                 } else {
@@ -911,6 +989,7 @@ fn step(a: &ActionSpec, at: &str, cx: Context) -> Result<Step, AutomationError> 
                 continue_on_timeout: a.continue_on_timeout.unwrap_or(false),
             }
         }
+        "scene" => Step::Scene(id(field("scene"), a.scene.as_deref().unwrap_or_default())?),
         "enable" => Step::Enable {
             automation: id(field("enable"), a.enable.as_deref().unwrap_or_default())?,
             enabled: true,

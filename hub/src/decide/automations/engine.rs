@@ -1,29 +1,36 @@
 //! The automation engine: (automations, house, event or instant) -> what to
-//! publish, and the next instant it needs to be woken at. No I/O, no clock
-//! of its own: the caller says what `now` is, so tests run a day in a loop.
+//! publish, what to store, and the next instant it needs to be woken at.
+//! No I/O, no clock of its own: the caller says what `now` is, so tests run
+//! a day in a loop. Adding, replacing and restoring are in `catalog.rs`.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use hearth_protocol::{ChimePlay, Id, Topic, Topics};
+use hearth_protocol::{Id, Topics};
 
-use super::definition::{Automation, Mode, Step, Trigger};
+use super::definition::{Automation, Mode, Scene, Step, Trigger};
 use super::matching::{self, Checked, Crossing, Now, Seen};
+use super::steps::publications;
 use super::sun::Place;
-use super::trace::{Outcome, Trace};
+use super::trace::{Change, Outcome, PendingRun, Trace};
+use crate::model::chime::Source;
 use crate::model::effects::Publication;
 use crate::model::house::House;
 
-/// Finished runs kept per automation, newest last.
+/// Finished runs kept in memory per automation, newest last (the
+/// database keeps more, see `automation_traces`).
 pub const TRACES_KEPT: usize = 20;
 
-/// The hub's side of the engine: where topics go, its zone and place.
+/// The hub's side of the engine: where topics go, its zone and place, and
+/// how late a stored run may still go on after a restart.
 #[derive(Debug, Clone)]
 pub struct Setup {
     pub topics: Topics,
     pub timezone: Tz,
     pub place: Option<Place>,
+    pub catch_up: Duration,
 }
 
 /// What a call produced.
@@ -32,10 +39,12 @@ pub struct Effects {
     pub publish: Vec<Publication>,
     /// Ids of the automations that started a run.
     pub started: Vec<Id>,
+    /// What the database must now hold.
+    pub changes: Vec<Change>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Waiting {
+pub(super) enum Waiting {
     /// Ready for its next step.
     No,
     Until(DateTime<Utc>),
@@ -48,71 +57,72 @@ enum Waiting {
 }
 
 #[derive(Debug)]
-struct Run {
-    slot: usize,
-    next_step: usize,
-    waiting: Waiting,
-    trace: Trace,
+pub(super) struct Run {
+    pub(super) slot: usize,
+    pub(super) next_step: usize,
+    pub(super) waiting: Waiting,
+    pub(super) trace: Trace,
+    /// Its row is in the database (it has waited at least once).
+    pub(super) stored: bool,
 }
 
 #[derive(Debug)]
-struct Slot {
-    automation: Automation,
-    enabled: bool,
+pub(super) struct Slot {
+    pub(super) automation: Automation,
+    pub(super) source: Source,
+    pub(super) enabled: bool,
     /// Per trigger: where its threshold stands.
-    crossings: Vec<Crossing>,
+    pub(super) crossings: Vec<Crossing>,
     /// Per trigger: the next instant a timed one fires.
-    next_at: Vec<Option<DateTime<Utc>>>,
-    last_started: Option<DateTime<Utc>>,
+    pub(super) next_at: Vec<Option<DateTime<Utc>>>,
+    pub(super) last_started: Option<DateTime<Utc>>,
     /// `queued` mode: what fired while a run was going, oldest first.
-    queue: VecDeque<String>,
-    traces: VecDeque<Trace>,
+    pub(super) queue: VecDeque<String>,
+    pub(super) traces: VecDeque<Trace>,
 }
 
 #[derive(Debug)]
 pub struct Engine {
-    setup: Setup,
-    slots: Vec<Slot>,
-    by_id: BTreeMap<Id, usize>,
-    runs: BTreeMap<u64, Run>,
-    next_run: u64,
+    pub(super) setup: Setup,
+    /// Removed automations leave `None`, so run slots stay valid.
+    pub(super) slots: Vec<Option<Slot>>,
+    pub(super) by_id: BTreeMap<Id, usize>,
+    pub(super) runs: BTreeMap<u64, Run>,
+    pub(super) next_run: u64,
+    pub(super) scenes: BTreeMap<Id, (Scene, Source)>,
+    /// What the current call changed, handed out with its effects.
+    pub(super) changes: Vec<Change>,
 }
 
 impl Engine {
-    pub fn new(setup: Setup, automations: Vec<Automation>, now: DateTime<Utc>) -> Self {
+    /// An engine with `automations` (and where each came from), run ids
+    /// starting from `now` in microseconds so they never repeat across restarts.
+    pub fn new(
+        setup: Setup,
+        automations: Vec<(Automation, Source)>,
+        scenes: Vec<(Scene, Source)>,
+        now: DateTime<Utc>,
+    ) -> Self {
         let mut engine = Self {
             setup,
             slots: Vec::new(),
             by_id: BTreeMap::new(),
             runs: BTreeMap::new(),
-            next_run: 1,
+            next_run: u64::try_from(now.timestamp_micros()).unwrap_or(1),
+            scenes: scenes
+                .into_iter()
+                .map(|(s, src)| (s.id.clone(), (s, src)))
+                .collect(),
+            changes: Vec::new(),
         };
-        for automation in automations {
-            engine
-                .by_id
-                .insert(automation.id.clone(), engine.slots.len());
-            let mut slot = Slot {
-                enabled: automation.enabled,
-                crossings: vec![None; automation.triggers.len()],
-                next_at: Vec::new(),
-                last_started: None,
-                queue: VecDeque::new(),
-                traces: VecDeque::new(),
-                automation,
-            };
-            slot.next_at = slot
-                .automation
-                .triggers
-                .iter()
-                .map(|t| next_time(&engine.setup, t, now))
-                .collect();
-            engine.slots.push(slot);
+        for (automation, source) in automations {
+            engine.insert(automation, source, now);
         }
         engine
     }
 
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.by_id.is_empty()
     }
 
     /// Runs going (delayed or waiting included).
@@ -120,18 +130,26 @@ impl Engine {
         self.runs.len()
     }
 
-    pub fn automations(&self) -> impl Iterator<Item = (&Automation, bool)> {
-        self.slots.iter().map(|s| (&s.automation, s.enabled))
+    pub(super) fn slot(&self, id: &Id) -> Option<(usize, &Slot)> {
+        let index = *self.by_id.get(id)?;
+        self.slots[index].as_ref().map(|s| (index, s))
     }
 
-    /// The last runs of `id`, oldest first; `None` if there is no such automation.
+    pub(super) fn at(&mut self, index: usize) -> &mut Slot {
+        self.slots[index]
+            .as_mut()
+            .expect("runs and ids only point at live slots")
+    }
+
+    /// The last runs of `id` kept in memory, oldest first (running ones
+    /// last); `None` if there is no such automation.
     pub fn traces(&self, id: &Id) -> Option<Vec<Trace>> {
-        let slot = &self.slots[*self.by_id.get(id)?];
+        let (index, slot) = self.slot(id)?;
         let mut traces: Vec<Trace> = slot.traces.iter().cloned().collect();
         traces.extend(
             self.runs
                 .values()
-                .filter(|r| slot.automation.id == self.slots[r.slot].automation.id)
+                .filter(|r| r.slot == index)
                 .map(|r| r.trace.clone()),
         );
         Some(traces)
@@ -148,9 +166,15 @@ impl Engine {
         let timed = self
             .slots
             .iter()
+            .flatten()
             .filter(|s| s.enabled)
             .flat_map(|s| s.next_at.iter().flatten().copied());
         runs.chain(timed).min()
+    }
+
+    fn effects(&mut self, mut fx: Effects) -> Effects {
+        fx.changes.append(&mut self.changes);
+        fx
     }
 
     /// A change in the house (or a message) at `now`.
@@ -178,41 +202,37 @@ impl Engine {
             self.advance(id, house, now, &mut fx);
         }
         for index in 0..self.slots.len() {
-            let slot = &mut self.slots[index];
-            if !slot.enabled {
-                // A disabled automation's thresholds still follow the
-                // numbers, so enabling it does not fire on stale news.
-                for (t, crossing) in slot.automation.triggers.iter().zip(&mut slot.crossings) {
-                    if t.threshold().is_some() {
-                        matching::fires(t, crossing, seen);
-                    }
-                }
+            let Some(slot) = self.slots[index].as_mut() else {
                 continue;
-            }
+            };
             let mut fired = None;
             for (t, crossing) in slot.automation.triggers.iter().zip(&mut slot.crossings) {
-                // Every threshold moves, even once one trigger has fired.
+                // Every threshold moves, also once one trigger has fired
+                // and while the automation is off, so switching it on does
+                // not fire on stale news.
                 if let Some(what) = matching::fires(t, crossing, seen) {
                     fired.get_or_insert(what);
                 }
             }
-            if let Some(what) = fired {
+            if let Some(what) = fired.filter(|_| slot.enabled) {
                 self.fire(index, what, house, now, &mut fx);
             }
         }
-        fx
+        self.effects(fx)
     }
 
     /// The hub started leading: `hub = "start"` triggers fire.
     pub fn on_hub_start(&mut self, house: &House, now: DateTime<Utc>) -> Effects {
         let mut fx = Effects::default();
         for index in 0..self.slots.len() {
-            let slot = &self.slots[index];
-            if slot.enabled && slot.automation.triggers.contains(&Trigger::HubStart) {
+            let starts = self.slots[index]
+                .as_ref()
+                .is_some_and(|s| s.enabled && s.automation.triggers.contains(&Trigger::HubStart));
+            if starts {
                 self.fire(index, "the hub started".to_owned(), house, now, &mut fx);
             }
         }
-        fx
+        self.effects(fx)
     }
 
     /// Time passed to `now`: delays end, waits time out, timed triggers
@@ -254,44 +274,63 @@ impl Engine {
             self.advance(id, house, now, &mut fx);
         }
         for index in 0..self.slots.len() {
-            for t in 0..self.slots[index].next_at.len() {
-                let Some(at) = self.slots[index].next_at[t].filter(|at| *at <= now) else {
-                    continue;
-                };
-                let trigger = &self.slots[index].automation.triggers[t];
-                self.slots[index].next_at[t] = next_time(&self.setup, trigger, now);
-                if acting && self.slots[index].enabled {
-                    let what = format!("time {}", at.with_timezone(&self.setup.timezone));
-                    self.fire(index, what, house, now, &mut fx);
+            let Some(slot) = self.slots[index].as_mut() else {
+                continue;
+            };
+            let mut fired = None;
+            for (t, next) in slot.automation.triggers.iter().zip(&mut slot.next_at) {
+                if let Some(at) = next.filter(|at| *at <= now) {
+                    *next = next_time(&self.setup, t, now);
+                    fired.get_or_insert(at);
                 }
             }
+            if let Some(at) = fired.filter(|_| acting && slot.enabled) {
+                let what = format!("time {}", at.with_timezone(&self.setup.timezone));
+                self.fire(index, what, house, now, &mut fx);
+            }
         }
-        fx
+        self.effects(fx)
     }
 
     /// Runs `id` by hand, skipping its triggers and conditions (as Home
-    /// Assistant's "run actions"); `false` if there is no such automation.
+    /// Assistant's "run actions"); `None` if there is no such automation.
     pub fn run_now(&mut self, id: &Id, house: &House, now: DateTime<Utc>) -> Option<Effects> {
-        let index = *self.by_id.get(id)?;
+        let (index, _) = self.slot(id)?;
         let mut fx = Effects::default();
         let trace = Trace::new(self.next_run, id.clone(), now, "run by hand".into());
         self.start(index, trace, house, now, &mut fx);
-        Some(fx)
+        Some(self.effects(fx))
     }
 
     /// Switches `id` on or off; `None` if there is no such automation.
-    pub fn set_enabled(&mut self, id: &Id, enabled: bool, now: DateTime<Utc>) -> Option<()> {
-        let slot = &mut self.slots[*self.by_id.get(id)?];
+    pub fn set_enabled(&mut self, id: &Id, enabled: bool, now: DateTime<Utc>) -> Option<Effects> {
+        let (index, _) = self.slot(id)?;
+        let setup = self.setup.clone();
+        let slot = self.at(index);
         slot.enabled = enabled;
+        slot.automation.enabled = enabled;
+        slot.automation.spec.enabled = Some(enabled);
         // Timed triggers count from now, not from when it was switched off.
-        let setup = &self.setup;
         slot.next_at = slot
             .automation
             .triggers
             .iter()
-            .map(|t| next_time(setup, t, now))
+            .map(|t| next_time(&setup, t, now))
             .collect();
-        Some(())
+        self.changes.push(Change::Automation(id.clone()));
+        Some(self.effects(Effects::default()))
+    }
+
+    /// Applies scene `id` now; `None` if there is no such scene.
+    pub fn apply_scene(&self, id: &Id, house: &House) -> Option<Vec<Publication>> {
+        let (scene, _) = self.scenes.get(id)?;
+        Some(
+            scene
+                .steps
+                .iter()
+                .flat_map(|s| publications(&self.setup.topics, house, s))
+                .collect(),
+        )
     }
 
     /// A trigger fired: check conditions, cool-down and mode, maybe start.
@@ -308,8 +347,15 @@ impl Engine {
             timezone: self.setup.timezone,
             place: self.setup.place,
         };
-        let slot = &mut self.slots[index];
-        let mut trace = Trace::new(self.next_run, slot.automation.id.clone(), now, what);
+        let run_id = self.next_run;
+        let active: Vec<u64> = self
+            .runs
+            .iter()
+            .filter(|(_, r)| r.slot == index)
+            .map(|(id, _)| *id)
+            .collect();
+        let slot = self.at(index);
+        let mut trace = Trace::new(run_id, slot.automation.id.clone(), now, what);
         let mut seen: Vec<Checked> = Vec::new();
         let held = matching::all_hold(&slot.automation.conditions, house, &at, &mut seen);
         trace.conditions = seen;
@@ -321,20 +367,12 @@ impl Engine {
         {
             return self.keep(index, trace.end(now, Outcome::CoolingDown));
         }
-        let active: Vec<u64> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.slot == index)
-            .map(|(id, _)| *id)
-            .collect();
         match slot.automation.mode {
             _ if active.is_empty() => {}
             Mode::Single => return self.keep(index, trace.end(now, Outcome::AlreadyRunning)),
             Mode::Restart => {
                 for id in active {
-                    if let Some(run) = self.runs.remove(&id) {
-                        self.keep(index, run.trace.end(now, Outcome::Restarted));
-                    }
+                    self.cancel(id, Outcome::Restarted, now);
                 }
             }
             Mode::Queued(max) => {
@@ -353,17 +391,18 @@ impl Engine {
         self.start(index, trace, house, now, fx);
     }
 
-    fn start(
+    pub(super) fn start(
         &mut self,
         index: usize,
-        trace: Trace,
+        mut trace: Trace,
         house: &House,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) {
         let id = self.next_run;
         self.next_run += 1;
-        let slot = &mut self.slots[index];
+        trace.run = id;
+        let slot = self.at(index);
         slot.last_started = Some(now);
         fx.started.push(slot.automation.id.clone());
         self.runs.insert(
@@ -373,79 +412,112 @@ impl Engine {
                 next_step: 0,
                 waiting: Waiting::No,
                 trace,
+                stored: false,
             },
         );
         self.advance(id, house, now, fx);
     }
 
+    /// Ends run `id` early, keeping its trace and dropping its row.
+    pub(super) fn cancel(&mut self, id: u64, outcome: Outcome, now: DateTime<Utc>) {
+        if let Some(run) = self.runs.remove(&id) {
+            self.forget_row(&run);
+            self.keep(run.slot, run.trace.end(now, outcome));
+        }
+    }
+
+    fn forget_row(&mut self, run: &Run) {
+        if run.stored {
+            self.changes.push(Change::RunGone {
+                automation: run.trace.automation.clone(),
+                run: run.trace.run,
+            });
+        }
+    }
+
     /// Carries out a run's steps until it waits or ends.
-    fn advance(&mut self, id: u64, house: &House, now: DateTime<Utc>, fx: &mut Effects) {
+    pub(super) fn advance(&mut self, id: u64, house: &House, now: DateTime<Utc>, fx: &mut Effects) {
         loop {
-            let Some(run) = self.runs.get_mut(&id) else {
+            let Some(run) = self.runs.get(&id) else {
                 return;
             };
-            let Some(step) = self.slots[run.slot]
-                .automation
-                .steps
-                .get(run.next_step)
-                .cloned()
-            else {
+            let slot = self.slots[run.slot]
+                .as_ref()
+                .expect("runs only point at live slots");
+            let Some(step) = slot.automation.steps.get(run.next_step).cloned() else {
                 return self.finish(id, Outcome::Done, house, now, fx);
             };
             let index = run.next_step;
-            match step {
+            let done = match step {
                 Step::Delay(d) if !d.is_zero() => {
-                    run.waiting = Waiting::Until(now + d);
-                    run.trace
-                        .step(now, index, format!("delay {} s", d.as_secs_f64()));
+                    self.wait(
+                        id,
+                        now,
+                        Waiting::Until(now + d),
+                        format!("delay {} s", d.as_secs_f64()),
+                    );
                     return;
                 }
-                Step::Delay(_) => {}
                 Step::Wait {
                     trigger,
                     timeout,
                     continue_on_timeout,
                 } => {
-                    run.trace.step(now, index, "waiting".into());
-                    run.waiting = Waiting::For {
+                    let waiting = Waiting::For {
                         trigger,
                         crossing: None,
                         deadline: timeout.map(|t| now + t),
                         continue_on_timeout,
                     };
+                    self.wait(id, now, waiting, "waiting".into());
                     return;
                 }
+                Step::Delay(_) => "delay 0 s".to_owned(),
                 Step::Enable {
                     automation,
                     enabled,
                 } => {
-                    let known = self.set_enabled(&automation, enabled, now).is_some();
-                    let run = self.runs.get_mut(&id).expect("the run is still there");
                     let verb = if enabled { "enabled" } else { "disabled" };
-                    let what = if known {
-                        format!("{verb} {automation}")
-                    } else {
-                        format!("no automation {automation} to be {verb}")
-                    };
-                    run.trace.step(now, index, what);
+                    match self.set_enabled(&automation, enabled, now) {
+                        Some(more) => {
+                            fx.changes.extend(more.changes);
+                            format!("{verb} {automation}")
+                        }
+                        None => format!("no automation {automation} to be {verb}"),
+                    }
                 }
+                Step::Scene(scene) => match self.apply_scene(&scene, house) {
+                    Some(published) => {
+                        let what = describe(&published);
+                        fx.publish.extend(published);
+                        format!("scene {scene}: {what}")
+                    }
+                    None => format!("no scene {scene}"),
+                },
                 step => {
                     let published = publications(&self.setup.topics, house, &step);
-                    let what = published
-                        .iter()
-                        .map(|p| format!("{} <- {}", p.topic, String::from_utf8_lossy(&p.payload)))
-                        .collect::<Vec<_>>()
-                        .join("; ");
-                    run.trace.step(now, index, what);
+                    let what = describe(&published);
                     fx.publish.extend(published);
+                    what
                 }
-            }
+            };
             let run = self.runs.get_mut(&id).expect("the run is still there");
+            run.trace.step(now, index, done);
             run.next_step += 1;
         }
     }
 
-    fn finish(
+    /// Parks run `id` on `waiting` and saves it, so a restart finds it.
+    fn wait(&mut self, id: u64, now: DateTime<Utc>, waiting: Waiting, what: String) {
+        let run = self.runs.get_mut(&id).expect("the run is there");
+        run.trace.step(now, run.next_step, what);
+        run.waiting = waiting;
+        run.stored = true;
+        let pending = pending(run);
+        self.changes.push(Change::RunSaved(Box::new(pending)));
+    }
+
+    pub(super) fn finish(
         &mut self,
         id: u64,
         outcome: Outcome,
@@ -457,21 +529,19 @@ impl Engine {
             return;
         };
         let index = run.slot;
+        self.forget_row(&run);
         self.keep(index, run.trace.end(now, outcome));
         // `queued`: the next waiting trigger starts now.
-        if let Some(what) = self.slots[index].queue.pop_front() {
-            let trace = Trace::new(
-                self.next_run,
-                self.slots[index].automation.id.clone(),
-                now,
-                what,
-            );
+        let slot = self.at(index);
+        if let Some(what) = slot.queue.pop_front() {
+            let trace = Trace::new(0, slot.automation.id.clone(), now, what);
             self.start(index, trace, house, now, fx);
         }
     }
 
-    fn keep(&mut self, index: usize, trace: Trace) {
-        let traces = &mut self.slots[index].traces;
+    pub(super) fn keep(&mut self, index: usize, trace: Trace) {
+        self.changes.push(Change::Traced(Box::new(trace.clone())));
+        let traces = &mut self.at(index).traces;
         if traces.len() >= TRACES_KEPT {
             traces.pop_front();
         }
@@ -479,58 +549,41 @@ impl Engine {
     }
 }
 
+/// A run as stored.
+pub(super) fn pending(run: &Run) -> PendingRun {
+    let (until, waiting, deadline) = match &run.waiting {
+        Waiting::Until(t) => (Some(*t), false, None),
+        Waiting::For { deadline, .. } => (None, true, *deadline),
+        Waiting::No => (None, false, None),
+    };
+    PendingRun {
+        automation: run.trace.automation.clone(),
+        run: run.trace.run,
+        next_step: run.next_step,
+        until,
+        waiting,
+        deadline,
+        trace: run.trace.clone(),
+    }
+}
+
+fn describe(published: &[Publication]) -> String {
+    published
+        .iter()
+        .map(|p| format!("{} <- {}", p.topic, String::from_utf8_lossy(&p.payload)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The next instant a timed trigger fires after `now`; `None` for others.
-fn next_time(setup: &Setup, trigger: &Trigger, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+pub(super) fn next_time(
+    setup: &Setup,
+    trigger: &Trigger,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
     match trigger {
         Trigger::Time { schedule, timezone } => schedule.next_after(now, *timezone),
         Trigger::Sun { event, offset_min } => setup.place?.next(*event, *offset_min, now),
         _ => None,
-    }
-}
-
-/// What a step that publishes sends, TOGGLE resolved from the house.
-fn publications(topics: &Topics, house: &House, step: &Step) -> Vec<Publication> {
-    match step {
-        Step::SetOutput { output, command } => vec![Publication::event(
-            topics.build(&Topic::OutputSet(output.clone())),
-            house.output_state(output).apply(*command).as_str(),
-        )],
-        Step::SetBrightness { output, level } => vec![Publication::event(
-            topics.build(&Topic::BrightnessSet(output.clone())),
-            level.to_string(),
-        )],
-        Step::Publish {
-            topic,
-            payload,
-            retain,
-        } => vec![Publication {
-            retain: *retain,
-            ..Publication::event(topic.clone(), payload.clone())
-        }],
-        Step::Play {
-            sound,
-            speakers,
-            volume,
-        } => {
-            let play = ChimePlay {
-                sound: sound.clone(),
-                volume: *volume,
-                chime: None,
-                scheduled_for: None,
-            };
-            let payload = serde_json::to_vec(&play).unwrap_or_default();
-            speakers
-                .iter()
-                .map(|speaker| {
-                    Publication::event(
-                        topics.build(&Topic::ChimePlay {
-                            speaker: speaker.clone(),
-                        }),
-                        payload.clone(),
-                    )
-                })
-                .collect()
-        }
-        Step::Delay(_) | Step::Wait { .. } | Step::Enable { .. } => Vec::new(),
     }
 }

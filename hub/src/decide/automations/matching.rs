@@ -163,7 +163,7 @@ pub struct Now {
 }
 
 /// One condition as evaluated: what it looked at and whether it held.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Checked {
     pub saw: String,
     pub held: bool,

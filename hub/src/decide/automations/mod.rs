@@ -5,20 +5,25 @@
 //! - `definition`: the checked shape, from `hearth_protocol::AutomationSpec`;
 //! - `matching`: does an event fire a trigger, does a condition hold;
 //! - `engine`: runs, modes, delays and waits, the next deadline;
+//! - `catalog`: adding, replacing, deleting, views, stored runs picked up;
+//! - `steps`: what an output, publish or play step sends;
 //! - `sun`: sunrise and sunset at the hub's place;
 //! - `trace`: what each run saw and did.
 
+pub mod catalog;
 pub mod definition;
 pub mod engine;
 pub mod matching;
+pub mod steps;
 pub mod sun;
 pub mod trace;
 
-pub use definition::{Automation, AutomationError, Context};
+pub use catalog::{AutomationView, SceneView};
+pub use definition::{Automation, AutomationError, Context, Scene};
 pub use engine::{Effects, Engine, Setup};
 pub use matching::Seen;
 pub use sun::Place;
-pub use trace::Trace;
+pub use trace::{Change, PendingRun, Trace};
 
 #[cfg(test)]
 mod tests;

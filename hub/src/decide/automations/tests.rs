@@ -22,6 +22,7 @@ fn setup() -> Setup {
         topics: Topics::new("hearth").unwrap(),
         timezone: berlin(),
         place: Place::new(52.52, 13.405),
+        catch_up: std::time::Duration::from_secs(60),
     }
 }
 
@@ -40,6 +41,14 @@ fn automation(toml_text: &str) -> Automation {
 fn refused(toml_text: &str) -> AutomationError {
     let spec: AutomationSpec = toml::from_str(toml_text).expect("the test's TOML parses");
     Automation::validate(&spec, None, cx()).expect_err("the automation should be refused")
+}
+
+fn engine(automations: Vec<Automation>, now: DateTime<Utc>) -> Engine {
+    let automations = automations
+        .into_iter()
+        .map(|a| (a, crate::model::chime::Source::Config))
+        .collect();
+    Engine::new(setup(), automations, Vec::new(), now)
 }
 
 fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
@@ -84,7 +93,7 @@ actions = [
 fn hall_motion_after_sunset_turns_the_light_on_and_off_two_minutes_after_the_last_motion() {
     let evening = utc(2026, 12, 5, 18, 0); // 19:00 in Berlin, long after sunset
     let house = House::default();
-    let mut engine = Engine::new(setup(), vec![automation(HALL)], evening);
+    let mut engine = engine(vec![automation(HALL)], evening);
 
     let on = input("pi-1", "hall", Some(OnOff::Off), OnOff::On);
     let fx = engine.on_event(&house, Seen::House(&on), evening);
@@ -123,7 +132,7 @@ fn hall_motion_after_sunset_turns_the_light_on_and_off_two_minutes_after_the_las
 #[test]
 fn hall_motion_by_day_is_blocked_and_the_trace_says_the_sun_was_up() {
     let noon = utc(2026, 12, 5, 11, 0);
-    let mut engine = Engine::new(setup(), vec![automation(HALL)], noon);
+    let mut engine = engine(vec![automation(HALL)], noon);
     let on = input("pi-1", "hall", None, OnOff::On);
     assert!(sent(&engine.on_event(&House::default(), Seen::House(&on), noon)).is_empty());
     let trace = engine.traces(&id("hall-motion")).unwrap().pop().unwrap();
@@ -147,7 +156,7 @@ fn weekdays_at_seven_in_berlin_the_kitchen_light_goes_to_40_percent_then_off_at_
     // Saturday 5 December 2026: the next run is Monday 07:00 CET (06:00 UTC).
     let saturday = utc(2026, 12, 5, 12, 0);
     let house = House::default();
-    let mut engine = Engine::new(setup(), vec![automation(KITCHEN)], saturday);
+    let mut engine = engine(vec![automation(KITCHEN)], saturday);
     let monday = utc(2026, 12, 7, 6, 0);
     assert_eq!(engine.next_deadline(), Some(monday));
     assert!(sent(&engine.on_time(&house, monday - Duration::seconds(1), true)).is_empty());
@@ -174,7 +183,7 @@ fn a_time_trigger_follows_the_clock_change() {
     // is 05:00 UTC, on Friday the 27th it was 06:00 UTC.
     let friday = utc(2026, 3, 27, 5, 30);
     let house = House::default();
-    let mut engine = Engine::new(setup(), vec![automation(KITCHEN)], friday);
+    let mut engine = engine(vec![automation(KITCHEN)], friday);
     assert_eq!(engine.next_deadline(), Some(utc(2026, 3, 27, 6, 0)));
     engine.on_time(&house, utc(2026, 3, 27, 6, 0), true);
     engine.on_time(&house, utc(2026, 3, 27, 6, 45), true);
@@ -184,7 +193,7 @@ fn a_time_trigger_follows_the_clock_change() {
 #[test]
 fn a_standby_hub_lets_time_triggers_pass_without_firing() {
     let saturday = utc(2026, 12, 5, 12, 0);
-    let mut engine = Engine::new(setup(), vec![automation(KITCHEN)], saturday);
+    let mut engine = engine(vec![automation(KITCHEN)], saturday);
     let monday = utc(2026, 12, 7, 6, 0);
     assert!(sent(&engine.on_time(&House::default(), monday, false)).is_empty());
     assert_eq!(engine.next_deadline(), Some(utc(2026, 12, 8, 6, 0)));
@@ -215,7 +224,7 @@ fn the_bedroom_fan_goes_on_above_26_and_off_below_24_5_once_per_crossing() {
         "#,
     );
     let now = utc(2026, 7, 1, 12, 0);
-    let mut engine = Engine::new(setup(), vec![on, off], now);
+    let mut engine = engine(vec![on, off], now);
     let house = House::default();
     let mut run = |t: f64| sent(&engine.on_event(&house, Seen::House(&reading("bedroom", t)), now));
     assert!(
@@ -240,7 +249,7 @@ fn hysteresis_keeps_a_number_wobbling_on_its_threshold_from_firing_again() {
         "#,
     );
     let now = utc(2026, 7, 1, 12, 0);
-    let mut engine = Engine::new(setup(), vec![fan], now);
+    let mut engine = engine(vec![fan], now);
     let house = House::default();
     let mut fired = |t: f64| {
         !engine
@@ -252,6 +261,31 @@ fn hysteresis_keeps_a_number_wobbling_on_its_threshold_from_firing_again() {
         .map(&mut fired)
         .to_vec();
     assert_eq!(seen, [false, true, false, false, false, true]);
+}
+
+#[test]
+fn a_plain_number_on_a_topic_crosses_a_threshold_too() {
+    let power = automation(
+        r#"
+        id = "washer-done"
+        triggers = [{ topic = "shellies/washer/power", below = 5.0, hysteresis = 2.0 }]
+        actions = [{ publish = "notify", payload = "washer done" }]
+        "#,
+    );
+    let now = utc(2026, 12, 5, 20, 0);
+    let mut engine = engine(vec![power], now);
+    let house = House::default();
+    let mut fired = |payload: &str| {
+        let seen = Seen::Message {
+            topic: "shellies/washer/power",
+            payload: payload.as_bytes(),
+        };
+        !engine.on_event(&house, seen, now).publish.is_empty()
+    };
+    let seen: Vec<bool> = ["1800", "450", "3.2", "6.0", "2.0", "not a number", "8", "1"]
+        .map(&mut fired)
+        .to_vec();
+    assert_eq!(seen, [false, false, true, false, false, false, false, true]);
 }
 
 #[test]
@@ -267,7 +301,7 @@ fn the_zigbee_remotes_left_arrow_fires_on_its_json_field_only() {
         "#,
     );
     let now = utc(2026, 12, 5, 20, 0);
-    let mut engine = Engine::new(setup(), vec![remote], now);
+    let mut engine = engine(vec![remote], now);
     let house = House::default();
     let mut on = |topic: &str, payload: &str| {
         sent(&engine.on_event(
@@ -309,7 +343,7 @@ fn the_front_door_while_away_plays_the_alarm_everywhere_once_per_ten_minutes() {
         "#,
     );
     let t0 = utc(2026, 12, 5, 9, 0);
-    let mut engine = Engine::new(setup(), vec![alarm], t0);
+    let mut engine = engine(vec![alarm], t0);
     let mut house = House::default();
     let open = input("porch", "front-door", Some(OnOff::Off), OnOff::On);
 
@@ -361,7 +395,7 @@ fn slow(mode: &str) -> Automation {
 /// returns every payload with its second.
 fn three_presses(mode: &str) -> Vec<(i64, String)> {
     let t0 = utc(2026, 12, 5, 9, 0);
-    let mut engine = Engine::new(setup(), vec![slow(mode)], t0);
+    let mut engine = engine(vec![slow(mode)], t0);
     let house = House::default();
     let mut out = Vec::new();
     for s in 0..30 {
@@ -424,7 +458,7 @@ fn a_wait_with_a_timeout_ends_the_run_or_goes_on_as_told() {
     };
     let t0 = utc(2026, 12, 5, 9, 0);
     for go_on in [false, true] {
-        let mut engine = Engine::new(setup(), vec![spec(go_on)], t0);
+        let mut engine = engine(vec![spec(go_on)], t0);
         engine.on_event(&House::default(), Seen::House(&press("b")), t0);
         let fx = engine.on_time(&House::default(), t0 + Duration::seconds(5), true);
         assert_eq!(
@@ -453,7 +487,7 @@ fn an_automation_can_switch_another_off_and_a_disabled_one_never_fires() {
         "#,
     );
     let t0 = utc(2026, 12, 5, 9, 0);
-    let mut engine = Engine::new(setup(), vec![switcher, bell], t0);
+    let mut engine = engine(vec![switcher, bell], t0);
     let house = House::default();
     assert_eq!(
         engine
@@ -489,7 +523,7 @@ fn toggle_is_resolved_from_the_outputs_last_confirmed_state() {
         "#,
     );
     let t0 = utc(2026, 12, 5, 9, 0);
-    let mut engine = Engine::new(setup(), vec![toggle], t0);
+    let mut engine = engine(vec![toggle], t0);
     let mut house = House::default();
     let lamp: OutputRef = crate::decide::rules::parse_output("pi-1/light/lamp").unwrap();
     house.outputs.insert(
@@ -628,7 +662,7 @@ fn sun_triggers_and_conditions_need_the_hubs_place() {
     assert!(err.contains("hub.latitude"), "{err}");
     let a = Automation::validate(&spec, None, cx()).unwrap();
     let noon = utc(2026, 12, 5, 11, 0);
-    let engine = Engine::new(setup(), vec![a], noon);
+    let engine = engine(vec![a], noon);
     let sunset = Place::new(52.52, 13.405)
         .unwrap()
         .next(super::definition::SunEvent::Sunset, 0, noon)

@@ -34,7 +34,7 @@ impl Core<'_> {
                 // Exactly what the same command over MQTT does, rules on the
                 // set topic included: HTTP-only devices are no lesser.
                 let topic = settings.topics.build(&Topic::ButtonSet(id.clone()));
-                let outcome = self.house.change(|house| {
+                let mut outcome = self.house.change(|house| {
                     self.brain.handle(
                         house,
                         &mut self.recent,
@@ -44,6 +44,7 @@ impl Core<'_> {
                         Delivery::Live,
                     )
                 });
+                self.automate(&mut outcome, &topic, command.as_str().as_bytes());
                 let state = self
                     .house
                     .read(|h| h.buttons.get(&id).map(|b| b.state))
@@ -69,6 +70,34 @@ impl Core<'_> {
                         self.queue(writes, None, Some(done)).await
                     }
                 }
+            }
+            ApiCall::Catalog { request, reply } if role == Role::Standby => {
+                // The leader owns the automations; a standby's would be stale.
+                let _ = reply.send(Err(crate::model::catalog::CatalogError::Invalid(
+                    "this hub stands by: change automations on the leading hub".to_owned(),
+                )));
+                let _ = request;
+                Ok(())
+            }
+            ApiCall::Catalog { request, reply } => match self.on_catalog(request).await {
+                Ok((outcome, shown)) => {
+                    let writes = self.record(outcome).await;
+                    let (done, durable) = oneshot::channel();
+                    let _ = reply.send(Ok((shown, durable)));
+                    self.queue(writes, None, Some(done)).await
+                }
+                Err(error) => {
+                    let _ = reply.send(Err(error));
+                    Ok(())
+                }
+            },
+            ApiCall::Traces { id, reply } => {
+                let _ = reply.send(self.automations.traces(&id));
+                Ok(())
+            }
+            ApiCall::CatalogViews { reply } => {
+                let _ = reply.send(self.views());
+                Ok(())
             }
             ApiCall::CommandOutput {
                 output,

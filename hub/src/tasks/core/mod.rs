@@ -34,8 +34,7 @@ use crate::decide::message::{self, Decider, RecentIds};
 use crate::handle::CoreEnd;
 use crate::leader::Role;
 use crate::metrics::{ErrorReason, Metrics};
-use crate::model::effects::{Delivery, MessageKind, Outcome, Publication};
-use crate::model::house::House;
+use crate::model::effects::{Delivery, MessageKind, Outcome, Publication, Rejection};
 use crate::model::input::Input;
 use crate::publish::Publisher;
 use crate::shared_house::SharedHouse;
@@ -43,6 +42,7 @@ use crate::store::Write;
 use crate::tasks::writer::{Connection, WriteJob};
 
 mod api;
+mod automations;
 mod error_log;
 
 use error_log::ErrorLog;
@@ -63,9 +63,11 @@ pub struct CoreParts {
     /// The core is the writer on the hot path (see `crate::shared_house`).
     pub house: SharedHouse,
     pub metrics: Arc<Metrics>,
-    /// The stored house, read by the leader task when this hub wins the
-    /// lock (see `on_role`).
-    pub takeover: mpsc::Receiver<House>,
+    /// The stored house and catalogue, read by the leader task when this
+    /// hub wins the lock (see `on_role`).
+    pub takeover: mpsc::Receiver<crate::leader::Takeover>,
+    /// The automations, scenes and waiting runs loaded at start.
+    pub catalog: crate::store::Catalog,
     /// The chimes, for the hello and Home Assistant.
     pub registry: Arc<Registry>,
     /// Where chime changes go to be stored (`crate::chimes::commands`).
@@ -76,7 +78,7 @@ struct Core<'a> {
     settings: &'a Settings,
     house: &'a SharedHouse,
     metrics: &'a Metrics,
-    takeover: mpsc::Receiver<House>,
+    takeover: mpsc::Receiver<crate::leader::Takeover>,
     registry: &'a Registry,
     chime_commands: &'a mpsc::Sender<ChimeCommand>,
     confirmations: broadcast::Sender<(OutputRef, OnOff)>,
@@ -93,6 +95,14 @@ struct Core<'a> {
     /// Says at warn when the broker cannot be reached, also before the first connect.
     outage: OutageLog,
     connection: Connection,
+    /// The automations and their runs; its next deadline is the core's
+    /// one timer (`automations::until`).
+    automations: crate::decide::automations::Engine,
+    /// `hub = "start"` automations have run.
+    hub_started: bool,
+    /// What picking up stored runs at start changed, carried out when the
+    /// hub first takes the stage.
+    restored: Option<crate::decide::automations::Effects>,
 }
 
 /// Runs the core until `shutdown` or until its inputs close.
@@ -113,6 +123,11 @@ pub async fn run_core(
         confirmations,
     } = api;
     let settings = &*parts.settings;
+    let (engine, restored) = automations::engine(
+        automations::automations_setup(settings),
+        parts.catalog,
+        Utc::now(),
+    );
     let mut core = Core {
         settings,
         house: &parts.house,
@@ -126,7 +141,11 @@ pub async fn run_core(
             .with_discovery(settings.hub_discovery()),
         filters: discovery::with_filters(
             settings.hub_discovery().as_ref(),
-            message::subscriptions(&settings.topics, &settings.rules),
+            message::subscriptions(
+                &settings.topics,
+                &settings.rules,
+                &automations::filters_of(&engine),
+            ),
         ),
         publisher: Publisher::new(client.clone(), parts.metrics.clone()),
         client: &client,
@@ -136,10 +155,18 @@ pub async fn run_core(
         gate: Gate::default(),
         outage: OutageLog::default(),
         connection,
+        automations: engine,
+        hub_started: false,
+        restored: Some(restored),
     };
     loop {
+        let deadline = core.automations.next_deadline();
         let step = tokio::select! {
             _ = shutdown.cancelled() => break,
+            () = automations::until(deadline), if deadline.is_some() => {
+                let now = *role.borrow();
+                core.on_deadline(now).await
+            }
             changed = role.changed() => match changed {
                 Ok(()) => {
                     let now = *role.borrow_and_update();
@@ -222,11 +249,12 @@ impl Core<'_> {
             // The leader task sends the house before the role, so it is
             // here; with SQLite nothing is (the house read at start is it).
             let mut latest = None;
-            while let Ok(house) = self.takeover.try_recv() {
-                latest = Some(house);
+            while let Ok(takeover) = self.takeover.try_recv() {
+                latest = Some(takeover);
             }
-            if let Some(house) = latest {
+            if let Some(crate::leader::Takeover { house, catalog }) = latest {
                 self.house.change(|h| *h = house);
+                self.reload_catalog(catalog).await?;
             }
         }
         if steps.take_the_stage {
@@ -353,6 +381,29 @@ impl Core<'_> {
                     after = Some(self.hand_over_chime(input.topic, change).await?);
                     Outcome::default()
                 }
+                // As chime commands: a replayed one would undo later changes.
+                Ok(
+                    Topic::HubAutomationSet(_)
+                    | Topic::HubAutomationEnabledSet(_)
+                    | Topic::HubAutomationRun(_)
+                    | Topic::HubSceneSet(_)
+                    | Topic::HubSceneApply(_),
+                ) if input.replayed() => Outcome::kind(MessageKind::Replayed),
+                Ok(
+                    topic @ (Topic::HubAutomationSet(_)
+                    | Topic::HubAutomationEnabledSet(_)
+                    | Topic::HubAutomationRun(_)
+                    | Topic::HubSceneSet(_)
+                    | Topic::HubSceneApply(_)),
+                ) => match automations::request_of(topic, input.payload) {
+                    Ok(request) => match self.on_catalog(request).await {
+                        Ok((outcome, _)) => outcome,
+                        Err(error) => self
+                            .brain
+                            .reject(input.topic, Rejection::Automation(error.to_string())),
+                    },
+                    Err(rejection) => self.brain.reject(input.topic, rejection),
+                },
                 Ok(Topic::HubChimeEnabledSet(id)) => match Command::parse(input.payload) {
                     Ok(command) => {
                         let change = ChimeChange::Enabled(id.clone(), command);
@@ -361,10 +412,14 @@ impl Core<'_> {
                     }
                     Err(error) => self.brain.reject(input.topic, error.into()),
                 },
-                _ => self.house.change(|house| {
-                    self.brain
-                        .decide(house, &mut self.recent, &input, Utc::now())
-                }),
+                _ => {
+                    let mut outcome = self.house.change(|house| {
+                        self.brain
+                            .decide(house, &mut self.recent, &input, Utc::now())
+                    });
+                    self.automate(&mut outcome, input.topic, input.payload);
+                    outcome
+                }
             };
         // Home Assistant's birth, or a stale config of the hub's device.
         outcome
@@ -420,8 +475,13 @@ impl Core<'_> {
         if self.gate.subscribe_needed() {
             self.subscribe().await;
         }
-        let hello = self.hello();
+        let mut hello = self.hello();
+        hello.extend(self.catalog_views());
         self.publisher.publish_all(hello).await;
+        if let Some(restored) = self.restored.take() {
+            let _ = self.carry_out(restored).await;
+        }
+        let _ = self.on_hub_start().await;
     }
 
     /// Every retained message the hub owns, from the house as it is now.

@@ -5,6 +5,9 @@
 //! once; with no hub running they take effect when it starts.
 
 use std::io::Write;
+
+mod automations;
+pub use automations::{AutomationCommand, run_automations};
 use std::time::Duration;
 
 use chrono::Utc;
