@@ -104,6 +104,15 @@ impl Outgoing {
         self.inflight_buffer.iter().any(|(_, idx, _)| *idx == filter_idx)
     }
 
+    /// Hearth patch: the log segments of the unacknowledged messages from
+    /// `filter_idx` (a persistent session rewinds its cursor to the first).
+    pub fn inflight_segments(&self, filter_idx: usize) -> impl Iterator<Item = u64> + '_ {
+        self.inflight_buffer
+            .iter()
+            .filter(move |(_, idx, _)| *idx == filter_idx)
+            .filter_map(|(_, _, cursor)| cursor.map(|c| c.0))
+    }
+
     pub fn free_slots(&self) -> usize {
         MAX_INFLIGHT - self.inflight_buffer.len()
     }

@@ -112,6 +112,10 @@ pub struct Router {
     /// Hearth patch: held publishers whose link has gone: their packets
     /// still waiting are routed before the connection is let go.
     disconnect_when_drained: HashSet<ConnectionId>,
+    /// Hearth patch: filters whose log may have segments every reader has
+    /// read (a reader moved into a later segment, or a reader left); their
+    /// read segments are freed at the end of `run_inner`.
+    read_past: Vec<FilterIdx>,
 }
 
 /// Hearth patch: a publisher waiting for the readers of `filter_idx`.
@@ -168,6 +172,7 @@ impl Router {
             paused: VecDeque::new(),
             stuck: HashMap::new(),
             disconnect_when_drained: HashSet::new(),
+            read_past: Vec::new(),
         }
     }
 
@@ -266,6 +271,11 @@ impl Router {
         // Hearth patch: readers moved on, or one is stuck: go on publishing.
         if !self.paused.is_empty() {
             self.resume_publishers();
+        }
+
+        // Hearth patch: segments every reader has read are freed.
+        if !self.read_past.is_empty() {
+            self.free_read_segments();
         }
 
         // self.send_all_alerts();
@@ -559,6 +569,10 @@ impl Router {
             if let Some(connections) = self.subscription_map.get_mut(filter) {
                 connections.remove(&id);
             }
+            // Hearth patch: it may have been the slowest reader.
+            if let Some(idx) = self.datalog.filter_index(filter) {
+                self.read_past.push(idx);
+            }
         }
 
         // Add disconnection event to metrics
@@ -706,6 +720,67 @@ impl Router {
             // Its link may have stopped reading at MAX_INCOMING_BACKLOG.
             if let Some(outgoing) = self.obufs.get(id) {
                 outgoing.handle.try_send(()).ok();
+            }
+        }
+    }
+
+    /// Hearth patch: the lowest log segment any reader of `filter_idx` may
+    /// still read: live subscriptions (scheduled, parked or just woken),
+    /// shared groups, saved sessions, and the unacknowledged messages of
+    /// persistent connections (a reconnect rewinds the cursor to the
+    /// first). `None`: nobody reads it.
+    fn first_unread_segment(&self, filter_idx: FilterIdx) -> Option<u64> {
+        let tracked = self
+            .scheduler
+            .trackers
+            .iter()
+            .flat_map(|(_, tracker)| tracker.data_requests.iter());
+        let parked = self
+            .datalog
+            .native
+            .get(filter_idx)
+            .into_iter()
+            .flat_map(|data| data.waiters.waiters().iter().map(|(_, r)| r));
+        let woken = self.notifications.iter().map(|(_, r)| r);
+        let requests = tracked
+            .chain(parked)
+            .chain(woken)
+            .chain(self.graveyard.requests())
+            .filter(|r| r.filter_idx == filter_idx)
+            .flat_map(|r| {
+                let group = r.group.as_ref();
+                let shared = group.and_then(|g| self.shared_subscriptions.get(g));
+                std::iter::once(r.cursor.0).chain(shared.map(|g| g.cursor.0))
+            });
+        let inflight = self
+            .connections
+            .iter()
+            .filter(|(_, c)| !c.clean)
+            .filter_map(|(id, _)| self.obufs.get(id))
+            .flat_map(|o| o.inflight_segments(filter_idx));
+        requests.chain(inflight).min()
+    }
+
+    /// Hearth patch: frees the segments of the logs in `read_past` that
+    /// every reader has read (see `CommitLog::free_read_segments`), so a
+    /// log holds what its slowest reader has yet to read plus the active
+    /// segment, not `segment_count` segments for good. Runs with every
+    /// request in its tracker, waiters or a saved session, none in
+    /// flight through `consume`.
+    fn free_read_segments(&mut self) {
+        for filter_idx in std::mem::take(&mut self.read_past) {
+            let first_unread = self.first_unread_segment(filter_idx);
+            let Some(data) = self.datalog.native.get_mut(filter_idx) else {
+                continue;
+            };
+            let first_unread = first_unread.unwrap_or(u64::MAX);
+            let freed = data.log.free_read_segments(first_unread);
+            if freed > 0 {
+                trace!(
+                    filter_idx,
+                    freed,
+                    "freed log segments every reader has read"
+                );
             }
         }
     }
@@ -1017,6 +1092,10 @@ impl Router {
                         }
                     }
                     for filter in released {
+                        // Hearth patch: it may have been the slowest reader.
+                        if let Some(idx) = self.datalog.filter_index(&filter) {
+                            self.read_past.push(idx);
+                        }
                         self.release_filter_if_unused(&filter);
                     }
                     // reasons are used in MQTTv5
@@ -1329,14 +1408,21 @@ impl Router {
                 .as_ref()
                 .and_then(|name| self.shared_subscriptions.get_mut(name));
 
-            match forward_device_data(
+            let segment = request.cursor.0;
+            let status = forward_device_data(
                 &mut request,
                 datalog,
                 outgoing,
                 alertlog,
                 connection,
                 shared_group,
-            ) {
+            );
+            // Hearth patch: this reader left a segment behind; maybe every
+            // reader has (freed once every request is back in its tracker).
+            if request.cursor.0 > segment && !self.read_past.contains(&request.filter_idx) {
+                self.read_past.push(request.filter_idx);
+            }
+            match status {
                 ConsumeStatus::BufferFull => {
                     requests.push_back(request);
                     self.scheduler.pause(id, PauseReason::Busy);
