@@ -116,6 +116,10 @@ pub struct Router {
     /// read (a reader moved into a later segment, or a reader left); their
     /// read segments are freed at the end of `run_inner`.
     read_past: Vec<FilterIdx>,
+    /// Hearth patch: log memory was freed since the allocator was last
+    /// asked to give free memory back (see `trim_allocator`), and when.
+    trim_pending: bool,
+    last_trim: std::time::Instant,
 }
 
 /// Hearth patch: a publisher waiting for the readers of `filter_idx`.
@@ -129,6 +133,10 @@ struct PausedPublisher {
 /// Hearth patch: how often a router with paused publishers looks at the
 /// clock while no event comes (for `STUCK_READER_AFTER`).
 const PAUSED_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Hearth patch: the least time between two `trim_allocator` calls (each
+/// made when the router is idle after log memory was freed).
+const TRIM_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Router {
     pub fn new(router_id: RouterId, config: RouterConfig) -> Router {
@@ -173,6 +181,8 @@ impl Router {
             stuck: HashMap::new(),
             disconnect_when_drained: HashSet::new(),
             read_past: Vec::new(),
+            trim_pending: false,
+            last_trim: std::time::Instant::now(),
         }
     }
 
@@ -226,18 +236,28 @@ impl Router {
         // Block on incoming events if there are no ready connections for consumption
         if self.consume().is_none() {
             // trace!("{}:: {:20} {:20} {:?}", self.id, "", "done-await", self.readyqueue);
-            if self.paused.is_empty() {
-                let (id, data) = self.router_rx.recv()?;
-                self.events(id, data);
-            } else {
-                // Hearth patch: paused publishers need the clock to run.
-                match self.router_rx.recv_timeout(PAUSED_RECHECK) {
+            // Hearth patch: paused publishers need the clock to run, and
+            // freed log memory is given back once the router is idle.
+            let trim_in = self
+                .trim_pending
+                .then(|| TRIM_SPACING.saturating_sub(self.last_trim.elapsed()));
+            let paused = (!self.paused.is_empty()).then_some(PAUSED_RECHECK);
+            match trim_in.into_iter().chain(paused).min() {
+                None => {
+                    let (id, data) = self.router_rx.recv()?;
+                    self.events(id, data);
+                }
+                Some(timeout) => match self.router_rx.recv_timeout(timeout) {
                     Ok((id, data)) => self.events(id, data),
-                    Err(flume::RecvTimeoutError::Timeout) => {}
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        if self.trim_pending && self.last_trim.elapsed() >= TRIM_SPACING {
+                            self.trim_allocator();
+                        }
+                    }
                     Err(flume::RecvTimeoutError::Disconnected) => {
                         return Err(RouterError::Disconnected)
                     }
-                }
+                },
             }
         }
 
@@ -781,8 +801,32 @@ impl Router {
                     freed,
                     "freed log segments every reader has read"
                 );
+                self.trim_pending = true;
             }
         }
+    }
+
+    /// Hearth patch: asks the allocator to return the free memory it holds
+    /// to the system. glibc keeps what the freed log segments used
+    /// (scattered among live allocations in several arenas, so its own
+    /// top-of-heap trimming rarely applies): without this the broker's RSS
+    /// stayed near its peak after a burst. Called only when log memory was
+    /// freed, once the router is idle, at most every `TRIM_SPACING`.
+    fn trim_allocator(&mut self) {
+        self.trim_pending = false;
+        let started = std::time::Instant::now();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free pages to the system; it
+        // takes the allocator's own locks and touches no Rust-owned memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        self.last_trim = std::time::Instant::now();
+        trace!(
+            target: "rumqttd::router::trim",
+            took = ?started.elapsed(),
+            "gave free memory back to the system"
+        );
     }
 
     /// Hearth patch: frees `filter`'s log once no connection, live or in a
@@ -813,6 +857,7 @@ impl Router {
         self.subscription_map.remove(filter);
         if self.datalog.remove_filter(filter) {
             debug!(filter, "released the log of a filter nobody subscribes to");
+            self.trim_pending = true;
         }
     }
 
