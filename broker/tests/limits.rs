@@ -414,6 +414,18 @@ async fn a_released_filter_works_again_and_a_saved_session_keeps_its_messages() 
 /// them (about 1 MiB per filter here).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_every_subscriber_has_read_gives_its_memory_back_while_subscribed() {
+    read_logs_while_subscribed(true).await;
+}
+
+/// The same with a persistent session, whose unacknowledged QoS 1 messages
+/// also hold their segments (a reconnect would resend from them): a
+/// segment goes once its last message in flight is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_gives_read_segments_back_once_acknowledged() {
+    read_logs_while_subscribed(false).await;
+}
+
+async fn read_logs_while_subscribed(clean_session: bool) {
     const FILTERS: usize = 40;
     const MESSAGES: usize = 1_100;
     const PAYLOAD: usize = 1024;
@@ -424,7 +436,9 @@ async fn a_log_every_subscriber_has_read_gives_its_memory_back_while_subscribed(
         &[],
     );
     let (port, pid) = (broker.port(), broker.pid());
-    let mut subscriber = TestClient::connect(port, "reader").await;
+    let mut options = TestClient::options(port, "reader");
+    options.set_clean_session(clean_session);
+    let mut subscriber = TestClient::connect_with(options).await;
     let publisher = TestClient::connect(port, "writer").await;
     let topic = |i: usize| format!("read/{i}");
     for i in 0..FILTERS {
@@ -459,8 +473,9 @@ async fn a_log_every_subscriber_has_read_gives_its_memory_back_while_subscribed(
     let log_kib = segment_kib * defaults.segment_count as u64;
     let bound = FILTERS as u64 * segment_kib + log_kib + 8 * 1024;
     eprintln!(
-        "read logs: {FILTERS} filters x {MESSAGES} x {PAYLOAD} B ({} MiB fed), still \
-         subscribed; broker peak +{} MiB (bound +{} MiB), VmRSS {} MiB",
+        "read logs (clean session {clean_session}): {FILTERS} filters x {MESSAGES} x \
+         {PAYLOAD} B ({} MiB fed), still subscribed; broker peak +{} MiB (bound +{} MiB), \
+         VmRSS {} MiB",
         fed_kib / 1024,
         grown / 1024,
         bound / 1024,
@@ -513,6 +528,86 @@ async fn a_saved_session_keeps_the_segments_it_has_not_read() {
             "the saved session's message {n} of {MESSAGES}"
         );
     }
+}
+
+/// Freeing read segments never frees one a persistent session still has
+/// unacknowledged messages in (a reconnect resends from the first): the
+/// session acknowledges the first 200 of 400 x 1 KiB, gets the next 100
+/// (its window) without acknowledging them, so its read cursor is past the
+/// first segment's end (about 254 of these messages) while messages 200..
+/// in that segment are still in flight. It goes away and comes back: the
+/// broker resends from message 200, none skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_gets_its_unacknowledged_messages_again_after_reading_past_them() {
+    const MESSAGES: usize = 400;
+    const ACKED: usize = 200;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut options = TestClient::options(port, "holder");
+    options.set_clean_session(false);
+    let mut manual = options.clone();
+    manual.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(manual, 64);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (subacked, suback) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut subacked = Some(subacked);
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Incoming::SubAck(_)) = &event {
+                let _ = subacked.take().map(|done| done.send(()));
+            }
+            if let Event::Incoming(Incoming::Publish(p)) = event
+                && tx.send(p).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    client.subscribe("held/x", QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(hearth_testkit::HANG_LIMIT, suback)
+        .await
+        .expect("a SUBACK for held/x")
+        .expect("the event loop ran until the SUBACK");
+    let publisher = TestClient::connect(port, "pub").await;
+    let payload = |n: usize| format!("{n:04}").repeat(256);
+    for n in 0..MESSAGES {
+        publisher
+            .publish("held/x", QoS::AtLeastOnce, false, payload(n))
+            .await;
+    }
+    let index = |p: &rumqttc::Publish| -> usize {
+        std::str::from_utf8(&p.payload[..4])
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Acknowledge the first ACKED, then take a window's worth unacknowledged.
+    for n in 0..ACKED + RUMQTTD_OUTGOING_INFLIGHT {
+        let p = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the session got only {n} messages before going away"))
+            .unwrap();
+        assert_eq!(index(&p), n, "message {n} before going away");
+        if n < ACKED {
+            client.ack(&p).await.unwrap();
+        }
+    }
+    task.abort();
+    drop(client);
+    let mut back = TestClient::connect_with(options).await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&(MESSAGES - 1)) {
+        let p = back
+            .recv(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("back, the session stalled after {seen:?}"));
+        seen.push(index(&p));
+    }
+    assert_eq!(
+        seen,
+        (ACKED..MESSAGES).collect::<Vec<_>>(),
+        "back, the session gets everything from its first unacknowledged message"
+    );
 }
 
 /// A `mosquitto_sub -C want` on `burst` that counts what it prints on its

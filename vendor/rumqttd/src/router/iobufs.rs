@@ -113,6 +113,21 @@ impl Outgoing {
             .filter_map(|(_, _, cursor)| cursor.map(|c| c.0))
     }
 
+    /// Hearth patch: the filter and log segment of the oldest unacknowledged
+    /// message (the next `register_ack` removes it).
+    pub fn oldest_inflight(&self) -> Option<(usize, u64)> {
+        let (_, filter_idx, cursor) = self.inflight_buffer.front()?;
+        cursor.map(|c| (*filter_idx, c.0))
+    }
+
+    /// Hearth patch: whether a message from `filter_idx`'s log, in
+    /// `segment` or before it, is still unacknowledged.
+    pub fn inflight_in(&self, filter_idx: usize, segment: u64) -> bool {
+        self.inflight_segments(filter_idx)
+            .next()
+            .is_some_and(|s| s <= segment)
+    }
+
     pub fn free_slots(&self) -> usize {
         MAX_INFLIGHT - self.inflight_buffer.len()
     }

@@ -1155,10 +1155,28 @@ impl Router {
 
                     let outgoing = self.obufs.get_mut(id).unwrap();
                     let pkid = puback.pkid;
+                    let acked = outgoing.oldest_inflight();
                     if outgoing.register_ack(pkid).is_none() {
                         error!(pkid, "Unsolicited/ooo ack received for pkid {}", pkid);
                         disconnect = true;
                         break;
+                    }
+                    // Hearth patch: a persistent session's last message in
+                    // flight from a segment is acknowledged: it may go.
+                    if let Some((filter_idx, segment)) = acked {
+                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
+                        let behind_tail = self
+                            .datalog
+                            .native
+                            .get(filter_idx)
+                            .is_some_and(|data| data.log.next_offset().0 > segment);
+                        if !clean
+                            && behind_tail
+                            && !outgoing.inflight_in(filter_idx, segment)
+                            && !self.read_past.contains(&filter_idx)
+                        {
+                            self.read_past.push(filter_idx);
+                        }
                     }
 
                     self.scheduler.reschedule(id, ScheduleReason::IncomingAck);
@@ -1169,10 +1187,28 @@ impl Router {
 
                     let outgoing = self.obufs.get_mut(id).unwrap();
                     let pkid = pubrec.pkid;
+                    let acked = outgoing.oldest_inflight();
                     if outgoing.register_ack(pkid).is_none() {
                         error!(pkid, "Unsolicited/ooo ack received for pkid {}", pkid);
                         disconnect = true;
                         break;
+                    }
+                    // Hearth patch: a persistent session's last message in
+                    // flight from a segment is acknowledged: it may go.
+                    if let Some((filter_idx, segment)) = acked {
+                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
+                        let behind_tail = self
+                            .datalog
+                            .native
+                            .get(filter_idx)
+                            .is_some_and(|data| data.log.next_offset().0 > segment);
+                        if !clean
+                            && behind_tail
+                            && !outgoing.inflight_in(filter_idx, segment)
+                            && !self.read_past.contains(&filter_idx)
+                        {
+                            self.read_past.push(filter_idx);
+                        }
                     }
 
                     let ackslog = self.ackslog.get_mut(id).unwrap();
