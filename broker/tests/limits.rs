@@ -403,6 +403,213 @@ async fn a_released_filter_works_again_and_a_saved_session_keeps_its_messages() 
     assert_eq!(got, ["m0", "m1", "m2"], "queued for the saved session");
 }
 
+/// A log every subscriber has read gives its memory back while they stay
+/// subscribed: one subscriber holds 40 filters and reads 1,100 x 1 KiB
+/// through each in turn, more than the segment_count x segment_size
+/// (4 x 256 KiB) a log keeps, so every log fills. Each log then keeps its
+/// active segment and what is unread, and the memory one filter's read
+/// segments gave back serves the next: the broker's peak grows by about
+/// the active segments plus one full log. rumqttd as released kept
+/// segment_count segments of every filter until new messages overwrote
+/// them (about 1 MiB per filter here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_every_subscriber_has_read_gives_its_memory_back_while_subscribed() {
+    read_logs_while_subscribed(true).await;
+}
+
+/// The same with a persistent session, whose unacknowledged QoS 1 messages
+/// also hold their segments (a reconnect would resend from them): a
+/// segment goes once its last message in flight is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_gives_read_segments_back_once_acknowledged() {
+    read_logs_while_subscribed(false).await;
+}
+
+async fn read_logs_while_subscribed(clean_session: bool) {
+    const FILTERS: usize = 40;
+    const MESSAGES: usize = 1_100;
+    const PAYLOAD: usize = 1024;
+    let defaults = BrokerConfig::default();
+    let broker = BrokerProcess::start_exe(
+        std::path::Path::new(env!("CARGO_BIN_EXE_hearth-broker")),
+        &[],
+        &[],
+    );
+    let (port, pid) = (broker.port(), broker.pid());
+    let mut options = TestClient::options(port, "reader");
+    options.set_clean_session(clean_session);
+    let mut subscriber = TestClient::connect_with(options).await;
+    let publisher = TestClient::connect(port, "writer").await;
+    let topic = |i: usize| format!("read/{i}");
+    for i in 0..FILTERS {
+        subscriber.subscribe(&topic(i), QoS::AtLeastOnce).await;
+    }
+    let before = proc_status_kib(pid, "VmHWM");
+    let payload = vec![b'x'; PAYLOAD];
+    for i in 0..FILTERS {
+        for _ in 0..MESSAGES {
+            publisher
+                .publish(&topic(i), QoS::AtLeastOnce, false, payload.clone())
+                .await;
+        }
+        for n in 0..MESSAGES {
+            let got = subscriber
+                .recv(Duration::from_secs(30))
+                .await
+                .unwrap_or_else(|| panic!("filter {i}: only {n} of {MESSAGES} messages came"));
+            assert_eq!(
+                got.topic,
+                topic(i),
+                "filter {i}: message {n} came on another filter"
+            );
+        }
+    }
+    let grown = proc_status_kib(pid, "VmHWM").saturating_sub(before);
+    let rss = proc_status_kib(pid, "VmRSS");
+    let fed_kib = (FILTERS * MESSAGES * PAYLOAD / 1024) as u64;
+    // Each log's active segment, one log in full, slack for the runtime,
+    // socket buffers and the allocator.
+    let segment_kib = (defaults.segment_size / 1024) as u64;
+    let log_kib = segment_kib * defaults.segment_count as u64;
+    let bound = FILTERS as u64 * segment_kib + log_kib + 8 * 1024;
+    eprintln!(
+        "read logs (clean session {clean_session}): {FILTERS} filters x {MESSAGES} x \
+         {PAYLOAD} B ({} MiB fed), still subscribed; broker peak +{} MiB (bound +{} MiB), \
+         VmRSS {} MiB",
+        fed_kib / 1024,
+        grown / 1024,
+        bound / 1024,
+        rss / 1024
+    );
+    assert!(
+        grown <= bound,
+        "the broker's peak grew by {grown} KiB (bound {bound} KiB) for {fed_kib} KiB read \
+         through {FILTERS} filters: read segments were kept"
+    );
+}
+
+/// Freeing read segments never frees one a saved session has not read: a
+/// persistent session subscribes and goes away, a live subscriber reads
+/// 600 x 1 KiB through the same filter (past two segment ends, so the
+/// broker looks for segments to free), and the session, back, gets all
+/// 600 in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_session_keeps_the_segments_it_has_not_read() {
+    const MESSAGES: usize = 600;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut options = TestClient::options(port, "away");
+    options.set_clean_session(false);
+    let away = TestClient::connect_with(options.clone()).await;
+    away.subscribe("kept/x", QoS::AtLeastOnce).await;
+    away.kill();
+    let mut live = TestClient::connect(port, "live").await;
+    live.subscribe("kept/x", QoS::AtLeastOnce).await;
+    let publisher = TestClient::connect(port, "pub").await;
+    let payload = |n: usize| format!("{n:04}").repeat(256);
+    for n in 0..MESSAGES {
+        publisher
+            .publish("kept/x", QoS::AtLeastOnce, false, payload(n))
+            .await;
+    }
+    for n in 0..MESSAGES {
+        live.recv(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("the live subscriber got only {n} of {MESSAGES}"));
+    }
+    let mut away = TestClient::connect_with(options).await;
+    for n in 0..MESSAGES {
+        let got = away.recv(WAIT).await.unwrap_or_else(|| {
+            panic!("the saved session got only {n} of the {MESSAGES} queued for it")
+        });
+        assert_eq!(
+            &got.payload[..4],
+            format!("{n:04}").as_bytes(),
+            "the saved session's message {n} of {MESSAGES}"
+        );
+    }
+}
+
+/// Freeing read segments never frees one a persistent session still has
+/// unacknowledged messages in (a reconnect resends from the first): the
+/// session acknowledges the first 200 of 400 x 1 KiB, gets the next 100
+/// (its window) without acknowledging them, so its read cursor is past the
+/// first segment's end (about 254 of these messages) while messages 200..
+/// in that segment are still in flight. It goes away and comes back: the
+/// broker resends from message 200, none skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_persistent_session_gets_its_unacknowledged_messages_again_after_reading_past_them() {
+    const MESSAGES: usize = 400;
+    const ACKED: usize = 200;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let mut options = TestClient::options(port, "holder");
+    options.set_clean_session(false);
+    let mut manual = options.clone();
+    manual.set_manual_acks(true);
+    let (client, mut eventloop) = AsyncClient::new(manual, 64);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let (subacked, suback) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let mut subacked = Some(subacked);
+        while let Ok(event) = eventloop.poll().await {
+            if let Event::Incoming(Incoming::SubAck(_)) = &event {
+                let _ = subacked.take().map(|done| done.send(()));
+            }
+            if let Event::Incoming(Incoming::Publish(p)) = event
+                && tx.send(p).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    client.subscribe("held/x", QoS::AtLeastOnce).await.unwrap();
+    tokio::time::timeout(hearth_testkit::HANG_LIMIT, suback)
+        .await
+        .expect("a SUBACK for held/x")
+        .expect("the event loop ran until the SUBACK");
+    let publisher = TestClient::connect(port, "pub").await;
+    let payload = |n: usize| format!("{n:04}").repeat(256);
+    for n in 0..MESSAGES {
+        publisher
+            .publish("held/x", QoS::AtLeastOnce, false, payload(n))
+            .await;
+    }
+    let index = |p: &rumqttc::Publish| -> usize {
+        std::str::from_utf8(&p.payload[..4])
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // Acknowledge the first ACKED, then take a window's worth unacknowledged.
+    for n in 0..ACKED + RUMQTTD_OUTGOING_INFLIGHT {
+        let p = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("the session got only {n} messages before going away"))
+            .unwrap();
+        assert_eq!(index(&p), n, "message {n} before going away");
+        if n < ACKED {
+            client.ack(&p).await.unwrap();
+        }
+    }
+    task.abort();
+    drop(client);
+    let mut back = TestClient::connect_with(options).await;
+    let mut seen = Vec::new();
+    while seen.last() != Some(&(MESSAGES - 1)) {
+        let p = back
+            .recv(WAIT)
+            .await
+            .unwrap_or_else(|| panic!("back, the session stalled after {seen:?}"));
+        seen.push(index(&p));
+    }
+    assert_eq!(
+        seen,
+        (ACKED..MESSAGES).collect::<Vec<_>>(),
+        "back, the session gets everything from its first unacknowledged message"
+    );
+}
+
 /// A `mosquitto_sub -C want` on `burst` that counts what it prints on its
 /// own thread (no bounded queue between it and the test, so a busy test
 /// thread cannot lose lines): returns once its SUBACK came, with the

@@ -59,6 +59,14 @@ impl Graveyard {
         })
     }
 
+    /// Hearth patch: the read requests (cursors) of every saved session.
+    pub fn requests(&self) -> impl Iterator<Item = &crate::router::DataRequest> {
+        self.connections
+            .values()
+            .filter_map(|saved| saved.session_state.as_ref())
+            .flat_map(|s| s.tracker.get_data_requests().iter())
+    }
+
     /// Save only metrics for connection
     pub fn save_metrics(&mut self, id: String, metrics: ConnectionEvents) {
         self.connections.insert(

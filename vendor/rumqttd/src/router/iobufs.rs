@@ -104,6 +104,30 @@ impl Outgoing {
         self.inflight_buffer.iter().any(|(_, idx, _)| *idx == filter_idx)
     }
 
+    /// Hearth patch: the log segments of the unacknowledged messages from
+    /// `filter_idx` (a persistent session rewinds its cursor to the first).
+    pub fn inflight_segments(&self, filter_idx: usize) -> impl Iterator<Item = u64> + '_ {
+        self.inflight_buffer
+            .iter()
+            .filter(move |(_, idx, _)| *idx == filter_idx)
+            .filter_map(|(_, _, cursor)| cursor.map(|c| c.0))
+    }
+
+    /// Hearth patch: the filter and log segment of the oldest unacknowledged
+    /// message (the next `register_ack` removes it).
+    pub fn oldest_inflight(&self) -> Option<(usize, u64)> {
+        let (_, filter_idx, cursor) = self.inflight_buffer.front()?;
+        cursor.map(|c| (*filter_idx, c.0))
+    }
+
+    /// Hearth patch: whether a message from `filter_idx`'s log, in
+    /// `segment` or before it, is still unacknowledged.
+    pub fn inflight_in(&self, filter_idx: usize, segment: u64) -> bool {
+        self.inflight_segments(filter_idx)
+            .next()
+            .is_some_and(|s| s <= segment)
+    }
+
     pub fn free_slots(&self) -> usize {
         MAX_INFLIGHT - self.inflight_buffer.len()
     }

@@ -112,6 +112,14 @@ pub struct Router {
     /// Hearth patch: held publishers whose link has gone: their packets
     /// still waiting are routed before the connection is let go.
     disconnect_when_drained: HashSet<ConnectionId>,
+    /// Hearth patch: filters whose log may have segments every reader has
+    /// read (a reader moved into a later segment, or a reader left); their
+    /// read segments are freed at the end of `run_inner`.
+    read_past: Vec<FilterIdx>,
+    /// Hearth patch: log memory was freed since the allocator was last
+    /// asked to give free memory back (see `trim_allocator`), and when.
+    trim_pending: bool,
+    last_trim: std::time::Instant,
 }
 
 /// Hearth patch: a publisher waiting for the readers of `filter_idx`.
@@ -125,6 +133,10 @@ struct PausedPublisher {
 /// Hearth patch: how often a router with paused publishers looks at the
 /// clock while no event comes (for `STUCK_READER_AFTER`).
 const PAUSED_RECHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Hearth patch: the least time between two `trim_allocator` calls (each
+/// made when the router is idle after log memory was freed).
+const TRIM_SPACING: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Router {
     pub fn new(router_id: RouterId, config: RouterConfig) -> Router {
@@ -168,6 +180,9 @@ impl Router {
             paused: VecDeque::new(),
             stuck: HashMap::new(),
             disconnect_when_drained: HashSet::new(),
+            read_past: Vec::new(),
+            trim_pending: false,
+            last_trim: std::time::Instant::now(),
         }
     }
 
@@ -221,18 +236,28 @@ impl Router {
         // Block on incoming events if there are no ready connections for consumption
         if self.consume().is_none() {
             // trace!("{}:: {:20} {:20} {:?}", self.id, "", "done-await", self.readyqueue);
-            if self.paused.is_empty() {
-                let (id, data) = self.router_rx.recv()?;
-                self.events(id, data);
-            } else {
-                // Hearth patch: paused publishers need the clock to run.
-                match self.router_rx.recv_timeout(PAUSED_RECHECK) {
+            // Hearth patch: paused publishers need the clock to run, and
+            // freed log memory is given back once the router is idle.
+            let trim_in = self
+                .trim_pending
+                .then(|| TRIM_SPACING.saturating_sub(self.last_trim.elapsed()));
+            let paused = (!self.paused.is_empty()).then_some(PAUSED_RECHECK);
+            match trim_in.into_iter().chain(paused).min() {
+                None => {
+                    let (id, data) = self.router_rx.recv()?;
+                    self.events(id, data);
+                }
+                Some(timeout) => match self.router_rx.recv_timeout(timeout) {
                     Ok((id, data)) => self.events(id, data),
-                    Err(flume::RecvTimeoutError::Timeout) => {}
+                    Err(flume::RecvTimeoutError::Timeout) => {
+                        if self.trim_pending && self.last_trim.elapsed() >= TRIM_SPACING {
+                            self.trim_allocator();
+                        }
+                    }
                     Err(flume::RecvTimeoutError::Disconnected) => {
                         return Err(RouterError::Disconnected)
                     }
-                }
+                },
             }
         }
 
@@ -266,6 +291,11 @@ impl Router {
         // Hearth patch: readers moved on, or one is stuck: go on publishing.
         if !self.paused.is_empty() {
             self.resume_publishers();
+        }
+
+        // Hearth patch: segments every reader has read are freed.
+        if !self.read_past.is_empty() {
+            self.free_read_segments();
         }
 
         // self.send_all_alerts();
@@ -559,6 +589,10 @@ impl Router {
             if let Some(connections) = self.subscription_map.get_mut(filter) {
                 connections.remove(&id);
             }
+            // Hearth patch: it may have been the slowest reader.
+            if let Some(idx) = self.datalog.filter_index(filter) {
+                self.read_past.push(idx);
+            }
         }
 
         // Add disconnection event to metrics
@@ -710,6 +744,91 @@ impl Router {
         }
     }
 
+    /// Hearth patch: the lowest log segment any reader of `filter_idx` may
+    /// still read: live subscriptions (scheduled, parked or just woken),
+    /// shared groups, saved sessions, and the unacknowledged messages of
+    /// persistent connections (a reconnect rewinds the cursor to the
+    /// first). `None`: nobody reads it.
+    fn first_unread_segment(&self, filter_idx: FilterIdx) -> Option<u64> {
+        let tracked = self
+            .scheduler
+            .trackers
+            .iter()
+            .flat_map(|(_, tracker)| tracker.data_requests.iter());
+        let parked = self
+            .datalog
+            .native
+            .get(filter_idx)
+            .into_iter()
+            .flat_map(|data| data.waiters.waiters().iter().map(|(_, r)| r));
+        let woken = self.notifications.iter().map(|(_, r)| r);
+        let requests = tracked
+            .chain(parked)
+            .chain(woken)
+            .chain(self.graveyard.requests())
+            .filter(|r| r.filter_idx == filter_idx)
+            .flat_map(|r| {
+                let group = r.group.as_ref();
+                let shared = group.and_then(|g| self.shared_subscriptions.get(g));
+                std::iter::once(r.cursor.0).chain(shared.map(|g| g.cursor.0))
+            });
+        let inflight = self
+            .connections
+            .iter()
+            .filter(|(_, c)| !c.clean)
+            .filter_map(|(id, _)| self.obufs.get(id))
+            .flat_map(|o| o.inflight_segments(filter_idx));
+        requests.chain(inflight).min()
+    }
+
+    /// Hearth patch: frees the segments of the logs in `read_past` that
+    /// every reader has read (see `CommitLog::free_read_segments`), so a
+    /// log holds what its slowest reader has yet to read plus the active
+    /// segment, not `segment_count` segments for good. Runs with every
+    /// request in its tracker, waiters or a saved session, none in
+    /// flight through `consume`.
+    fn free_read_segments(&mut self) {
+        for filter_idx in std::mem::take(&mut self.read_past) {
+            let first_unread = self.first_unread_segment(filter_idx);
+            let Some(data) = self.datalog.native.get_mut(filter_idx) else {
+                continue;
+            };
+            let first_unread = first_unread.unwrap_or(u64::MAX);
+            let freed = data.log.free_read_segments(first_unread);
+            if freed > 0 {
+                trace!(
+                    filter_idx,
+                    freed,
+                    "freed log segments every reader has read"
+                );
+                self.trim_pending = true;
+            }
+        }
+    }
+
+    /// Hearth patch: asks the allocator to return the free memory it holds
+    /// to the system. glibc keeps what the freed log segments used
+    /// (scattered among live allocations in several arenas, so its own
+    /// top-of-heap trimming rarely applies): without this the broker's RSS
+    /// stayed near its peak after a burst. Called only when log memory was
+    /// freed, once the router is idle, at most every `TRIM_SPACING`.
+    fn trim_allocator(&mut self) {
+        self.trim_pending = false;
+        let started = std::time::Instant::now();
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only returns free pages to the system; it
+        // takes the allocator's own locks and touches no Rust-owned memory.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        self.last_trim = std::time::Instant::now();
+        trace!(
+            target: "rumqttd::router::trim",
+            took = ?started.elapsed(),
+            "gave free memory back to the system"
+        );
+    }
+
     /// Hearth patch: frees `filter`'s log once no connection, live or in a
     /// saved session, subscribes to it. Memory then follows what is
     /// subscribed, not every filter ever used (upstream kept each log for
@@ -738,6 +857,7 @@ impl Router {
         self.subscription_map.remove(filter);
         if self.datalog.remove_filter(filter) {
             debug!(filter, "released the log of a filter nobody subscribes to");
+            self.trim_pending = true;
         }
     }
 
@@ -1017,6 +1137,10 @@ impl Router {
                         }
                     }
                     for filter in released {
+                        // Hearth patch: it may have been the slowest reader.
+                        if let Some(idx) = self.datalog.filter_index(&filter) {
+                            self.read_past.push(idx);
+                        }
                         self.release_filter_if_unused(&filter);
                     }
                     // reasons are used in MQTTv5
@@ -1031,10 +1155,28 @@ impl Router {
 
                     let outgoing = self.obufs.get_mut(id).unwrap();
                     let pkid = puback.pkid;
+                    let acked = outgoing.oldest_inflight();
                     if outgoing.register_ack(pkid).is_none() {
                         error!(pkid, "Unsolicited/ooo ack received for pkid {}", pkid);
                         disconnect = true;
                         break;
+                    }
+                    // Hearth patch: a persistent session's last message in
+                    // flight from a segment is acknowledged: it may go.
+                    if let Some((filter_idx, segment)) = acked {
+                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
+                        let behind_tail = self
+                            .datalog
+                            .native
+                            .get(filter_idx)
+                            .is_some_and(|data| data.log.next_offset().0 > segment);
+                        if !clean
+                            && behind_tail
+                            && !outgoing.inflight_in(filter_idx, segment)
+                            && !self.read_past.contains(&filter_idx)
+                        {
+                            self.read_past.push(filter_idx);
+                        }
                     }
 
                     self.scheduler.reschedule(id, ScheduleReason::IncomingAck);
@@ -1045,10 +1187,28 @@ impl Router {
 
                     let outgoing = self.obufs.get_mut(id).unwrap();
                     let pkid = pubrec.pkid;
+                    let acked = outgoing.oldest_inflight();
                     if outgoing.register_ack(pkid).is_none() {
                         error!(pkid, "Unsolicited/ooo ack received for pkid {}", pkid);
                         disconnect = true;
                         break;
+                    }
+                    // Hearth patch: a persistent session's last message in
+                    // flight from a segment is acknowledged: it may go.
+                    if let Some((filter_idx, segment)) = acked {
+                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
+                        let behind_tail = self
+                            .datalog
+                            .native
+                            .get(filter_idx)
+                            .is_some_and(|data| data.log.next_offset().0 > segment);
+                        if !clean
+                            && behind_tail
+                            && !outgoing.inflight_in(filter_idx, segment)
+                            && !self.read_past.contains(&filter_idx)
+                        {
+                            self.read_past.push(filter_idx);
+                        }
                     }
 
                     let ackslog = self.ackslog.get_mut(id).unwrap();
@@ -1329,14 +1489,21 @@ impl Router {
                 .as_ref()
                 .and_then(|name| self.shared_subscriptions.get_mut(name));
 
-            match forward_device_data(
+            let segment = request.cursor.0;
+            let status = forward_device_data(
                 &mut request,
                 datalog,
                 outgoing,
                 alertlog,
                 connection,
                 shared_group,
-            ) {
+            );
+            // Hearth patch: this reader left a segment behind; maybe every
+            // reader has (freed once every request is back in its tracker).
+            if request.cursor.0 > segment && !self.read_past.contains(&request.filter_idx) {
+                self.read_past.push(request.filter_idx);
+            }
+            match status {
                 ConsumeStatus::BufferFull => {
                     requests.push_back(request);
                     self.scheduler.pause(id, PauseReason::Busy);

@@ -142,6 +142,29 @@ where
         (full && self.memory_segments_count() >= self.max_mem_segments).then_some(self.head)
     }
 
+    /// Hearth patch: frees the segments before segment `first_unread` (the
+    /// lowest segment index any reader's cursor is in), never the active
+    /// one. Upstream kept `max_mem_segments` segments until appends
+    /// overwrote them, so a filter's log stayed at its full size after every
+    /// reader had read it. Cursors stay valid: offsets are absolute, the
+    /// segments kept stay at their indices and `head` moves past the freed
+    /// ones. No cursor can be in a freed segment: every reader's cursor is
+    /// at or past `first_unread`, and a cursor's segment index only grows
+    /// (readv never moves it back; a reconnect rewinds it only to an
+    /// unacknowledged message's cursor, which the caller counts as a
+    /// reader). Fewer segments in memory also means the next append drops
+    /// nothing a reader still needs until the log is full of unread ones,
+    /// as before.
+    pub fn free_read_segments(&mut self, first_unread: u64) -> usize {
+        let mut freed = 0;
+        while self.head < first_unread.min(self.tail) {
+            self.segments.pop_front();
+            self.head += 1;
+            freed += 1;
+        }
+        freed
+    }
+
     /// Append a new [`T`] to the active segment.
     #[inline]
     pub fn append(&mut self, message: T) -> (u64, u64) {
