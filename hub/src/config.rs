@@ -194,7 +194,7 @@ pub enum ConfigError {
     #[error("rules[{index}]: {error}")]
     Rule { index: usize, error: RuleError },
     #[error(
-        "rules set each other off forever: {0}; give one of them a `payload` condition its predecessor's action does not produce"
+        "rules or automations set each other off forever: {0}; give one of them a `payload` condition its predecessor's action does not produce"
     )]
     RuleLoop(String),
     #[error("automations[{index}].{error}")]
@@ -378,6 +378,15 @@ impl HubConfig {
         };
         let automations = validate_automations(&self.automations, timezone, place.is_some())?;
         let scenes = validate_scenes(&self.scenes, timezone)?;
+        check_scene_references(&automations, &scenes)?;
+        if let Some(cycle) = crate::decide::automations::loops::find_loop(
+            &rules,
+            &automations.iter().collect::<Vec<_>>(),
+            &scenes.iter().collect::<Vec<_>>(),
+            &topics,
+        ) {
+            return Err(ConfigError::RuleLoop(cycle));
+        }
         if self.hub.automation_catch_up_s > MAX_CATCH_UP_S {
             return Err(ConfigError::CatchUp(self.hub.automation_catch_up_s));
         }
@@ -478,6 +487,27 @@ fn validate_automations(
     Ok(automations)
 }
 
+/// Every `{ scene = ... }` action names a scene of the file.
+fn check_scene_references(
+    automations: &[crate::decide::automations::Automation],
+    scenes: &[crate::decide::automations::Scene],
+) -> Result<(), ConfigError> {
+    use crate::decide::automations::definition::Step;
+    for (index, automation) in automations.iter().enumerate() {
+        for (step, action) in automation.steps.iter().enumerate() {
+            if let Step::Scene(id) = action
+                && !scenes.iter().any(|s| s.id == *id)
+            {
+                return Err(ConfigError::AutomationReference {
+                    index,
+                    why: format!("actions[{step}] names scene \"{id}\", which is not defined"),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The file's scenes, checked; ids unique.
 fn validate_scenes(
     specs: &[hearth_protocol::SceneSpec],
@@ -563,6 +593,43 @@ mod tests {
         .to_string();
         assert!(
             err.contains("automations[1]: id \"a\" is used twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn automations_that_set_each_other_off_forever_are_refused() {
+        let err = with_toml(
+            r#"
+            [[automations]]
+            id = "ping"
+            triggers = [{ topic = "test/ping" }]
+            actions = [{ publish = "test/pong", payload = "x" }]
+
+            [[automations]]
+            id = "pong"
+            triggers = [{ topic = "test/pong" }]
+            actions = [{ publish = "test/ping", payload = "x" }]
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("automation ping -> automation pong -> automation ping"),
+            "{err}"
+        );
+        let err = with_toml(
+            r#"
+            [[automations]]
+            id = "a"
+            triggers = [{ hub = "start" }]
+            actions = [{ scene = "nope" }]
+            "#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("scene \"nope\", which is not defined"),
             "{err}"
         );
     }

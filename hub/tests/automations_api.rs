@@ -63,6 +63,18 @@ async fn edited_over_mqtt(backend: Backend) {
         "a refused change published a view: {seen:?}"
     );
 
+    // One that would set itself off forever is refused the same way.
+    publish(
+        port,
+        "hearth/hub/automations/echo/set",
+        r#"{"triggers":[{"topic":"test/echo"}],"actions":[{"publish":"test/echo","payload":"again"}]}"#,
+    );
+    let (error, _) = sub.expect_where(|l| l.starts_with("hearth/hub/error "), WAIT);
+    assert!(
+        error.contains("automation echo -> automation echo"),
+        "{error}"
+    );
+
     // Switched off, a press does nothing; the press's event is the marker
     // (the hub publishes an automation's commands before the event).
     publish(port, "hearth/hub/automations/desk/enabled/set", "OFF");

@@ -29,7 +29,10 @@ fn the_documented_example_is_valid() {
     let example = include_str!("../hearth.example.toml");
     let (ok, out) = check(example);
     assert!(ok, "{out}");
-    assert!(out.contains("3 rule(s), 1 switch(es), 1 chime(s)"), "{out}");
+    assert!(
+        out.contains("3 rule(s), 3 automation(s), 1 scene(s), 1 switch(es), 1 chime(s)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -64,7 +67,7 @@ fn mistakes_are_named() {
         ),
         (
             "[[rules]]\nname = \"echo\"\nwhen = { topic = \"test/loop\" }\nthen = [{ publish = \"test/loop\", payload = \"again\" }]\n",
-            "rules set each other off forever: rules[0] (\"echo\") -> rules[0] (\"echo\")",
+            "rules or automations set each other off forever: rules[0] (\"echo\") -> rules[0] (\"echo\")",
         ),
     ] {
         let (ok, out) = check(text);

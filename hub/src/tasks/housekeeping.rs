@@ -80,6 +80,11 @@ pub async fn run_housekeeping(parts: Housekeeping, shutdown: CancellationToken) 
                     Ok(rows) => tracing::info!(rows, "pruned old chime runs"),
                     Err(error) => tracing::warn!(%error, "pruning chime runs failed"),
                 }
+                match store.prune_traces(now - keep).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "pruned old automation traces"),
+                    Err(error) => tracing::warn!(%error, "pruning automation traces failed"),
+                }
             }
         }
     }

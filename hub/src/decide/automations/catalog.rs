@@ -160,6 +160,10 @@ impl Engine {
         self.scenes.get(id).map(|(s, src)| (s.spec.clone(), *src))
     }
 
+    pub fn scenes(&self) -> Vec<&Scene> {
+        self.scenes.values().map(|(s, _)| s).collect()
+    }
+
     pub fn automations(&self) -> impl Iterator<Item = &Automation> {
         self.slots.iter().flatten().map(|s| &s.automation)
     }

@@ -7,12 +7,14 @@
 //! - `engine`: runs, modes, delays and waits, the next deadline;
 //! - `catalog`: adding, replacing, deleting, views, stored runs picked up;
 //! - `steps`: what an output, publish or play step sends;
+//! - `loops`: automations and rules that would set each other off forever;
 //! - `sun`: sunrise and sunset at the hub's place;
 //! - `trace`: what each run saw and did.
 
 pub mod catalog;
 pub mod definition;
 pub mod engine;
+pub mod loops;
 pub mod matching;
 pub mod steps;
 pub mod sun;

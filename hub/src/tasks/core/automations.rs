@@ -381,8 +381,26 @@ impl Core<'_> {
         }
     }
 
-    /// An automation may only switch automations and apply scenes that exist.
+    /// An automation may only switch automations and apply scenes that
+    /// exist, and must not set itself or others off forever.
     fn check_references(&self, automation: &Automation) -> Result<(), String> {
+        let others: Vec<&Automation> = self
+            .automations
+            .automations()
+            .filter(|a| a.id != automation.id)
+            .chain(std::iter::once(automation))
+            .collect();
+        let scenes = self.automations.scenes();
+        if let Some(cycle) = crate::decide::automations::loops::find_loop(
+            &self.settings.rules,
+            &others,
+            &scenes,
+            &self.settings.topics,
+        ) {
+            return Err(format!(
+                "it would set automations off forever: {cycle}; give a trigger a payload its predecessor does not send"
+            ));
+        }
         for (i, step) in automation.steps.iter().enumerate() {
             match step {
                 Step::Enable {

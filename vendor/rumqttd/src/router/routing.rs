@@ -806,6 +806,29 @@ impl Router {
         }
     }
 
+    /// Hearth patch: `acked` (filter, segment) was the oldest message in
+    /// flight to `id`; with none left from that segment (`still_inflight`
+    /// false) on a persistent session, the segment may be freed.
+    fn segment_acked(
+        &mut self,
+        id: ConnectionId,
+        acked: Option<(FilterIdx, u64)>,
+        still_inflight: bool,
+    ) {
+        let Some((filter_idx, segment)) = acked else {
+            return;
+        };
+        let clean = self.connections.get(id).is_none_or(|c| c.clean);
+        let behind_tail = self
+            .datalog
+            .native
+            .get(filter_idx)
+            .is_some_and(|data| data.log.next_offset().0 > segment);
+        if !clean && behind_tail && !still_inflight && !self.read_past.contains(&filter_idx) {
+            self.read_past.push(filter_idx);
+        }
+    }
+
     /// Hearth patch: asks the allocator to return the free memory it holds
     /// to the system. glibc keeps what the freed log segments used
     /// (scattered among live allocations in several arenas, so its own
@@ -1163,21 +1186,8 @@ impl Router {
                     }
                     // Hearth patch: a persistent session's last message in
                     // flight from a segment is acknowledged: it may go.
-                    if let Some((filter_idx, segment)) = acked {
-                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
-                        let behind_tail = self
-                            .datalog
-                            .native
-                            .get(filter_idx)
-                            .is_some_and(|data| data.log.next_offset().0 > segment);
-                        if !clean
-                            && behind_tail
-                            && !outgoing.inflight_in(filter_idx, segment)
-                            && !self.read_past.contains(&filter_idx)
-                        {
-                            self.read_past.push(filter_idx);
-                        }
-                    }
+                    let still = acked.is_some_and(|(f, seg)| outgoing.inflight_in(f, seg));
+                    self.segment_acked(id, acked, still);
 
                     self.scheduler.reschedule(id, ScheduleReason::IncomingAck);
                 }
@@ -1195,21 +1205,7 @@ impl Router {
                     }
                     // Hearth patch: a persistent session's last message in
                     // flight from a segment is acknowledged: it may go.
-                    if let Some((filter_idx, segment)) = acked {
-                        let clean = self.connections.get(id).is_none_or(|c| c.clean);
-                        let behind_tail = self
-                            .datalog
-                            .native
-                            .get(filter_idx)
-                            .is_some_and(|data| data.log.next_offset().0 > segment);
-                        if !clean
-                            && behind_tail
-                            && !outgoing.inflight_in(filter_idx, segment)
-                            && !self.read_past.contains(&filter_idx)
-                        {
-                            self.read_past.push(filter_idx);
-                        }
-                    }
+                    let still = acked.is_some_and(|(f, seg)| outgoing.inflight_in(f, seg));
 
                     let ackslog = self.ackslog.get_mut(id).unwrap();
                     let pubrel = PubRel {
@@ -1219,6 +1215,7 @@ impl Router {
 
                     outgoing.register_pubrec(pubrel.pkid);
                     ackslog.pubrel(pubrel);
+                    self.segment_acked(id, acked, still);
                     self.scheduler.reschedule(id, ScheduleReason::IncomingAck);
                 }
                 Packet::PubRel(pubrel, None) => {

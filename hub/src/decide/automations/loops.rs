@@ -1,0 +1,191 @@
+//! Automations (and rules) that would set each other off forever, refused
+//! before they are saved, with the rules' own check (`rules::find_loop`).
+//!
+//! Each trigger an action inside Hearth can fire (a press, a message with a
+//! plain payload, a button's or output's state, a node's availability)
+//! becomes a rule with that automation's actions (a scene's outputs
+//! included), and the rules' check runs over them all: an event or a
+//! TOGGLE in the circle never settles. Triggers on a JSON field or a number
+//! are not followed (a payload published by an action rarely matches one
+//! by accident); say so where it matters.
+
+use hearth_protocol::{Topic, Topics};
+
+use super::definition::{Automation, PayloadMatch, Scene, Step, Trigger};
+use crate::decide::rules::{self, Action, Rule};
+
+/// Who set whom off: `rules[2] ("name") -> automation hall -> ...`; `None`
+/// when everything settles.
+pub fn find_loop(
+    rules: &[Rule],
+    automations: &[&Automation],
+    scenes: &[&Scene],
+    topics: &Topics,
+) -> Option<String> {
+    let mut all: Vec<Rule> = rules.to_vec();
+    let mut names: Vec<String> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| format!("rules[{i}] ({:?})", r.name))
+        .collect();
+    for automation in automations {
+        let actions = actions_of(automation, scenes);
+        if actions.is_empty() {
+            continue;
+        }
+        for trigger in automation
+            .triggers
+            .iter()
+            .filter_map(|t| as_rule_trigger(t, topics))
+        {
+            all.push(Rule {
+                name: automation.id.to_string(),
+                trigger,
+                actions: actions.clone(),
+            });
+            names.push(format!("automation {}", automation.id));
+        }
+    }
+    let cycle = rules::find_loop(&all, topics)?;
+    Some(
+        cycle
+            .iter()
+            .map(|&i| names[i].clone())
+            .collect::<Vec<_>>()
+            .join(" -> "),
+    )
+}
+
+/// What an automation sends that can come back into Hearth.
+fn actions_of(automation: &Automation, scenes: &[&Scene]) -> Vec<Action> {
+    let mut actions = Vec::new();
+    for step in &automation.steps {
+        match step {
+            Step::SetOutput { output, command } => actions.push(Action::SetOutput {
+                output: output.clone(),
+                command: *command,
+            }),
+            Step::Publish {
+                topic,
+                payload,
+                retain,
+            } => actions.push(Action::Publish {
+                topic: topic.clone(),
+                payload: payload.clone(),
+                retain: *retain,
+            }),
+            Step::Scene(id) => {
+                for scene in scenes.iter().filter(|s| s.id == *id) {
+                    for step in &scene.steps {
+                        if let Step::SetOutput { output, command } = step {
+                            actions.push(Action::SetOutput {
+                                output: output.clone(),
+                                command: *command,
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    actions
+}
+
+/// The rule trigger that fires when `trigger` does, for the triggers an
+/// action can fire.
+fn as_rule_trigger(trigger: &Trigger, topics: &Topics) -> Option<rules::Trigger> {
+    let state = |topic: Topic, to: Option<&str>| rules::Trigger::Message {
+        filter: topics.build(&topic),
+        payload: to.map(str::to_owned),
+    };
+    Some(match trigger {
+        Trigger::Press { button, action } => rules::Trigger::Press {
+            button: button.clone(),
+            action: *action,
+        },
+        Trigger::Message {
+            filter,
+            matches: PayloadMatch::Any,
+        } => rules::Trigger::Message {
+            filter: filter.clone(),
+            payload: None,
+        },
+        Trigger::Message {
+            filter,
+            matches: PayloadMatch::Exactly(p),
+        } => rules::Trigger::Message {
+            filter: filter.clone(),
+            payload: Some(p.clone()),
+        },
+        Trigger::Button { button, to, .. } => {
+            state(Topic::ButtonState(button.clone()), to.map(|s| s.as_str()))
+        }
+        Trigger::Output { output, to, .. } => {
+            state(Topic::OutputState(output.clone()), to.map(|s| s.as_str()))
+        }
+        Trigger::Availability { node, to, .. } => state(
+            Topic::NodeAvailability(node.clone()),
+            to.map(|a| a.as_str()),
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use hearth_protocol::AutomationSpec;
+
+    use super::*;
+    use crate::decide::automations::Context;
+
+    fn automation(text: &str) -> Automation {
+        let spec: AutomationSpec = toml::from_str(text).unwrap();
+        let cx = Context {
+            timezone: chrono_tz::UTC,
+            located: false,
+        };
+        Automation::validate(&spec, None, cx).unwrap()
+    }
+
+    #[test]
+    fn an_automation_that_sets_itself_off_is_named() {
+        let echo = automation(
+            r#"
+            id = "echo"
+            triggers = [{ topic = "test/loop" }]
+            actions = [{ delay_s = 1 }, { publish = "test/loop", payload = "again" }]
+            "#,
+        );
+        let found = find_loop(&[], &[&echo], &[], &Topics::default());
+        assert_eq!(found.as_deref(), Some("automation echo -> automation echo"));
+    }
+
+    #[test]
+    fn two_automations_toggling_each_others_lights_never_settle_but_fixed_states_do() {
+        let a = |id: &str, from: &str, to: &str, command: &str| {
+            automation(&format!(
+                r#"
+                id = "{id}"
+                triggers = [{{ output = "{from}" }}]
+                actions = [{{ output = "{to}", command = "{command}" }}]
+                "#
+            ))
+        };
+        let (x, y) = ("pi-1/light/x", "pi-1/light/y");
+        let ping = a("ping", x, y, "TOGGLE");
+        let pong = a("pong", y, x, "TOGGLE");
+        let found = find_loop(&[], &[&ping, &pong], &[], &Topics::default()).unwrap();
+        assert!(
+            found.contains("automation ping") && found.contains("automation pong"),
+            "{found}"
+        );
+        // Kept in step with fixed states: the second round changes nothing.
+        let on_x = a("on-x", x, y, "ON");
+        let on_y = a("on-y", y, x, "ON");
+        assert_eq!(
+            find_loop(&[], &[&on_x, &on_y], &[], &Topics::default()),
+            None
+        );
+    }
+}
