@@ -26,6 +26,10 @@ name = "Tea time"
 schedule = "16:20"
 speaker = "kitchen"
 sound = "tea.wav"
+
+[[scenes]]
+id = "evening"
+outputs = [{ output = "pi-1/light/red", command = "ON" }, { output = "pi-1/switch/fan", command = "OFF" }]
 "#;
 
 /// The agent process, killed when the test ends.
@@ -108,6 +112,7 @@ fn expected_configs(buttons: &[&str]) -> BTreeSet<String> {
         hub_config("connectivity", "binary_sensor"),
         hub_config("chime_tea", "button"),
         hub_config("chime_tea", "switch"),
+        hub_config("scene_evening", "scene"),
         node_config("light_red", "light"),
         node_config("light_green", "light"),
         node_config("switch_fan", "switch"),

@@ -35,17 +35,19 @@ pub enum Component {
     DeviceAutomation,
     Event,
     Light,
+    Scene,
     Sensor,
     Switch,
 }
 
 impl Component {
-    pub const ALL: [Component; 7] = [
+    pub const ALL: [Component; 8] = [
         Self::BinarySensor,
         Self::Button,
         Self::DeviceAutomation,
         Self::Event,
         Self::Light,
+        Self::Scene,
         Self::Sensor,
         Self::Switch,
     ];
@@ -58,6 +60,7 @@ impl Component {
             Self::DeviceAutomation => "device_automation",
             Self::Event => "event",
             Self::Light => "light",
+            Self::Scene => "scene",
             Self::Sensor => "sensor",
             Self::Switch => "switch",
         }

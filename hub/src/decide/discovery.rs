@@ -273,6 +273,34 @@ impl HubDiscovery {
         ]
     }
 
+    /// A scene: Home Assistant's `scene` entity, which applies it.
+    pub fn scene_configs(&self, id: &Id, name: &str) -> Vec<Message> {
+        let config = Config {
+            name: Some(format!("Scene {name}")),
+            unique_id: Some(format!("{HUB_DEVICE_ID}_scene_{id}")),
+            icon: Some("mdi:palette"),
+            command_topic: Some(self.hearth.build(&Topic::HubSceneApply(id.clone()))),
+            payload_on: Some(OnOff::On.as_str()),
+            qos: Some(COMMAND_QOS),
+            ..self.base()
+        };
+        vec![Message::config(
+            &self.topics,
+            Component::Scene,
+            &format!("scene_{id}"),
+            &config,
+        )]
+    }
+
+    /// The empty retained payload that removes a scene's entity.
+    pub fn scene_removals(&self, id: &Id) -> Vec<Message> {
+        vec![Message::removal(self.topics.device_config(
+            Component::Scene,
+            HUB_DEVICE_ID,
+            &format!("scene_{id}"),
+        ))]
+    }
+
     /// (component, object) of every config a chime has.
     fn chime_objects(id: &Id) -> Vec<(Component, String)> {
         [Component::Button, Component::Switch]
@@ -297,6 +325,7 @@ impl HubDiscovery {
         &self,
         buttons: impl IntoIterator<Item = &'a Id>,
         chimes: impl IntoIterator<Item = &'a Id>,
+        scenes: impl IntoIterator<Item = &'a Id>,
     ) -> BTreeSet<String> {
         let hub = [
             (Component::Sensor, "clock".to_owned()),
@@ -305,6 +334,11 @@ impl HubDiscovery {
         hub.into_iter()
             .chain(buttons.into_iter().flat_map(Self::button_objects))
             .chain(chimes.into_iter().flat_map(Self::chime_objects))
+            .chain(
+                scenes
+                    .into_iter()
+                    .map(|id| (Component::Scene, format!("scene_{id}"))),
+            )
             .map(|(component, object)| self.topics.device_config(component, HUB_DEVICE_ID, &object))
             .collect()
     }
@@ -379,6 +413,7 @@ impl HubDiscovery {
         leading: bool,
         buttons: impl IntoIterator<Item = &'a Id>,
         chimes: impl IntoIterator<Item = &'a Id>,
+        scenes: impl IntoIterator<Item = &'a Id>,
         topic: &str,
         payload: &[u8],
     ) -> Option<Answer> {
@@ -386,7 +421,7 @@ impl HubDiscovery {
             return None;
         }
         let current = if leading && !payload.is_empty() && topic.ends_with("/config") {
-            self.config_topics(buttons, chimes)
+            self.config_topics(buttons, chimes, scenes)
         } else {
             BTreeSet::new()
         };
@@ -461,6 +496,25 @@ mod tests {
     }
 
     #[test]
+    fn a_scene_is_a_scene_entity_that_applies_it() {
+        let messages = discovery().scene_configs(&id("evening"), "Evening");
+        let config = json(&messages[0]);
+        assert_eq!(
+            messages[0].topic,
+            "homeassistant/scene/hearth_hub/scene_evening/config"
+        );
+        assert_eq!(config["command_topic"], "hearth/hub/scenes/evening/apply");
+        assert_eq!(config["payload_on"], "ON");
+        assert_eq!(
+            config["default_entity_id"],
+            "scene.hearth_hub_scene_evening"
+        );
+        let removal = &discovery().scene_removals(&id("evening"))[0];
+        assert_eq!(removal.topic, messages[0].topic);
+        assert!(removal.payload.is_empty());
+    }
+
+    #[test]
     fn a_chime_is_a_play_button_and_an_enabled_switch() {
         let messages = discovery().chime_configs(&tea());
         let play = json(&messages[0]);
@@ -504,7 +558,7 @@ mod tests {
             .map(|m| m.topic)
             .collect();
         assert_eq!(built.len(), 2 + 2 * 5 + 2);
-        assert_eq!(d.config_topics(buttons.iter(), [&chime.id]), built);
+        assert_eq!(d.config_topics(buttons.iter(), [&chime.id], []), built);
     }
 
     #[test]

@@ -160,6 +160,10 @@ impl Engine {
         self.scenes.get(id).map(|(s, src)| (s.spec.clone(), *src))
     }
 
+    pub fn scene_name(&self, id: &Id) -> Option<&str> {
+        self.scenes.get(id).map(|(s, _)| s.name.as_str())
+    }
+
     pub fn scenes(&self) -> Vec<&Scene> {
         self.scenes.values().map(|(s, _)| s).collect()
     }

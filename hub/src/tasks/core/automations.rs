@@ -170,14 +170,27 @@ impl Core<'_> {
                 .unwrap_or_default();
             Publication::retained(topics.build(&Topic::HubAutomation(id)), payload)
         }));
-        publish.extend(scenes.into_iter().map(|id| {
-            let payload = self
-                .automations
-                .scene_view(&id)
+        for id in scenes {
+            let view = self.automations.scene_view(&id);
+            // Home Assistant's scene entity comes and goes with the scene.
+            if let Some(discovery) = &self.discovery {
+                let configs = match &view {
+                    Some(_) => {
+                        let name = self.automations.scene_name(&id).unwrap_or(id.as_str());
+                        discovery.scene_configs(&id, name)
+                    }
+                    None => discovery.scene_removals(&id),
+                };
+                publish.extend(crate::decide::discovery::retained(configs));
+            }
+            let payload = view
                 .map(|v| serde_json::to_vec(&v).unwrap_or_default())
                 .unwrap_or_default();
-            Publication::retained(topics.build(&Topic::HubScene(id)), payload)
-        }));
+            publish.push(Publication::retained(
+                topics.build(&Topic::HubScene(id)),
+                payload,
+            ));
+        }
         (publish, writes)
     }
 

@@ -475,8 +475,7 @@ impl Core<'_> {
         if self.gate.subscribe_needed() {
             self.subscribe().await;
         }
-        let mut hello = self.hello();
-        hello.extend(self.catalog_views());
+        let hello = self.hello();
         self.publisher.publish_all(hello).await;
         if let Some(restored) = self.restored.take() {
             let _ = self.carry_out(restored).await;
@@ -484,10 +483,11 @@ impl Core<'_> {
         let _ = self.on_hub_start().await;
     }
 
-    /// Every retained message the hub owns, from the house as it is now.
+    /// Every retained message the hub owns, from the house as it is now,
+    /// then the automations' and scenes' (with their Home Assistant configs).
     fn hello(&self) -> Vec<Publication> {
         let chimes = self.registry.snapshot();
-        self.house.read(|house| {
+        let mut hello = self.house.read(|house| {
             hello(
                 &self.settings.topics,
                 self.settings.timezone,
@@ -497,7 +497,9 @@ impl Core<'_> {
                 &chimes,
                 Utc::now(),
             )
-        })
+        });
+        hello.extend(self.catalog_views());
+        hello
     }
 
     /// What a message under the discovery prefix asks of the hub: the
@@ -509,8 +511,16 @@ impl Core<'_> {
         };
         // Only the leader acts on messages, so whoever gets here leads.
         let chimes = self.registry.snapshot();
+        let scenes: Vec<_> = self.automations.scene_ids().collect();
         let answer = self.house.read(|house| {
-            discovery.answer(true, house.buttons.keys(), chimes.keys(), topic, payload)
+            discovery.answer(
+                true,
+                house.buttons.keys(),
+                chimes.keys(),
+                scenes.iter().copied(),
+                topic,
+                payload,
+            )
         });
         match answer {
             Some(Answer::Resend) => {
