@@ -11,6 +11,8 @@
 #          mosquitto, mosquitto-nodelay: hearth-hub against Debian's mosquitto
 #            with its defaults, or with set_tcp_nodelay true
 #   RATES="10 100" runs only those rows (10 100 1000 10000 max).
+#   AUTOMATIONS=200: the hub runs 200 automations (a realistic mix, see
+#     `hearth-bench buttons --automations`) instead of one rule per button.
 #   POSTGRES_URL: a server URL such as postgres://postgres@127.0.0.1:55433/postgres;
 #     a database hearth_bench_<pid> is created in it and dropped afterwards.
 # Needs: python3, sqlite3 or psql, and
@@ -46,7 +48,7 @@ else
     psql -q "$db" -c "create database $pgdb" >/dev/null
     db_url="${db%/*}/$pgdb"
 fi
-"$bin/hearth-bench" buttons --buttons "$BUTTONS" --write-rules "$work/rules.toml" 2>/dev/null
+"$bin/hearth-bench" buttons --buttons "$BUTTONS" ${AUTOMATIONS:+--automations "$AUTOMATIONS"} --write-rules "$work/rules.toml" 2>/dev/null
 mqtt_port=$(free_port)
 http_port=$(free_port)
 # Only for the hub: hearth-broker refuses settings it does not know.
@@ -83,7 +85,7 @@ separate) broker_label="hearth-broker process" ;;
 embedded) broker_label="embedded broker" ;;
 *) broker_label=$layout ;;
 esac
-label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )"
+label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )${AUTOMATIONS:+, $AUTOMATIONS automations}"
 all=(
     "10|10 presses/s|--presses 300 --rate 10"
     "100|100 presses/s|--presses 3000 --rate 100"

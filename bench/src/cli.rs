@@ -158,6 +158,14 @@ pub struct ButtonsArgs {
     #[arg(long, value_name = "FILE")]
     pub write_rules: Option<std::path::PathBuf>,
 
+    /// With --write-rules: write automations instead of rules, this many in
+    /// all: one per button doing what its rule would, and the rest a
+    /// realistic mix (time, motion with a delay, climate thresholds, a
+    /// Zigbee remote, states with conditions) that presses never fire but
+    /// the hub evaluates for each of them.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub automations: Option<u32>,
+
     /// Print the result as one JSON line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -215,6 +223,7 @@ mod tests {
         assert_eq!((a.node.as_str(), a.prefix.as_str()), ("pi-1", "hearth"));
         assert_eq!((a.press_timeout, a.timeout), (5, 120));
         assert!(a.hub_http.is_none() && a.write_rules.is_none() && !a.json);
+        assert!(a.automations.is_none());
         assert!(parse_buttons(&["--presses", "0"]).is_err());
         assert!(parse_buttons(&["--presses", "10000001"]).is_err());
         assert!(parse_buttons(&["--buttons", "0"]).is_err());

@@ -99,6 +99,62 @@ pub fn rules_toml(buttons: u32, node: &str, prefix: &str) -> String {
     out
 }
 
+/// Automations for `hearth-bench buttons --automations TOTAL`: button
+/// `b<k>`'s single press sends ON to `{node}/light/l<k>` (what its rule
+/// does), and the other `TOTAL - buttons` are a house's worth of others
+/// that a bench press never fires but the hub checks for every one: time
+/// triggers, motion with a wait and a delay, climate thresholds with
+/// hysteresis, a Zigbee remote's JSON field, button states with conditions.
+pub fn automations_toml(buttons: u32, total: u32, node: &str, prefix: &str) -> String {
+    let mut out = format!(
+        "# {total} automations for `hearth-bench buttons --buttons {buttons} --automations {total}`.\n\
+         # Written by hearth-bench --write-rules.\n"
+    );
+    if prefix != "hearth" {
+        out.push_str(&format!("\n[hub]\ntopic_prefix = \"{prefix}\"\n"));
+    }
+    for k in 0..buttons {
+        let _ = write!(
+            out,
+            "\n[[automations]]\nid = \"bench-{button}\"\ntriggers = [{{ button = \"{button}\", action = \"single\" }}]\n\
+             actions = [{{ output = \"{output}\", command = \"ON\" }}]\n",
+            button = button_id(k),
+            output = light_output(node, k),
+        );
+    }
+    for i in 0..total.saturating_sub(buttons) {
+        let room = format!("room{i}");
+        let body = match i % 5 {
+            0 => format!(
+                "triggers = [{{ at = \"{:02}:{:02}\", weekdays = [\"weekdays\"] }}]\n\
+                 actions = [{{ output = \"house/light/{room}\", brightness_pct = 40 }}, {{ delay_s = 2700 }}, {{ output = \"house/light/{room}\", command = \"OFF\" }}]\n",
+                5 + i % 4,
+                i % 60
+            ),
+            1 => format!(
+                "mode = \"restart\"\ntriggers = [{{ input = \"house/motion-{room}\", to = \"ON\" }}]\n\
+                 conditions = [{{ after = \"18:00\", before = \"07:00\" }}]\n\
+                 actions = [{{ output = \"house/light/{room}\", command = \"ON\" }}, {{ wait = {{ input = \"house/motion-{room}\", to = \"OFF\" }} }}, {{ delay_s = 120 }}, {{ output = \"house/light/{room}\", command = \"OFF\" }}]\n"
+            ),
+            2 => format!(
+                "triggers = [{{ climate = \"{room}\", reading = \"temperature\", above = 26.0, hysteresis = 0.5 }}]\n\
+                 actions = [{{ output = \"house/switch/fan-{room}\", command = \"ON\" }}]\n"
+            ),
+            3 => format!(
+                "triggers = [{{ topic = \"zigbee2mqtt/remote-{room}\", field = \"action\", equals = \"arrow_left_click\" }}]\n\
+                 actions = [{{ output = \"house/light/{room}\", command = \"TOGGLE\" }}]\n"
+            ),
+            _ => format!(
+                "cooldown_s = 600\ntriggers = [{{ input = \"house/door-{room}\", to = \"ON\" }}]\n\
+                 conditions = [{{ button = \"away\", state = \"ON\" }}]\n\
+                 actions = [{{ play = \"alarm.wav\", speakers = [\"kitchen\"] }}]\n"
+            ),
+        };
+        let _ = write!(out, "\n[[automations]]\nid = \"{room}\"\n{body}");
+    }
+    out
+}
+
 /// How many of `presses` round-robin presses land on button `k` of `buttons`.
 pub fn presses_for(k: u32, buttons: u32, presses: u64) -> u64 {
     let b = u64::from(buttons.max(1));

@@ -40,11 +40,17 @@ async fn buttons(args: &ButtonsArgs) -> anyhow::Result<()> {
         } else {
             std::fs::write(path, rules)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-            eprintln!(
-                "hearth-bench: wrote {} rule(s) to {}",
-                args.buttons,
-                path.display()
-            );
+            match args.automations {
+                Some(n) => eprintln!(
+                    "hearth-bench: wrote {n} automation(s) to {}",
+                    path.display()
+                ),
+                None => eprintln!(
+                    "hearth-bench: wrote {} rule(s) to {}",
+                    args.buttons,
+                    path.display()
+                ),
+            }
         }
         return Ok(());
     }

@@ -70,6 +70,8 @@ pub struct Metrics {
     messages_in: [AtomicU64; MessageKind::ALL.len()],
     pub messages_out: AtomicU64,
     pub rule_firings: AtomicU64,
+    /// Automation runs going now (delayed or waiting included).
+    pub automation_runs: AtomicU64,
     errors: [AtomicU64; ErrorReason::ALL.len()],
     write_buckets: [AtomicU64; WRITE_BUCKETS.len()],
     write_count: AtomicU64,
@@ -148,8 +150,14 @@ impl Metrics {
         counter(
             &mut out,
             "hearth_rule_firings_total",
-            "Rules fired.",
+            "Rules and automation runs started.",
             self.rule_firings.load(Relaxed),
+        );
+        let _ = writeln!(
+            out,
+            "# HELP hearth_automation_runs Automation runs going (delayed or waiting included).\n\
+             # TYPE hearth_automation_runs gauge\nhearth_automation_runs {}",
+            self.automation_runs.load(Relaxed)
         );
         counter(
             &mut out,

@@ -126,7 +126,10 @@ pub struct ButtonsReport {
 
 /// The rules file text for these options (`--write-rules`).
 pub fn rules_for(args: &ButtonsArgs) -> String {
-    hub::rules_toml(args.buttons, &args.node, &args.prefix)
+    match args.automations {
+        Some(total) => hub::automations_toml(args.buttons, total, &args.node, &args.prefix),
+        None => hub::rules_toml(args.buttons, &args.node, &args.prefix),
+    }
 }
 
 /// What every task of one run shares.

@@ -54,6 +54,7 @@ impl Engine {
             crossings: vec![None; automation.triggers.len()],
             next_at,
             last_started: None,
+            active: Default::default(),
             queue: VecDeque::new(),
             traces: VecDeque::new(),
             source,
@@ -62,6 +63,7 @@ impl Engine {
         self.by_id
             .insert(slot.automation.id.clone(), self.slots.len());
         self.slots.push(Some(slot));
+        self.timers_changed();
     }
 
     /// Creates or replaces an automation. Runs of the one replaced end
@@ -102,16 +104,12 @@ impl Engine {
     /// Empties `id`'s slot, ending its runs; its traces, if it was there.
     fn drop_slot(&mut self, id: &Id, now: DateTime<Utc>) -> Option<VecDeque<Trace>> {
         let (index, _) = self.slot(id)?;
-        let runs: Vec<u64> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.slot == index)
-            .map(|(id, _)| *id)
-            .collect();
+        let runs: Vec<u64> = self.at(index).active.iter().copied().collect();
         for run in runs {
             self.cancel(run, Outcome::Abandoned, now);
         }
         self.by_id.remove(id);
+        self.timers_changed();
         self.slots[index].take().map(|s| s.traces)
     }
 
@@ -173,7 +171,7 @@ impl Engine {
     }
 
     pub fn view(&self, id: &Id) -> Option<AutomationView> {
-        let (index, slot) = self.slot(id)?;
+        let (_, slot) = self.slot(id)?;
         Some(AutomationView {
             spec: slot.automation.spec.clone(),
             source: slot.source,
@@ -184,7 +182,7 @@ impl Engine {
                 .min()
                 .copied()
                 .filter(|_| slot.enabled),
-            running: self.runs.values().filter(|r| r.slot == index).count(),
+            running: slot.active.len(),
             last_run: slot.traces.back().map(|t| LastRun {
                 at: t.started_at,
                 trigger: t.trigger.clone(),
@@ -255,6 +253,8 @@ impl Engine {
                 }
                 Some(waiting) => {
                     trace.step(now, p.next_step, "picked up after a restart".into());
+                    self.at(index).active.insert(p.run);
+                    self.timers_changed();
                     self.runs.insert(
                         p.run,
                         Run {

@@ -76,6 +76,8 @@ pub(super) struct Slot {
     /// Per trigger: the next instant a timed one fires.
     pub(super) next_at: Vec<Option<DateTime<Utc>>>,
     pub(super) last_started: Option<DateTime<Utc>>,
+    /// Its runs going now, so modes and views need no scan of every run.
+    pub(super) active: std::collections::BTreeSet<u64>,
     /// `queued` mode: what fired while a run was going, oldest first.
     pub(super) queue: VecDeque<String>,
     pub(super) traces: VecDeque<Trace>,
@@ -92,6 +94,10 @@ pub struct Engine {
     pub(super) scenes: BTreeMap<Id, (Scene, Source)>,
     /// What the current call changed, handed out with its effects.
     pub(super) changes: Vec<Change>,
+    /// The next deadline as last computed; `None` once a run parked or
+    /// left, or a timed trigger moved (the core asks after every message,
+    /// and most change nothing here).
+    pub(super) deadline: Option<Option<DateTime<Utc>>>,
 }
 
 impl Engine {
@@ -114,6 +120,7 @@ impl Engine {
                 .map(|(s, src)| (s.id.clone(), (s, src)))
                 .collect(),
             changes: Vec::new(),
+            deadline: None,
         };
         for (automation, source) in automations {
             engine.insert(automation, source, now);
@@ -144,12 +151,12 @@ impl Engine {
     /// The last runs of `id` kept in memory, oldest first (running ones
     /// last); `None` if there is no such automation.
     pub fn traces(&self, id: &Id) -> Option<Vec<Trace>> {
-        let (index, slot) = self.slot(id)?;
+        let (_, slot) = self.slot(id)?;
         let mut traces: Vec<Trace> = slot.traces.iter().cloned().collect();
         traces.extend(
-            self.runs
-                .values()
-                .filter(|r| r.slot == index)
+            slot.active
+                .iter()
+                .filter_map(|run| self.runs.get(run))
                 .map(|r| r.trace.clone()),
         );
         Some(traces)
@@ -157,7 +164,21 @@ impl Engine {
 
     /// The next instant something is due: a delay ends, a wait times
     /// out, a time or sun trigger fires. The caller sleeps until then.
-    pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
+    pub fn next_deadline(&mut self) -> Option<DateTime<Utc>> {
+        if let Some(known) = self.deadline {
+            return known;
+        }
+        let next = self.compute_deadline();
+        self.deadline = Some(next);
+        next
+    }
+
+    /// Forgets the cached deadline: a run parked or left, or a timer moved.
+    pub(super) fn timers_changed(&mut self) {
+        self.deadline = None;
+    }
+
+    fn compute_deadline(&self) -> Option<DateTime<Utc>> {
         let runs = self.runs.values().filter_map(|r| match &r.waiting {
             Waiting::Until(t) => Some(*t),
             Waiting::For { deadline, .. } => *deadline,
@@ -239,6 +260,7 @@ impl Engine {
     /// fire. With `acting` false (a standby hub) timed triggers move on
     /// without firing.
     pub fn on_time(&mut self, house: &House, now: DateTime<Utc>, acting: bool) -> Effects {
+        self.timers_changed();
         let mut fx = Effects::default();
         let due: Vec<u64> = self
             .runs
@@ -306,6 +328,7 @@ impl Engine {
     pub fn set_enabled(&mut self, id: &Id, enabled: bool, now: DateTime<Utc>) -> Option<Effects> {
         let (index, _) = self.slot(id)?;
         let setup = self.setup.clone();
+        self.timers_changed();
         let slot = self.at(index);
         slot.enabled = enabled;
         slot.automation.enabled = enabled;
@@ -348,13 +371,8 @@ impl Engine {
             place: self.setup.place,
         };
         let run_id = self.next_run;
-        let active: Vec<u64> = self
-            .runs
-            .iter()
-            .filter(|(_, r)| r.slot == index)
-            .map(|(id, _)| *id)
-            .collect();
         let slot = self.at(index);
+        let active: Vec<u64> = slot.active.iter().copied().collect();
         let mut trace = Trace::new(run_id, slot.automation.id.clone(), now, what);
         let mut seen: Vec<Checked> = Vec::new();
         let held = matching::all_hold(&slot.automation.conditions, house, &at, &mut seen);
@@ -404,6 +422,7 @@ impl Engine {
         trace.run = id;
         let slot = self.at(index);
         slot.last_started = Some(now);
+        slot.active.insert(id);
         fx.started.push(slot.automation.id.clone());
         self.runs.insert(
             id,
@@ -421,9 +440,18 @@ impl Engine {
     /// Ends run `id` early, keeping its trace and dropping its row.
     pub(super) fn cancel(&mut self, id: u64, outcome: Outcome, now: DateTime<Utc>) {
         if let Some(run) = self.runs.remove(&id) {
+            self.left(&run);
             self.forget_row(&run);
             self.keep(run.slot, run.trace.end(now, outcome));
         }
+    }
+
+    /// Run `run` is gone from its slot (and maybe from the timers).
+    fn left(&mut self, run: &Run) {
+        if let Some(slot) = self.slots[run.slot].as_mut() {
+            slot.active.remove(&run.trace.run);
+        }
+        self.timers_changed();
     }
 
     fn forget_row(&mut self, run: &Run) {
@@ -514,6 +542,7 @@ impl Engine {
         run.waiting = waiting;
         run.stored = true;
         let pending = pending(run);
+        self.timers_changed();
         self.changes.push(Change::RunSaved(Box::new(pending)));
     }
 
@@ -529,6 +558,7 @@ impl Engine {
             return;
         };
         let index = run.slot;
+        self.left(&run);
         self.forget_row(&run);
         self.keep(index, run.trace.end(now, outcome));
         // `queued`: the next waiting trigger starts now.

@@ -28,16 +28,21 @@ pub fn find_loop(
         .enumerate()
         .map(|(i, r)| format!("rules[{i}] ({:?})", r.name))
         .collect();
-    for automation in automations {
-        let actions = actions_of(automation, scenes);
-        if actions.is_empty() {
-            continue;
-        }
-        for trigger in automation
+    let with_actions: Vec<(&Automation, Vec<Action>)> = automations
+        .iter()
+        .map(|a| (*a, actions_of(a, scenes)))
+        .filter(|(_, actions)| !actions.is_empty())
+        .collect();
+    // Only a trigger some action can reach can be on a circle: with
+    // thousands of automations, checking every pair would take minutes.
+    let reachable = Reachable::of(rules, with_actions.iter().flat_map(|(_, a)| a), topics);
+    for (automation, actions) in &with_actions {
+        let triggers = automation
             .triggers
             .iter()
             .filter_map(|t| as_rule_trigger(t, topics))
-        {
+            .filter(|t| reachable.may_fire(t, topics));
+        for trigger in triggers {
             all.push(Rule {
                 name: automation.id.to_string(),
                 trigger,
@@ -54,6 +59,55 @@ pub fn find_loop(
             .collect::<Vec<_>>()
             .join(" -> "),
     )
+}
+
+/// The topics actions can lead to inside Hearth: each message sent, and
+/// the state a button or output takes when it obeys.
+struct Reachable {
+    topics: std::collections::HashSet<String>,
+}
+
+impl Reachable {
+    fn of<'a>(
+        rules: &'a [Rule],
+        actions: impl Iterator<Item = &'a Action>,
+        topics: &Topics,
+    ) -> Self {
+        let mut reached = std::collections::HashSet::new();
+        for action in rules.iter().flat_map(|r| r.actions.iter()).chain(actions) {
+            let topic = match action {
+                Action::SetOutput { output, .. } => topics.build(&Topic::OutputSet(output.clone())),
+                Action::Publish { topic, .. } => topic.clone(),
+            };
+            match topics.parse(&topic) {
+                Ok(Topic::ButtonSet(id)) => {
+                    reached.insert(topics.build(&Topic::ButtonState(id)));
+                }
+                Ok(Topic::OutputSet(output)) => {
+                    reached.insert(topics.build(&Topic::OutputState(output)));
+                }
+                _ => {}
+            }
+            reached.insert(topic);
+        }
+        Self { topics: reached }
+    }
+
+    /// Whether some action's message may fire `trigger` (a necessary
+    /// condition; the rules' check decides).
+    fn may_fire(&self, trigger: &rules::Trigger, topics: &Topics) -> bool {
+        match trigger {
+            rules::Trigger::Press { button, .. } => self
+                .topics
+                .contains(&topics.build(&Topic::ButtonPress(button.clone()))),
+            rules::Trigger::Message { filter, .. } if !filter.contains(['+', '#']) => {
+                self.topics.contains(filter)
+            }
+            rules::Trigger::Message { filter, .. } => {
+                self.topics.iter().any(|t| rules::filter_matches(filter, t))
+            }
+        }
+    }
 }
 
 /// What an automation sends that can come back into Hearth.

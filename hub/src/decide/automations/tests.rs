@@ -662,7 +662,7 @@ fn sun_triggers_and_conditions_need_the_hubs_place() {
     assert!(err.contains("hub.latitude"), "{err}");
     let a = Automation::validate(&spec, None, cx()).unwrap();
     let noon = utc(2026, 12, 5, 11, 0);
-    let engine = engine(vec![a], noon);
+    let mut engine = engine(vec![a], noon);
     let sunset = Place::new(52.52, 13.405)
         .unwrap()
         .next(super::definition::SunEvent::Sunset, 0, noon)

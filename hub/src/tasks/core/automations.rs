@@ -109,6 +109,9 @@ impl Core<'_> {
     /// Turns what the engine did into publications (commands first, then
     /// the retained views that changed) and rows to write.
     fn settle(&self, fx: Effects) -> (Vec<Publication>, Vec<Write>) {
+        self.metrics
+            .automation_runs
+            .store(self.automations.running() as u64, Relaxed);
         let mut publish = fx.publish;
         let mut writes = Vec::new();
         let mut views: BTreeSet<Id> = fx.started.into_iter().collect();
@@ -483,11 +486,9 @@ pub(super) fn automations_setup(settings: &crate::config::Settings) -> Setup {
 /// The hub's subscriptions beyond the built-in ones: rules' and every
 /// automation's topic filters.
 pub(super) fn filters_of(engine: &Engine) -> Vec<String> {
-    engine
-        .automations()
-        .flat_map(|a| a.filters())
-        .map(str::to_owned)
-        .collect()
+    // Once each: many automations listen on the same topic.
+    let unique: BTreeSet<&str> = engine.automations().flat_map(|a| a.filters()).collect();
+    unique.into_iter().map(str::to_owned).collect()
 }
 
 /// Sleeps until `deadline` (a wall-clock instant); never, for `None`.
