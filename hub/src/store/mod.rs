@@ -15,10 +15,12 @@ use sqlx::{AnyPool, Executor, Row};
 mod automations;
 mod batch;
 mod chimes;
+mod logbook;
 mod readings;
 
 pub use automations::Catalog;
 pub use chimes::RunStatus;
+pub use logbook::MAX_PAGE as MAX_LOGBOOK_PAGE;
 
 pub use crate::model::effects::Write;
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
