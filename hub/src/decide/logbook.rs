@@ -131,9 +131,9 @@ pub fn run(trace: &Trace) -> Option<LogEntry> {
     }
 }
 
-/// A chime played, by `source` (`schedule`, or `mqtt` for a play-now).
-pub fn play(id: &Id, at: DateTime<Utc>, source: &str) -> LogEntry {
-    LogEntry::new(at, chime(id), LogKind::Play, "played", source)
+/// A chime's occurrence, `played` or `missed`, by `source` (`schedule`).
+pub fn play(id: &Id, at: DateTime<Utc>, detail: &str, source: &str) -> LogEntry {
+    LogEntry::new(at, chime(id), LogKind::Play, detail, source)
 }
 
 #[cfg(test)]
