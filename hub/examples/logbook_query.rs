@@ -49,7 +49,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         // Spread so that neighbours in time are different entities.
         let entity = format!("button:b{}", (i * 7) % ENTITIES);
-        batch.push(Write::Logbook(LogEntry::new(at, entity, kind, detail, "mqtt")));
+        batch.push(Write::Logbook(LogEntry::new(
+            at, entity, kind, detail, "mqtt",
+        )));
         if batch.len() == BATCH || i + 1 == rows {
             store.apply(&batch).await?;
             batch.clear();

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use common::{Backend, TestDb, WAIT, call, spawn_hub, wait_ready};
+use common::{TestDb, WAIT, call, spawn_hub, wait_ready};
 use hearth_hub::model::logbook::{LogEntry, LogKind, LogQuery};
 use hearth_hub::store::Write;
 use hearth_testkit::{Subscriber, mosquitto_pub};
