@@ -13,12 +13,14 @@ use hearth_protocol::{
 };
 use rumqttc::QoS;
 
+use crate::decide::logbook;
 use crate::decide::rules::{self, Action, Observed, Rule};
 use crate::model::effects::{
     Delivery, HouseEvent, MessageKind, Outcome, Publication, Rejection, Write,
 };
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
 use crate::model::input::Input;
+use crate::model::logbook::Via;
 
 /// How many press ids are remembered to recognise redeliveries.
 pub const RECENT_IDS_CAPACITY: usize = 100_000;
@@ -154,7 +156,7 @@ impl<'a> Decider<'a> {
         })
     }
 
-    /// Parses `topic` and decides; what tests and the API path use.
+    /// Parses `topic` and decides, as for a message over MQTT; what tests use.
     pub fn handle(
         &self,
         house: &mut House,
@@ -165,11 +167,26 @@ impl<'a> Decider<'a> {
         delivery: Delivery,
     ) -> Outcome {
         let input = Input::parse(self.topics, topic, payload, delivery);
-        self.decide(house, recent, &input, at)
+        self.decide(house, recent, &input, at, Via::Mqtt)
     }
 
-    /// Decides what one message, already parsed, does to `house`.
+    /// Decides what one message, already parsed, does to `house`; its
+    /// changes' logbook entries name `via` as their source.
     pub fn decide(
+        &self,
+        house: &mut House,
+        recent: &mut RecentIds,
+        input: &Input<'_>,
+        at: DateTime<Utc>,
+        via: Via,
+    ) -> Outcome {
+        let mut outcome = self.changes(house, recent, input, at);
+        logbook::record(&mut outcome, at, via);
+        outcome
+    }
+
+    /// What one message changes, before its logbook entries.
+    fn changes(
         &self,
         house: &mut House,
         recent: &mut RecentIds,
@@ -327,7 +344,7 @@ impl<'a> Decider<'a> {
             _ => Outcome::kind(MessageKind::Other),
         };
         if changed && !replayed {
-            self.run_rules(house, &mut outcome, topic, payload, None);
+            self.run_rules(house, &mut outcome, topic, payload, None, at);
             outcome.events.push(HouseEvent::Message);
         } else {
             // Old news or no change: automations are not told.
@@ -390,6 +407,7 @@ impl<'a> Decider<'a> {
                 &state_topic,
                 state.as_str().as_bytes(),
                 None,
+                at,
             );
         }
         outcome
@@ -434,6 +452,7 @@ impl<'a> Decider<'a> {
             topic,
             payload,
             Some((id, press.action)),
+            at,
         );
         // Before the event, so Home Assistant has the entity to show it on.
         outcome.publish.extend(announce);
@@ -451,6 +470,7 @@ impl<'a> Decider<'a> {
         topic: &str,
         payload: &[u8],
         press: Option<(&Id, hearth_protocol::PressAction)>,
+        at: DateTime<Utc>,
     ) {
         let observed = Observed {
             topic,
@@ -462,7 +482,13 @@ impl<'a> Decider<'a> {
             for action in &rule.actions {
                 outcome.publish.push(match action {
                     Action::SetOutput { output, command } => {
-                        self.command_output(house, output, *command)
+                        let sent = self.command_output(house, output, *command);
+                        let state = OnOff::parse(&sent.payload).unwrap_or_default();
+                        let source = format!("rule:{}", rule.name);
+                        outcome
+                            .writes
+                            .push(Write::Logbook(logbook::command(output, state, at, &source)));
+                        sent
                     }
                     Action::Publish {
                         topic,
@@ -520,6 +546,7 @@ fn node_entry<'h>(house: &'h mut House, node: &Id) -> &'h mut NodeRecord {
 mod tests {
     use super::*;
     use crate::decide::rules::RuleConfig;
+    use crate::model::logbook::{LogEntry, LogKind};
 
     fn at() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-22T14:20:00Z")
@@ -734,7 +761,23 @@ mod tests {
         );
         let desk = &w.house.buttons[&Id::new("desk").unwrap()];
         assert_eq!(desk.press_count, 1);
-        assert_eq!(out.writes, [Write::Button(desk.clone())]);
+        // The press is logged before the command it set off.
+        let entry = |entity: &str, kind, detail: &str, source: &str| {
+            Write::Logbook(LogEntry::new(at(), entity.into(), kind, detail, source))
+        };
+        assert_eq!(
+            out.writes,
+            [
+                Write::Button(desk.clone()),
+                entry("button:desk", LogKind::Press, "single", "mqtt"),
+                entry(
+                    "output:pi-1/light/lamp",
+                    LogKind::Command,
+                    "ON",
+                    "rule:desk lamp"
+                ),
+            ]
+        );
         // A double press does not match the single-press rule.
         let out = w.send("hearth/button/desk/press", r#"{"action":"double"}"#);
         assert!(out.fired.is_empty());

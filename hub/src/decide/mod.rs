@@ -9,6 +9,7 @@ pub mod clock;
 pub mod discovery;
 pub mod gate;
 pub mod hello;
+pub mod logbook;
 pub mod message;
 pub mod network;
 pub mod readings;

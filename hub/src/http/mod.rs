@@ -8,6 +8,7 @@ mod chimes;
 mod dashboard;
 pub mod guard;
 mod live;
+mod logbook;
 mod logins;
 mod ops;
 mod state;
@@ -42,6 +43,7 @@ pub fn app(shared: Arc<HttpState>) -> Router {
         .merge(v0::routes())
         .merge(v1::routes())
         .merge(chimes::routes())
+        .merge(logbook::routes())
         .merge(automations::routes())
         .merge(live::routes())
         .merge(dashboard::routes())

@@ -213,6 +213,8 @@ pub enum Write {
     },
     /// An automation's or scene's row (its spec as JSON), or its deletion.
     Catalog(CatalogWrite),
+    /// One logbook row: never coalesced, every entry is kept.
+    Logbook(super::logbook::LogEntry),
 }
 
 /// A change to the automations, scenes, waiting runs or traces, as rows.

@@ -5,5 +5,6 @@ pub mod chime;
 pub mod effects;
 pub mod house;
 pub mod input;
+pub mod logbook;
 pub mod readings;
 pub mod role;

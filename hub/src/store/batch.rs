@@ -17,6 +17,7 @@ use sqlx::{Any, AnyConnection};
 use super::{StoreError, Write, millis};
 use crate::model::effects::CatalogWrite;
 use crate::model::house::{ButtonRecord, NodeRecord, OutputRecord};
+use crate::model::logbook::LogEntry;
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
 /// (32,766) and Postgres's (65,535) with the widest table (6 columns).
@@ -42,6 +43,8 @@ struct Rows<'a> {
     message_ids: BTreeMap<&'a str, i64>,
     /// In order: an automation saved then deleted in one batch ends deleted.
     catalog: Vec<&'a CatalogWrite>,
+    /// In order, so entries of one millisecond keep their order in `id`.
+    logbook: Vec<&'a LogEntry>,
 }
 
 impl<'a> Rows<'a> {
@@ -85,6 +88,7 @@ impl<'a> Rows<'a> {
                     rows.message_ids.insert(id.as_str(), millis(*at));
                 }
                 Write::Catalog(write) => rows.catalog.push(write),
+                Write::Logbook(entry) => rows.logbook.push(entry),
             }
         }
         rows
@@ -273,6 +277,24 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
     for write in &rows.catalog {
         super::automations::apply(conn, write).await?;
     }
+
+    // One multi-row insert, as readings: a busy batch's entries cost one
+    // statement, not one round trip each.
+    insert_many(
+        conn,
+        "INSERT INTO logbook (at, entity, kind, detail, source)",
+        5,
+        "",
+        &rows.logbook,
+        |q, e| {
+            q.bind(millis(e.at))
+                .bind(e.entity.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.detail.as_str())
+                .bind(e.source.as_str())
+        },
+    )
+    .await?;
 
     let message_ids: Vec<_> = rows.message_ids.into_iter().collect();
     insert_many(

@@ -177,6 +177,12 @@ impl Store {
         scheduled_for: DateTime<Utc>,
         status: RunStatus,
     ) -> Result<bool, StoreError> {
+        let now = Utc::now();
+        // The claim and its logbook entry commit together: the play is
+        // logged exactly once, by the hub that claimed it. Claims are
+        // made here rather than by the batched writer because the
+        // scheduler must know whether it won before it plays.
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "INSERT INTO chime_runs (chime_id, scheduled_for, status, recorded_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (chime_id, scheduled_for) DO NOTHING",
@@ -184,10 +190,25 @@ impl Store {
         .bind(chime.as_str())
         .bind(millis(scheduled_for))
         .bind(status.as_str())
-        .bind(millis(Utc::now()))
-        .execute(&self.pool)
+        .bind(millis(now))
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() == 1)
+        let claimed = done.rows_affected() == 1;
+        if claimed {
+            let entry = crate::decide::logbook::play(chime, now, status.as_str(), "schedule");
+            sqlx::query(
+                "INSERT INTO logbook (at, entity, kind, detail, source) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(millis(entry.at))
+            .bind(entry.entity.as_str())
+            .bind(entry.kind.as_str())
+            .bind(entry.detail.as_str())
+            .bind(entry.source.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Where the scheduler picks up after a start: the latest occurrence

@@ -15,10 +15,12 @@ use sqlx::{AnyPool, Executor, Row};
 mod automations;
 mod batch;
 mod chimes;
+mod logbook;
 mod readings;
 
 pub use automations::Catalog;
 pub use chimes::RunStatus;
+pub use logbook::MAX_PAGE as MAX_LOGBOOK_PAGE;
 
 pub use crate::model::effects::Write;
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
@@ -59,7 +61,8 @@ pub enum Backend {
 pub struct DatabaseSection {
     /// `sqlite://path/to/file.db` or `postgres://user:pass@host/db`.
     pub url: String,
-    /// Days of climate history kept; older readings are pruned hourly.
+    /// Days of climate history, chime runs, automation traces and logbook
+    /// entries kept; older ones are pruned hourly.
     pub history_days: u32,
     /// Most pooled connections.
     pub max_connections: u32,

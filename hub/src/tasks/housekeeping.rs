@@ -85,6 +85,11 @@ pub async fn run_housekeeping(parts: Housekeeping, shutdown: CancellationToken) 
                     Ok(rows) => tracing::info!(rows, "pruned old automation traces"),
                     Err(error) => tracing::warn!(%error, "pruning automation traces failed"),
                 }
+                match store.prune_logbook(now - keep).await {
+                    Ok(0) => {}
+                    Ok(rows) => tracing::info!(rows, "pruned old logbook entries"),
+                    Err(error) => tracing::warn!(%error, "pruning the logbook failed"),
+                }
             }
         }
     }

@@ -63,6 +63,8 @@ fn row_key(write: &Write) -> Option<RowKey> {
         Write::ForgetNode(_) => None,
         // Applied in order, one statement each (they are rare).
         Write::Reading { .. } | Write::MessageId { .. } | Write::Catalog(_) => None,
+        // Every entry is its own row: a press twice in a batch is two presses.
+        Write::Logbook(_) => None,
     }
 }
 

@@ -5,9 +5,12 @@ use hearth_protocol::{OnOff, Topic};
 use tokio::sync::oneshot;
 
 use super::{Core, Stopping};
+use crate::decide::logbook;
 use crate::handle::ApiCall;
 use crate::leader::Role;
-use crate::model::effects::{Delivery, Publication};
+use crate::model::effects::{Delivery, Publication, Write};
+use crate::model::input::Input;
+use crate::model::logbook::Via;
 
 impl Core<'_> {
     pub(super) async fn on_api(&mut self, call: ApiCall, role: Role) -> Result<(), Stopping> {
@@ -34,15 +37,15 @@ impl Core<'_> {
                 // Exactly what the same command over MQTT does, rules on the
                 // set topic included: HTTP-only devices are no lesser.
                 let topic = settings.topics.build(&Topic::ButtonSet(id.clone()));
+                let input = Input::parse(
+                    &settings.topics,
+                    &topic,
+                    command.as_str().as_bytes(),
+                    Delivery::Live,
+                );
                 let mut outcome = self.house.change(|house| {
-                    self.brain.handle(
-                        house,
-                        &mut self.recent,
-                        &topic,
-                        command.as_str().as_bytes(),
-                        Utc::now(),
-                        Delivery::Live,
-                    )
+                    self.brain
+                        .decide(house, &mut self.recent, &input, Utc::now(), Via::Http)
                 });
                 self.automate(&mut outcome, &topic, command.as_str().as_bytes());
                 let state = self
@@ -110,7 +113,10 @@ impl Core<'_> {
                 let sent = OnOff::parse(&outgoing.payload).unwrap_or_default();
                 self.publisher.publish_all(vec![outgoing]).await;
                 let _ = reply.send(sent);
-                Ok(())
+                // Logged after the command is out, so the lamp never waits
+                // for it; the writer's queue is the one every change takes.
+                let entry = logbook::command(&output, sent, Utc::now(), "http");
+                self.queue(vec![Write::Logbook(entry)], None, None).await
             }
         }
     }

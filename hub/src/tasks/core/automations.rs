@@ -154,13 +154,20 @@ impl Core<'_> {
                     state: serde_json::to_string(&*p).unwrap_or_default(),
                 },
                 Change::RunGone { automation, run } => CatalogWrite::RunGone { automation, run },
-                Change::Traced(t) => CatalogWrite::Trace {
-                    automation: t.automation.clone(),
-                    run: t.run,
-                    started_at: t.started_at,
-                    outcome: t.outcome.as_str(),
-                    trace: serde_json::to_string(&*t).unwrap_or_default(),
-                },
+                Change::Traced(t) => {
+                    // The run's logbook entry rides in the same batch as
+                    // its trace (decide::logbook::run says which runs).
+                    if let Some(entry) = crate::decide::logbook::run(&t) {
+                        writes.push(Write::Logbook(entry));
+                    }
+                    CatalogWrite::Trace {
+                        automation: t.automation.clone(),
+                        run: t.run,
+                        started_at: t.started_at,
+                        outcome: t.outcome.as_str(),
+                        trace: serde_json::to_string(&*t).unwrap_or_default(),
+                    }
+                }
             };
             writes.push(Write::Catalog(write));
         }

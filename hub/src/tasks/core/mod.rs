@@ -36,6 +36,7 @@ use crate::leader::Role;
 use crate::metrics::{ErrorReason, Metrics};
 use crate::model::effects::{Delivery, MessageKind, Outcome, Publication, Rejection};
 use crate::model::input::Input;
+use crate::model::logbook::Via;
 use crate::publish::Publisher;
 use crate::shared_house::SharedHouse;
 use crate::store::Write;
@@ -415,7 +416,7 @@ impl Core<'_> {
                 _ => {
                     let mut outcome = self.house.change(|house| {
                         self.brain
-                            .decide(house, &mut self.recent, &input, Utc::now())
+                            .decide(house, &mut self.recent, &input, Utc::now(), Via::Mqtt)
                     });
                     self.automate(&mut outcome, input.topic, input.payload);
                     outcome
