@@ -24,6 +24,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ListenerKind};
 use crate::confine::{self, RefusalCounts, Refusals};
 use crate::failed_logins::{FailedLogins, RelayedPeers};
+use crate::lost::LostMessages;
 use crate::tls_front::{self, TlsFrontError};
 
 /// The loopback address rumqttd listens on behind the TLS front.
@@ -79,6 +80,7 @@ pub struct RunningBroker {
     thread: JoinHandle<()>,
     tls_thread: Option<JoinHandle<()>>,
     refusals: Arc<Refusals>,
+    lost: Arc<LostMessages>,
 }
 
 impl RunningBroker {
@@ -125,6 +127,13 @@ impl RunningBroker {
     /// The live counters behind [`Self::refusals`], for a metrics endpoint.
     pub fn refusal_counters(&self) -> Arc<Refusals> {
         self.refusals.clone()
+    }
+
+    /// What each subscriber lost since the start: messages the log moved
+    /// past before it read them (a subscriber taken for stuck), per client
+    /// id, for a metrics endpoint.
+    pub fn lost_messages(&self) -> Arc<LostMessages> {
+        self.lost.clone()
     }
 
     pub fn is_running(&self) -> bool {
@@ -211,6 +220,8 @@ pub fn start_with_internal(
         refusals.clone(),
         relayed.clone(),
     );
+    let lost = Arc::new(LostMessages::default());
+    rumqttd_config.router.lost_messages = Some(lost.hook());
     let internal_addr = match internal {
         Some(login) => {
             let addr = claim_port(ListenerKind::V4, INTERNAL_LISTEN)?;
@@ -238,6 +249,7 @@ pub fn start_with_internal(
         thread,
         tls_thread: None,
         refusals,
+        lost,
     };
     if let Some((listener, server, backend)) = tls_front {
         wait_until_accepting(&running, ListenerKind::Tls, backend)?;
@@ -437,6 +449,7 @@ fn rumqttd_config(
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
+            lost_messages: None,
         },
         ..Default::default()
     };

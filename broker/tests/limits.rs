@@ -731,3 +731,70 @@ fn a_flat_out_burst_reaches_a_subscriber_that_keeps_up_in_full() {
         "10 -> 1 at QoS 0, publishers leaving at once: {report}"
     );
 }
+
+/// A subscriber that stops reading its socket is taken for stuck after
+/// `STUCK_READER_AFTER`, and the log then moves past what it had not read.
+/// When it reads again, what it lost is counted under its client id (and
+/// logged once), and with what it did get adds up to what was published;
+/// a subscriber that kept up lost nothing and is not in the metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_stuck_subscriber_loses_is_counted_under_its_client_id() {
+    // 30 MiB: far more than the stalled socket's buffers (a few MiB on
+    // loopback), its outgoing queue and the filter's log (1 MiB) together.
+    const MESSAGES: usize = 30_000;
+    const PAYLOAD: usize = 1024;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+
+    let stalled = StalledSubscriber::start(port, "stuck-reader", "flood/#", 0);
+    let mut keeper = TestClient::connect(port, "keeps-up").await;
+    keeper.subscribe("flood/#", QoS::AtMostOnce).await;
+    let publisher = TestClient::connect(port, "flood-publisher").await;
+    let payload = vec![b'x'; PAYLOAD];
+    for _ in 0..MESSAGES {
+        publisher
+            .publish("flood/data", QoS::AtMostOnce, false, payload.clone())
+            .await;
+    }
+    // Same connection and filter: routed after every message above.
+    publisher
+        .publish("flood/end", QoS::AtMostOnce, false, "end")
+        .await;
+    let kept = keeper.collect_until("flood/end").await;
+    let lost = broker.lost_messages();
+    assert_eq!(
+        (kept.len(), lost.of("keeps-up")),
+        (MESSAGES, 0),
+        "the subscriber that kept up (received, lost): {:?}",
+        lost.counts()
+    );
+
+    // The loss is found when the stalled reader's cursor is next read,
+    // behind the log's start: so it reads again first.
+    let received = tokio::task::spawn_blocking(move || stalled.resume_until("flood/end"))
+        .await
+        .unwrap();
+    let lost_by_stuck = lost.of("stuck-reader");
+    assert!(
+        lost_by_stuck > 0,
+        "the stalled reader got {received} of {MESSAGES} and nothing is counted as lost: {:?}",
+        lost.counts()
+    );
+    assert_eq!(
+        received as u64 + lost_by_stuck,
+        MESSAGES as u64,
+        "the stalled reader got {received} and {lost_by_stuck} are counted lost, of {MESSAGES}"
+    );
+    let text = lost.render();
+    assert!(
+        text.contains(&format!(
+            "hearth_broker_lost_messages_total{{client=\"stuck-reader\"}} {lost_by_stuck}\n"
+        )) && !text.contains("keeps-up"),
+        "{text}"
+    );
+    eprintln!(
+        "stuck reader: {received} of {MESSAGES} delivered, {lost_by_stuck} counted lost; \
+         the reader that kept up: {} delivered",
+        kept.len()
+    );
+}

@@ -242,6 +242,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         ),
         stopping: shutdown.clone(),
         broker_refusals: broker.as_ref().map(RunningBroker::refusal_counters),
+        broker_lost: broker.as_ref().map(RunningBroker::lost_messages),
     });
 
     let mut tasks = JoinSet::new();

@@ -341,6 +341,12 @@ async fn health_readiness_and_metrics() {
         assert!(ctype.starts_with("text/plain"), "{ctype}");
         if text.contains("hearth_errors_total{reason=\"invalid_message\"} 1") {
             assert!(text.contains("hearth_broker_connected 1"), "{text}");
+            // The embedded broker's per-client losses: declared, none yet.
+            assert!(
+                text.contains("# TYPE hearth_broker_lost_messages_total counter\n")
+                    && !text.contains("hearth_broker_lost_messages_total{"),
+                "{text}"
+            );
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "{text}");

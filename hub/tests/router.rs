@@ -61,6 +61,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         names: Default::default(),
         stopping: CancellationToken::new(),
         broker_refusals: None,
+        broker_lost: None,
     });
     let router = app(state);
 

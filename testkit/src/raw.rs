@@ -75,7 +75,7 @@ pub fn publish_qos0(topic: &str, payload: &[u8]) -> Vec<u8> {
 /// to it fill the socket buffers and then stall.
 #[derive(Debug)]
 pub struct StalledSubscriber {
-    _stream: TcpStream,
+    stream: TcpStream,
 }
 
 impl StalledSubscriber {
@@ -107,8 +107,55 @@ impl StalledSubscriber {
             acks[8] <= 2,
             "{client_id}: subscription to {filter} refused: {acks:02x?}"
         );
-        Self { _stream: stream }
+        Self { stream }
     }
+
+    /// Reads again, like a device whose main loop came back: counts the
+    /// PUBLISH packets that arrive before the first one on `marker` and
+    /// returns that count. Panics, saying how many came, if the connection
+    /// ends or nothing arrives for [`crate::HANG_LIMIT`].
+    pub fn resume_until(mut self, marker: &str) -> usize {
+        let mut pending: Vec<u8> = Vec::new();
+        let mut chunk = vec![0_u8; 64 * 1024];
+        let mut publishes = 0;
+        loop {
+            // Whole packets first: fixed header, remaining length, body.
+            while let Some((header, body, used)) = split_packet(&pending) {
+                if header >> 4 == 3 {
+                    let topic_len = u16::from_be_bytes([body[0], body[1]]) as usize;
+                    if &body[2..2 + topic_len] == marker.as_bytes() {
+                        return publishes;
+                    }
+                    publishes += 1;
+                }
+                pending.drain(..used);
+            }
+            let read = self.stream.read(&mut chunk).unwrap_or_else(|e| {
+                panic!("resumed reader: {publishes} PUBLISH before an error, no {marker}: {e}")
+            });
+            assert!(
+                read > 0,
+                "resumed reader: {publishes} PUBLISH, then the broker closed the connection before {marker}"
+            );
+            pending.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
+
+/// The first whole packet in `bytes`: (fixed header byte, body, bytes used).
+fn split_packet(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
+    let (&header, rest) = bytes.split_first()?;
+    let (mut len, mut shift, mut used) = (0_usize, 0, 1);
+    for &byte in rest.iter().take(4) {
+        used += 1;
+        len |= usize::from(byte & 0x7f) << shift;
+        shift += 7;
+        if byte & 0x80 == 0 {
+            return (bytes.len() >= used + len)
+                .then(|| (header, &bytes[used..used + len], used + len));
+        }
+    }
+    None
 }
 
 /// One line of `/proc/<pid>/status`, in KiB (`VmRSS`, `VmHWM`, ...).

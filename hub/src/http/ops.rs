@@ -52,7 +52,12 @@ async fn metrics(State(shared): State<Arc<HttpState>>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.render()
             + &chime_metrics(&shared.chime_stats)
-            + &broker_metrics(shared.broker_refusals.as_deref()),
+            + &broker_metrics(shared.broker_refusals.as_deref())
+            + &shared
+                .broker_lost
+                .as_deref()
+                .map(hearth_broker::LostMessages::render)
+                .unwrap_or_default(),
     )
 }
 

@@ -41,6 +41,9 @@ pub struct HttpState {
     pub stopping: CancellationToken,
     /// What the embedded broker refused (ACL, client ids); `None` without one.
     pub broker_refusals: Option<Arc<hearth_broker::Refusals>>,
+    /// What subscribers of the embedded broker lost, per client id (a
+    /// subscriber taken for stuck); `None` without one.
+    pub broker_lost: Option<Arc<hearth_broker::LostMessages>>,
 }
 
 impl HttpState {

@@ -252,6 +252,24 @@ pub struct RouterConfig {
     // defaults to Round Robin
     #[serde(default)]
     pub shared_subscriptions_strategy: Strategy,
+    /// Hearth patch: told of every message a reader lost because the log
+    /// moved past its cursor (see [`LostMessagesHook`]).
+    #[serde(skip)]
+    pub lost_messages: Option<LostMessagesHook>,
+}
+
+/// Hearth patch: called on the router thread with (client id, filter,
+/// messages) each time a reader's cursor is found behind the start of a
+/// filter's log and jumps forward: the messages between are gone (a
+/// subscriber taken for stuck was overwritten). Keep it cheap: the router
+/// waits for it.
+#[derive(Clone)]
+pub struct LostMessagesHook(pub Arc<dyn Fn(&str, &str, u64) + Send + Sync>);
+
+impl fmt::Debug for LostMessagesHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LostMessagesHook")
+    }
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]

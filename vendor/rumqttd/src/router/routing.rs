@@ -1956,17 +1956,26 @@ fn forward_device_data(
         }
     }
 
-    if start != request.cursor {
-        let error = format!(
-            "Read cursor start jumped from {:?} to {:?} on {}",
-            request.cursor, start, request.filter
-        );
-
+    // A cursor at the very end of a dropped segment jumps by 0 messages.
+    if start != request.cursor && start.1 > request.cursor.1 {
+        // Hearth patch: the log moved past this reader's cursor (a reader
+        // taken for stuck was overwritten): offsets are absolute message
+        // numbers, so the jump is the count of messages it lost. Logged
+        // once per jump, not per message, and handed to the embedder's
+        // counter; upstream only logged the two cursors at rumqttd's target.
+        let lost = start.1.saturating_sub(request.cursor.1);
         warn!(
-            request_cursor = ?request.cursor,
-            start_cursor = ?start,
-            error
+            target: "hearth_broker::lost_messages",
+            client_id = %outgoing.client_id,
+            filter = %request.filter,
+            lost,
+            from = ?request.cursor,
+            to = ?start,
+            "subscriber lost messages: the log moved past what it had read"
         );
+        if let Some(hook) = &datalog.config.lost_messages {
+            (hook.0)(&outgoing.client_id, &request.filter, lost);
+        }
 
         let alert = alert::cursorjump(&outgoing.client_id, &request.filter, 0);
         alertlog.log(alert);
