@@ -243,8 +243,11 @@ async fn a_client_that_never_finishes_its_handshake_does_not_block_others() {
         ))
         .unwrap();
     let closed = std::io::Read::read(&mut idle[1], &mut buf);
+    // Closed is an orderly end (0 bytes) or, when the broker's close races
+    // the kernel's, a reset; a timeout means it was never closed.
     assert!(
-        matches!(closed, Ok(0)),
+        matches!(&closed, Ok(0))
+            || matches!(&closed, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
         "an idle TLS connection outlived connect_timeout_ms: read gave {closed:?}"
     );
 }
