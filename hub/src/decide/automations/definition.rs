@@ -491,23 +491,29 @@ fn field_path(at: &str, raw: &str) -> Result<Vec<String>, AutomationError> {
     Ok(path)
 }
 
-/// Names the trigger kinds a spec sets, to refuse none or two.
-fn trigger_kinds(t: &TriggerSpec) -> Vec<&'static str> {
-    let keys = [
-        ("button", t.button.is_some()),
-        ("output", t.output.is_some()),
-        ("input", t.input.is_some()),
-        ("node", t.node.is_some()),
-        ("topic", t.topic.is_some()),
-        ("climate", t.climate.is_some()),
-        ("at", t.at.is_some()),
-        ("sun", t.sun.is_some()),
-        ("hub", t.hub.is_some()),
-    ];
-    keys.iter()
+/// The one kind key of `keys` that is set; none or two is refused,
+/// naming every key that could be given and those that were.
+fn one_kind<'k>(at: &str, keys: &[(&'k str, bool)]) -> Result<&'k str, AutomationError> {
+    let given: Vec<&str> = keys
+        .iter()
         .filter(|(_, set)| *set)
         .map(|(k, _)| *k)
-        .collect()
+        .collect();
+    match given.as_slice() {
+        [kind] => Ok(kind),
+        _ => {
+            let all: Vec<&str> = keys.iter().map(|(k, _)| *k).collect();
+            let got = if given.is_empty() {
+                "none".to_owned()
+            } else {
+                given.join(", ")
+            };
+            Err(bad(
+                at,
+                format!("give exactly one of {} (got {got})", all.join(", ")),
+            ))
+        }
+    }
 }
 
 /// Refuses keys that do not go with the trigger's kind.
@@ -537,22 +543,22 @@ fn only(at: &str, kind: &str, t: &TriggerSpec, allowed: &[&str]) -> Result<(), A
 }
 
 pub fn trigger(t: &TriggerSpec, at: &str, cx: Context) -> Result<Trigger, AutomationError> {
-    let kinds = trigger_kinds(t);
-    let [kind] = kinds.as_slice() else {
-        return Err(bad(
-            at,
-            format!(
-                "give exactly one of button, output, input, node, topic, climate, at, sun, hub (got {})",
-                if kinds.is_empty() {
-                    "none".to_owned()
-                } else {
-                    kinds.join(", ")
-                }
-            ),
-        ));
-    };
+    let kind = one_kind(
+        at,
+        &[
+            ("button", t.button.is_some()),
+            ("output", t.output.is_some()),
+            ("input", t.input.is_some()),
+            ("node", t.node.is_some()),
+            ("topic", t.topic.is_some()),
+            ("climate", t.climate.is_some()),
+            ("at", t.at.is_some()),
+            ("sun", t.sun.is_some()),
+            ("hub", t.hub.is_some()),
+        ],
+    )?;
     let field = |key: &str| format!("{at}.{key}");
-    match *kind {
+    match kind {
         "button" if t.action.is_some() => {
             only(at, "button press", t, &["action"])?;
             let action = t.action.as_deref().unwrap_or_default();
@@ -729,38 +735,24 @@ fn condition(c: &ConditionSpec, at: &str, depth: usize) -> Result<Condition, Aut
         on_off(field("state"), &c.state)?
             .ok_or_else(|| bad(field("state"), format!("missing: ON or OFF for the {key}")))
     };
-    let kinds: Vec<&str> = [
-        ("and", c.and.is_some()),
-        ("or", c.or.is_some()),
-        ("not", c.not.is_some()),
-        (
-            "after/before/weekdays",
-            c.after.is_some() || c.before.is_some() || c.weekdays.is_some(),
-        ),
-        ("sun", c.sun.is_some()),
-        ("button", c.button.is_some()),
-        ("output", c.output.is_some()),
-        ("input", c.input.is_some()),
-        ("node", c.node.is_some()),
-        ("climate", c.climate.is_some()),
-    ]
-    .iter()
-    .filter(|(_, s)| *s)
-    .map(|(k, _)| *k)
-    .collect();
-    let [kind] = kinds.as_slice() else {
-        return Err(bad(
-            at,
-            format!(
-                "give exactly one of and, or, not, after/before/weekdays, sun, button, output, input, node, climate (got {})",
-                if kinds.is_empty() {
-                    "none".to_owned()
-                } else {
-                    kinds.join(", ")
-                }
+    let kind = one_kind(
+        at,
+        &[
+            ("and", c.and.is_some()),
+            ("or", c.or.is_some()),
+            ("not", c.not.is_some()),
+            (
+                "after/before/weekdays",
+                c.after.is_some() || c.before.is_some() || c.weekdays.is_some(),
             ),
-        ));
-    };
+            ("sun", c.sun.is_some()),
+            ("button", c.button.is_some()),
+            ("output", c.output.is_some()),
+            ("input", c.input.is_some()),
+            ("node", c.node.is_some()),
+            ("climate", c.climate.is_some()),
+        ],
+    )?;
     let list = |key: &str, cs: &[ConditionSpec]| -> Result<Vec<Condition>, AutomationError> {
         if cs.is_empty() {
             return Err(bad(field(key), "empty"));
@@ -770,7 +762,7 @@ fn condition(c: &ConditionSpec, at: &str, depth: usize) -> Result<Condition, Aut
             .map(|(i, c)| condition(c, &format!("{at}.{key}[{i}]"), depth + 1))
             .collect()
     };
-    Ok(match *kind {
+    Ok(match kind {
         "and" => Condition::And(list("and", c.and.as_deref().unwrap_or_default())?),
         "or" => Condition::Or(list("or", c.or.as_deref().unwrap_or_default())?),
         "not" => Condition::Not(Box::new(condition(
@@ -832,33 +824,19 @@ fn condition(c: &ConditionSpec, at: &str, depth: usize) -> Result<Condition, Aut
 
 fn step(a: &ActionSpec, at: &str, cx: Context) -> Result<Step, AutomationError> {
     let field = |key: &str| format!("{at}.{key}");
-    let kinds: Vec<&str> = [
-        ("output", a.output.is_some()),
-        ("publish", a.publish.is_some()),
-        ("play", a.play.is_some()),
-        ("delay_s", a.delay_s.is_some()),
-        ("wait", a.wait.is_some()),
-        ("enable", a.enable.is_some()),
-        ("disable", a.disable.is_some()),
-        ("scene", a.scene.is_some()),
-    ]
-    .iter()
-    .filter(|(_, s)| *s)
-    .map(|(k, _)| *k)
-    .collect();
-    let [kind] = kinds.as_slice() else {
-        return Err(bad(
-            at,
-            format!(
-                "give exactly one of output, publish, play, delay_s, wait, enable, disable, scene (got {})",
-                if kinds.is_empty() {
-                    "none".to_owned()
-                } else {
-                    kinds.join(", ")
-                }
-            ),
-        ));
-    };
+    let kind = one_kind(
+        at,
+        &[
+            ("output", a.output.is_some()),
+            ("publish", a.publish.is_some()),
+            ("play", a.play.is_some()),
+            ("delay_s", a.delay_s.is_some()),
+            ("wait", a.wait.is_some()),
+            ("enable", a.enable.is_some()),
+            ("disable", a.disable.is_some()),
+            ("scene", a.scene.is_some()),
+        ],
+    )?;
     let stray = [
         ("command", a.command.is_some(), "output"),
         ("brightness", a.brightness.is_some(), "output"),
@@ -874,13 +852,13 @@ fn step(a: &ActionSpec, at: &str, cx: Context) -> Result<Step, AutomationError> 
             "wait",
         ),
     ];
-    if let Some((key, _, owner)) = stray.iter().find(|(_, set, owner)| *set && owner != kind) {
+    if let Some((key, _, owner)) = stray.iter().find(|(_, set, owner)| *set && *owner != kind) {
         return Err(bad(
             field(key),
             format!("goes with `{owner}`, not `{kind}`"),
         ));
     }
-    Ok(match *kind {
+    Ok(match kind {
         "output" => {
             let output = parse_output(a.output.as_deref().unwrap_or_default())
                 .map_err(|why| bad(field("output"), why))?;
