@@ -284,3 +284,90 @@ async fn a_chime_changed_through_the_standby_is_announced_by_the_leader_without_
         "an entity of the new chime was cleared: {announced:?}"
     );
 }
+
+const NIGHT_LIGHT: &str = r#"
+[[automations]]
+id = "night-light"
+triggers = [{ button = "night", action = "single" }]
+actions = [
+  { publish = "test/fired", payload = "on" },
+  { delay_s = 4 },
+  { publish = "test/fired", payload = "off" },
+]
+
+[[rules]]
+when = { topic = "test/marker" }
+then = [{ publish = "test/fired", payload = "marker" }]
+"#;
+
+/// A run waiting on a delay when its leader dies goes on on the standby
+/// that takes over (its deadline is in Postgres), once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delay_pending_when_the_leader_dies_finishes_on_the_new_leader_once() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(&config, NIGHT_LIGHT).unwrap();
+    let ((mut a, _), (b, http_b)) = leader_and_standby(Some(&config), (&db, &db), port).await;
+
+    let mut watcher = TestClient::connect(port, "watcher").await;
+    watcher.subscribe("test/fired", QoS::AtLeastOnce).await;
+    let presser = TestClient::connect(port, "presser").await;
+    presser
+        .publish(
+            "hearth/button/night/press",
+            QoS::AtLeastOnce,
+            false,
+            "single",
+        )
+        .await;
+    let on = watcher
+        .recv(hearth_testkit::HANG_LIMIT)
+        .await
+        .map(|p| p.payload);
+    assert_eq!(on.as_deref(), Some(&b"on"[..]), "the run started");
+
+    // The run is stored by the leader's writer before it acknowledges the
+    // press; no message says when, so the test asks the database (bounded).
+    let store = common::store(&db).await;
+    let cx = hearth_hub::decide::automations::Context {
+        timezone: chrono_tz::UTC,
+        located: false,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.load_catalog(cx).await.unwrap().runs.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the waiting run was never stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    a.kill_9();
+    wait_for_role(http_b, "leader", Duration::from_secs(10)).await;
+    let off = watcher
+        .recv(hearth_testkit::HANG_LIMIT)
+        .await
+        .map(|p| p.payload);
+    assert_eq!(
+        off.as_deref(),
+        Some(&b"off"[..]),
+        "the new leader finished the run"
+    );
+    // Once: nothing else before the marker the new leader answers.
+    presser
+        .publish("test/marker", QoS::AtLeastOnce, false, "end")
+        .await;
+    let next = watcher
+        .recv(hearth_testkit::HANG_LIMIT)
+        .await
+        .map(|p| p.payload);
+    assert_eq!(
+        next.as_deref(),
+        Some(&b"marker"[..]),
+        "the run finished twice"
+    );
+    drop(b);
+}
