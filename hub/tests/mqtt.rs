@@ -313,7 +313,7 @@ async fn ten_thousand_random_messages_never_stop_the_hub() {
     // The broker keeps order within a filter only: the press can overtake
     // random messages still queued under the hub's other filters, so the
     // count is read until it is in (bounded; no message marks the moment).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(20);
     let invalid = loop {
         let (_, _, metrics) = call("GET", &format!("{base}/metrics"), None).await;
         let invalid: u64 = metrics
@@ -321,7 +321,7 @@ async fn ten_thousand_random_messages_never_stop_the_hub() {
             .find_map(|l| l.strip_prefix("hearth_errors_total{reason=\"invalid_message\"} "))
             .and_then(|v| v.parse().ok())
             .unwrap();
-        if invalid > 1_000 || std::time::Instant::now() > deadline {
+        if invalid > 1_000 || Instant::now() > deadline {
             break invalid;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
