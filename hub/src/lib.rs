@@ -15,6 +15,7 @@ pub mod decide;
 pub mod config;
 pub mod history;
 pub mod leader;
+pub mod logbook_feed;
 pub mod metrics;
 pub mod publish;
 pub mod revision;
@@ -225,6 +226,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let shutdown = CancellationToken::new();
     let settings = Arc::new(settings);
     let house = SharedHouse::new(house);
+    let logbook = logbook_feed::LogbookFeed::default();
     let http_state = Arc::new(http::HttpState {
         settings: settings.clone(),
         role: role_rx.clone(),
@@ -243,6 +245,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         stopping: shutdown.clone(),
         broker_refusals: broker.as_ref().map(RunningBroker::refusal_counters),
         broker_lost: broker.as_ref().map(RunningBroker::lost_messages),
+        logbook: logbook.clone(),
     });
 
     let mut tasks = JoinSet::new();
@@ -270,6 +273,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             client,
             write_rx,
             metrics,
+            logbook.clone(),
         ))
     };
     let link = tokio::spawn(mqtt::drive(eventloop, link_tx, link_stop.clone()));

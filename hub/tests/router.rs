@@ -62,6 +62,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         stopping: CancellationToken::new(),
         broker_refusals: None,
         broker_lost: None,
+        logbook: Default::default(),
     });
     let router = app(state);
 

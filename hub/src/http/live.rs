@@ -6,6 +6,13 @@
 //! burst of presses costs a phone a few events, not thousands, and the
 //! stream wakes at minute boundaries for the clock and when a chime's next
 //! play time passes.
+//!
+//! The same stream carries the logbook live: each batch of entries the
+//! writer committed is one `event: logbook`, a JSON array of entries shaped
+//! as `GET /api/v1/logbook` shapes them, oldest first, sent at once (a
+//! press should show within a second). A stream that fell behind the
+//! feed's bound (`crate::logbook_feed`) gets `event: logbook-lagged`
+//! instead of what it missed, and its page re-reads the logbook.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -21,10 +28,14 @@ use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::HttpState;
 use super::Refusal;
+use super::logbook::EntryView;
+use crate::logbook_feed::Committed;
 use crate::chimes::ChimeView;
 use crate::leader::Role;
 use crate::model::house::{ButtonRecord, NodeRecord};
@@ -144,6 +155,10 @@ async fn events(
             format!("{MAX_EVENT_STREAMS} live views are open already; close one"),
         )
     })?;
+    // Subscribed before the first snapshot is read: whatever the page reads
+    // from `GET /api/v1/logbook` once the stream is open, plus what comes
+    // here, leaves no gap (the page drops the ids it has twice).
+    let entries = logbook_events(shared.logbook.subscribe(), shared.stopping.clone());
     let live = Live {
         house: shared.house.watch(),
         chimes: shared.chimes.registry.watch(),
@@ -152,11 +167,42 @@ async fn events(
         first: true,
         _permit: permit,
     };
-    let stream = futures_util::stream::unfold(live, |mut live| async move {
+    let snapshots = futures_util::stream::unfold(live, |mut live| async move {
         let data = live.next().await?;
         Some((Ok(Event::default().event("snapshot").data(data)), live))
     });
+    let stream = futures_util::stream::select(snapshots, entries);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// Each committed batch of logbook entries as an `event: logbook`, until
+/// the hub stops.
+fn logbook_events(
+    feed: broadcast::Receiver<Committed>,
+    stopping: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((feed, stopping), |(mut feed, stopping)| async move {
+        let event = tokio::select! {
+            _ = stopping.cancelled() => return None,
+            got = feed.recv() => match got {
+                Ok(rows) => {
+                    let entries: Vec<EntryView<'_>> = rows.iter().map(EntryView::from).collect();
+                    let data = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_owned());
+                    Event::default().event("logbook").data(data)
+                }
+                // Too slow for the feed's bound: the oldest batches are
+                // gone; the page re-reads the newest page instead.
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::debug!(skipped, "live logbook view fell behind");
+                    Event::default()
+                        .event("logbook-lagged")
+                        .data(format!("{{\"skipped_batches\":{skipped}}}"))
+                }
+                Err(RecvError::Closed) => return None,
+            },
+        };
+        Some((Ok(event), (feed, stopping)))
+    })
 }
 
 /// One open stream: what it has sent, and what it waits on.

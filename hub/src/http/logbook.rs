@@ -104,8 +104,10 @@ pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     })
 }
 
+/// An entry as `GET /api/v1/logbook` and the live stream's
+/// `event: logbook` show it.
 #[derive(Debug, Serialize)]
-struct EntryView<'a> {
+pub(super) struct EntryView<'a> {
     id: i64,
     at: String,
     entity: &'a str,
