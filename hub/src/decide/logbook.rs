@@ -21,6 +21,10 @@ pub fn output(output: &OutputRef) -> String {
     format!("output:{output}")
 }
 
+pub fn input(node: &Id, name: &Id) -> String {
+    format!("input:{node}/{name}")
+}
+
 pub fn automation(id: &Id) -> String {
     format!("automation:{id}")
 }
@@ -65,7 +69,7 @@ pub fn of_event(event: &HouseEvent, at: DateTime<Utc>, via: Via) -> Option<LogEn
         ),
         HouseEvent::Input { node, name, to, .. } => LogEntry::new(
             at,
-            format!("input:{node}/{name}"),
+            input(node, name),
             LogKind::State,
             to.as_str(),
             source(via, true),

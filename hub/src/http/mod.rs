@@ -12,6 +12,7 @@ mod logbook;
 mod logins;
 mod ops;
 mod state;
+mod timeline;
 mod v0;
 mod v1;
 
@@ -44,6 +45,7 @@ pub fn app(shared: Arc<HttpState>) -> Router {
         .merge(v1::routes())
         .merge(chimes::routes())
         .merge(logbook::routes())
+        .merge(timeline::routes())
         .merge(automations::routes())
         .merge(live::routes())
         .merge(dashboard::routes())
