@@ -66,7 +66,13 @@ mod tests {
     fn row(id: i64) -> LogRow {
         LogRow {
             id,
-            entry: LogEntry::new(Utc::now(), "button:desk".into(), LogKind::Press, "single", "mqtt"),
+            entry: LogEntry::new(
+                Utc::now(),
+                "button:desk".into(),
+                LogKind::Press,
+                "single",
+                "mqtt",
+            ),
         }
     }
 

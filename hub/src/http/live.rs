@@ -35,9 +35,9 @@ use tokio_util::sync::CancellationToken;
 use super::HttpState;
 use super::Refusal;
 use super::logbook::EntryView;
-use crate::logbook_feed::Committed;
 use crate::chimes::ChimeView;
 use crate::leader::Role;
+use crate::logbook_feed::Committed;
 use crate::model::house::{ButtonRecord, NodeRecord};
 
 /// Shortest gap between two events on one stream.

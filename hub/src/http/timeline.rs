@@ -127,7 +127,12 @@ async fn timeline(
                 .outputs
                 .keys()
                 .map(names::output)
-                .chain(house.inputs.keys().map(|(node, name)| names::input(node, name)))
+                .chain(
+                    house
+                        .inputs
+                        .keys()
+                        .map(|(node, name)| names::input(node, name)),
+                )
                 .take(MAX_ENTITIES)
                 .collect()
         }),
