@@ -168,14 +168,23 @@ impl EventStream {
         }
     }
 
+    /// The next snapshot, passing over the logbook's events (a press
+    /// makes both; hub/tests/logbook_live.rs tests those).
     async fn next_snapshot(&mut self, timeout: Duration) -> serde_json::Value {
-        let buffered = self.buffer.clone();
-        let (name, data) = self
-            .next(timeout)
-            .await
-            .unwrap_or_else(|| panic!("no snapshot event; buffered: {buffered:?}"));
-        assert_eq!(name, "snapshot");
-        serde_json::from_str(&data).unwrap()
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let buffered = self.buffer.clone();
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let (name, data) = self
+                .next(left)
+                .await
+                .unwrap_or_else(|| panic!("no snapshot event; buffered: {buffered:?}"));
+            if name == "logbook" {
+                continue;
+            }
+            assert_eq!(name, "snapshot", "{data}");
+            return serde_json::from_str(&data).unwrap();
+        }
     }
 
     /// Snapshots until one satisfies `want`.
