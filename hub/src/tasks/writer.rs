@@ -136,10 +136,11 @@ pub async fn run_writer(
         loop {
             let started = Instant::now();
             let mut result = store.apply(&writes).await;
-            if failed && result.is_ok() {
-                if let Err(error) = store.check_still_writable() {
-                    result = Err(error);
-                }
+            if failed
+                && result.is_ok()
+                && let Err(error) = store.check_still_writable()
+            {
+                result = Err(error);
             }
             match result {
                 Ok(logged) => {
