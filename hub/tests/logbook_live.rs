@@ -10,6 +10,7 @@ mod common;
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
+use common::sse::EventStream;
 use common::{TestDb, WAIT, call, spawn_hub, wait_ready};
 use hearth_hub::model::house::OutputRecord;
 use hearth_hub::model::logbook::{LogEntry, LogKind};
@@ -17,54 +18,6 @@ use hearth_hub::store::Write;
 use hearth_protocol::{Id, OnOff, OutputKind, OutputRef};
 use hearth_testkit::mosquitto_pub;
 use serde_json::Value;
-
-/// A reader of `text/event-stream` events over a real HTTP connection.
-struct EventStream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl EventStream {
-    async fn open(url: &str) -> Self {
-        let response = reqwest::Client::new()
-            .get(url)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200, "GET {url}");
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event's (name, data) before `deadline`, skipping keep-alive comments.
-    async fn next(&mut self, deadline: tokio::time::Instant) -> Option<(String, String)> {
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let (mut name, mut data) = (String::new(), String::new());
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        v.trim().clone_into(&mut name);
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                if !data.is_empty() {
-                    return Some((name, data));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .ok()?
-                .unwrap()?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-}
 
 fn press(port: u16, topic: &str, payload: &str) {
     let out = mosquitto_pub(port, &["-t", topic, "-q", "1", "-m", payload]);
@@ -83,14 +36,14 @@ on_both_backends!(a_press_arrives_live_as_a_logbook_event, async |backend| {
     let base = format!("http://{}/api/v1", hub.http_addr);
     let mut events = EventStream::open(&format!("{base}/events")).await;
     // The stream is subscribed to the logbook before its first snapshot.
+    events.next_snapshot(WAIT).await;
     let deadline = tokio::time::Instant::now() + WAIT;
-    let (name, _) = events.next(deadline).await.expect("a first event");
-    assert_eq!(name, "snapshot");
 
     press(port, "hearth/button/desk/press", "single");
     let mut seen = Vec::new();
     let streamed = loop {
-        let Some((name, data)) = events.next(deadline).await else {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some((name, data)) = events.next(left).await else {
             panic!("no logbook event for the press within {WAIT:?}; saw {seen:?}");
         };
         if name == "logbook" {
