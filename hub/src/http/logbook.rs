@@ -45,6 +45,29 @@ pub enum ParamError {
     Limit(String),
 }
 
+/// `params[name]` as an instant, if given; `Err` holds the text when it
+/// is not RFC 3339.
+pub(super) fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, String> {
+    params
+        .get(name)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| raw.clone())
+        })
+        .transpose()
+}
+
+/// Whether `raw` names an entity as the logbook does, `<kind>:<name>`
+/// with one of `kinds`.
+pub(super) fn is_entity(raw: &str, kinds: &[&str]) -> bool {
+    raw.split_once(':')
+        .is_some_and(|(kind, name)| kinds.contains(&kind) && !name.is_empty() && raw.len() <= 200)
+}
+
 /// The query string, checked.
 pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     if let Some(unknown) = params
@@ -53,25 +76,14 @@ pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     {
         return Err(ParamError::Unknown(unknown.clone()));
     }
-    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, ParamError> {
-        params
-            .get(name)
-            .map(|raw| {
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ParamError::Time(name, raw.clone()))
-            })
-            .transpose()
-    };
+    let time =
+        |name: &'static str| time_param(params, name).map_err(|raw| ParamError::Time(name, raw));
     let entity = params
         .get("entity")
-        .map(|raw| match raw.split_once(':') {
-            Some((kind, name))
-                if ENTITY_KINDS.contains(&kind) && !name.is_empty() && raw.len() <= 200 =>
-            {
-                Ok(raw.clone())
-            }
-            _ => Err(ParamError::Entity(raw.clone())),
+        .map(|raw| {
+            is_entity(raw, &ENTITY_KINDS)
+                .then(|| raw.clone())
+                .ok_or_else(|| ParamError::Entity(raw.clone()))
         })
         .transpose()?;
     let (since, until) = (time("since")?, time("until")?);

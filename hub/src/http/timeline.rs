@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::logbook::{is_entity, time_param};
 use super::{HttpState, Refusal};
 use crate::decide::logbook as names;
 use crate::decide::timeline::{Span, spans};
@@ -71,23 +72,14 @@ pub fn parse(
     {
         return Err(ParamError::Unknown(unknown.clone()));
     }
-    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, ParamError> {
-        params
-            .get(name)
-            .map(|raw| {
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ParamError::Time(name, raw.clone()))
-            })
-            .transpose()
-    };
+    let time =
+        |name: &'static str| time_param(params, name).map_err(|raw| ParamError::Time(name, raw));
     let entity = params
         .get("entity")
-        .map(|raw| match raw.split_once(':') {
-            Some((kind, name)) if KINDS.contains(&kind) && !name.is_empty() && raw.len() <= 200 => {
-                Ok(raw.clone())
-            }
-            _ => Err(ParamError::Entity(raw.clone())),
+        .map(|raw| {
+            is_entity(raw, &KINDS)
+                .then(|| raw.clone())
+                .ok_or_else(|| ParamError::Entity(raw.clone()))
         })
         .transpose()?;
     let until = time("until")?.map_or(now, |t| t.min(now));
