@@ -91,10 +91,7 @@ impl Core<'_> {
                     HouseEvent::Message => Seen::Message { topic, payload },
                     event => Seen::House(event),
                 };
-                let more = engine.on_event(house, seen, now);
-                fx.publish.extend(more.publish);
-                fx.started.extend(more.started);
-                fx.changes.extend(more.changes);
+                fx.absorb(engine.on_event(house, seen, now));
             }
             fx
         });
@@ -113,7 +110,8 @@ impl Core<'_> {
             .automation_runs
             .store(self.automations.running() as u64, Relaxed);
         let mut publish = fx.publish;
-        let mut writes = Vec::new();
+        // The commands' entries first: a run's own entry comes when it ends.
+        let mut writes: Vec<Write> = fx.logbook.into_iter().map(Write::Logbook).collect();
         let mut views: BTreeSet<Id> = fx.started.into_iter().collect();
         let mut scenes: BTreeSet<Id> = BTreeSet::new();
         for change in fx.changes {
