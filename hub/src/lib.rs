@@ -214,19 +214,20 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             let _ = chime_tx.try_send(chimes::manage::ChimeEvent::Removed(id));
         }
     }
+    let logbook = logbook_feed::LogbookFeed::default();
     let chimes = chimes::manage::Chimes {
         store: store.clone(),
         registry: registry.clone(),
         events: chime_tx.clone(),
         default_tz: settings.timezone,
         role: role_rx.clone(),
+        logbook: logbook.clone(),
     };
     let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
     let topics = settings.topics.clone();
     let shutdown = CancellationToken::new();
     let settings = Arc::new(settings);
     let house = SharedHouse::new(house);
-    let logbook = logbook_feed::LogbookFeed::default();
     let http_state = Arc::new(http::HttpState {
         settings: settings.clone(),
         role: role_rx.clone(),

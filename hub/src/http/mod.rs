@@ -28,7 +28,7 @@ use hearth_protocol::{Command, OnOff, OutputRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use logins::Logins;
+pub use logins::{LoggedIn, Logins};
 
 pub use state::HttpState;
 
@@ -155,17 +155,30 @@ impl OutputError {
     }
 }
 
+/// The login that made a request, if logins are on.
+type User = Option<axum::Extension<LoggedIn>>;
+
+fn user_name(user: User) -> Option<String> {
+    user.map(|axum::Extension(LoggedIn(name))| name)
+}
+
 /// Sets a button through the core task and waits until the change is durable.
 async fn set_button_durably(
     shared: &HttpState,
     id: hearth_protocol::Id,
     command: Command,
+    user: User,
 ) -> Result<OnOff, OutputError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     shared
         .core
         .api
-        .send(ApiCall::SetButton { id, command, reply })
+        .send(ApiCall::SetButton {
+            id,
+            command,
+            by: user_name(user),
+            reply,
+        })
         .await
         .map_err(|_| OutputError::HubStopping)?;
     let (state, durable) = answer.await.map_err(|_| OutputError::HubStopping)?;
@@ -184,6 +197,7 @@ async fn command_and_confirm(
     shared: &HttpState,
     output: &OutputRef,
     command: Command,
+    user: User,
 ) -> Result<OnOff, OutputError> {
     // Subscribe before sending so a fast confirmation is not missed.
     let mut confirmations = shared.core.confirmations.subscribe();
@@ -194,6 +208,7 @@ async fn command_and_confirm(
         .send(ApiCall::CommandOutput {
             output: output.clone(),
             command,
+            by: user_name(user),
             reply,
         })
         .await
