@@ -258,3 +258,104 @@ on_both_backends!(a_day_of_states_comes_back_as_spans, async |backend| {
     }
     hub.stop().await;
 });
+
+/// `method url` as alice, the one HTTP login of the hub below: (status, body).
+async fn as_alice(method: &str, url: &str, body: Option<&str>) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .request(method.parse().unwrap(), url)
+        .basic_auth("alice", Some("open sesame"));
+    if let Some(body) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// The entries of `entity`, newest first, as (kind, detail, source), once
+/// `done` accepts them. The writer commits after the hub acted, and no
+/// message marks that moment: the test asks again every 20 ms.
+async fn entries_until(
+    base: &str,
+    entity: &str,
+    done: impl Fn(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, body) =
+            as_alice("GET", &format!("{base}/logbook?entity={entity}"), None).await;
+        assert_eq!(status, 200, "{body}");
+        let page: Value = serde_json::from_str(&body).unwrap();
+        let entries: Vec<(String, String, String)> = page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
+                (field("kind"), field("detail"), field("source"))
+            })
+            .collect();
+        if done(&entries) {
+            return entries;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{entity}'s entries never became what the test waits for: {entries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn entry(kind: &str, detail: &str, source: &str) -> (String, String, String) {
+    (kind.to_owned(), detail.to_owned(), source.to_owned())
+}
+
+on_both_backends!(
+    entries_name_the_automation_and_the_http_user,
+    async |backend| {
+        let db = TestDb::new(backend).await;
+        let hub = spawn_hub(&db, "[http.users]\nalice = \"open sesame\"\n").await;
+        wait_ready(&hub).await;
+        let port = common::mqtt_port(&hub);
+        let base = format!("http://{}/api/v1", hub.http_addr);
+        let automation = r#"{"id":"desk-lamp","triggers":[{"button":"desk","action":"single"}],
+        "actions":[{"output":"pi-1/light/lamp","command":"ON"}]}"#;
+        let (status, body) =
+            as_alice("POST", &format!("{base}/automations"), Some(automation)).await;
+        assert_eq!(status, 201, "{body}");
+        let chime = r#"{"id":"tea","schedule":"16:20","speaker":"kitchen","sound":"tea.wav"}"#;
+        let (status, body) = as_alice("POST", &format!("{base}/chimes"), Some(chime)).await;
+        assert_eq!(status, 201, "{body}");
+
+        // An automation's command names it.
+        press(port, "hearth/button/desk/press", "single");
+        let lamp = entries_until(&base, "output:pi-1/light/lamp", |e| !e.is_empty()).await;
+        assert_eq!(lamp, [entry("command", "ON", "automation:desk-lamp")]);
+
+        // HTTP changes name the login that made them.
+        let (status, body) = as_alice(
+            "PUT",
+            &format!("{base}/buttons/hall"),
+            Some(r#"{"state":"ON"}"#),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let hall = entries_until(&base, "button:hall", |e| !e.is_empty()).await;
+        assert_eq!(hall, [entry("state", "ON", "http:alice")]);
+
+        // "Play now", over HTTP and over MQTT.
+        let (status, body) = as_alice("POST", &format!("{base}/chimes/tea/play"), None).await;
+        assert_eq!(status, 202, "{body}");
+        press(port, "hearth/hub/chimes/tea/play", "");
+        let tea = entries_until(&base, "chime:tea", |e| e.len() == 2).await;
+        assert_eq!(
+            tea,
+            [
+                entry("play", "played", "mqtt"),
+                entry("play", "played", "http:alice"),
+            ]
+        );
+        hub.stop().await;
+    }
+);
