@@ -252,7 +252,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let mut tasks = JoinSet::new();
     let (command_tx, command_rx) = mpsc::channel(chimes::commands::CHIME_COMMAND_CAPACITY);
     tasks.spawn(chimes::commands::run_commands(
-        chimes,
+        chimes.clone(),
         topics.clone(),
         publish::Publisher::new(client.clone(), metrics.clone()),
         metrics.clone(),
@@ -350,12 +350,8 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         shutdown.clone(),
     ));
     tasks.spawn(chimes::scheduler::run_while_leader(
-        registry.clone(),
-        store.clone(),
-        role_rx,
-        chime_tx,
+        chimes,
         chime_stats,
-        settings.timezone,
         shutdown.clone(),
     ));
     tasks.spawn(chimes::manage::run_publisher(

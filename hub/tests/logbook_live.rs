@@ -359,3 +359,46 @@ on_both_backends!(
         hub.stop().await;
     }
 );
+
+on_both_backends!(a_scheduled_chime_play_arrives_live, async |backend| {
+    let db = TestDb::new(backend).await;
+    let hub = spawn_hub(&db, "").await;
+    wait_ready(&hub).await;
+    let base = format!("http://{}/api/v1", hub.http_addr);
+    let mut events = EventStream::open(&format!("{base}/events")).await;
+    events.next_snapshot(WAIT).await;
+    // Every second: the scheduler's claim stores the play, then sends it.
+    let chime = r#"{"id":"tick","schedule":"* * * * * *","speaker":"kitchen","sound":"tick.wav"}"#;
+    let (status, _, body) = call("POST", &format!("{base}/chimes"), Some(chime)).await;
+    assert_eq!(status, 201, "{body}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    let play = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some((name, data)) = events.next(left).await else {
+            panic!("no scheduled play on the stream within {WAIT:?}; saw {seen:?}");
+        };
+        if name == "logbook" {
+            let batch: Value = serde_json::from_str(&data).unwrap();
+            if let Some(play) = batch
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["entity"] == "chime:tick")
+            {
+                break play.clone();
+            }
+        }
+        seen.push((name, data));
+    };
+    assert_eq!(
+        (&play["kind"], &play["detail"], &play["source"]),
+        (
+            &Value::from("play"),
+            &Value::from("played"),
+            &Value::from("schedule")
+        ),
+        "{play}"
+    );
+    hub.stop().await;
+});
