@@ -402,3 +402,46 @@ on_both_backends!(a_scheduled_chime_play_arrives_live, async |backend| {
     );
     hub.stop().await;
 });
+
+on_both_backends!(a_batchs_live_rows_are_the_stored_rows, async |backend| {
+    // More entries than one statement takes (ROWS_PER_STATEMENT, 500), some
+    // in one millisecond: the ids the live logbook pairs with them are
+    // those a page reads back.
+    let db = TestDb::new(backend).await;
+    let store = common::store(&db).await;
+    let now = second(Utc::now());
+    let writes: Vec<Write> = (0..1200)
+        .map(|i| {
+            Write::Logbook(LogEntry::new(
+                now - chrono::Duration::milliseconds(i / 3),
+                format!("button:b{}", i % 7),
+                LogKind::Press,
+                format!("press {i}"),
+                "mqtt",
+            ))
+        })
+        .collect();
+    let logged = store.apply(&writes).await.unwrap();
+    assert_eq!(logged.len(), 1200);
+    let mut page = Vec::new();
+    let mut before = None;
+    loop {
+        let read = store
+            .logbook(&hearth_hub::model::logbook::LogQuery {
+                entity: None,
+                since: None,
+                until: None,
+                before,
+                limit: 1000,
+            })
+            .await
+            .unwrap();
+        page.extend(read.rows);
+        match read.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    page.reverse(); // oldest first, as a live batch
+    assert_eq!(logged, page);
+});

@@ -295,10 +295,15 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<Vec<Log
 }
 
 /// One multi-row insert per [`ROWS_PER_STATEMENT`] entries, as readings: a
-/// busy batch's entries cost one statement, not one round trip each. The
-/// rows come back with their ids (`RETURNING`, SQLite 3.35+ and Postgres)
-/// for the live logbook; neither promises the order `RETURNING` answers
-/// in, so they are sorted as a page sorts them.
+/// busy batch's entries cost one statement, not one round trip each. Their
+/// ids come back (`RETURNING id`, SQLite 3.35+ and Postgres) for the live
+/// logbook. Neither promises the order `RETURNING` answers in, but both
+/// number a statement's rows in `VALUES` order (SQLite's rowid and a
+/// `BIGSERIAL` alike; pages already rely on it to order entries of one
+/// millisecond), so the sorted ids pair with the entries in order. Only
+/// the ids are read back: the whole rows cost the writer a quarter more
+/// time per entry (200,000 entries, dev build: 14.8 s, ids only 12.8 s,
+/// no `RETURNING` 11.9 s).
 async fn insert_logbook(
     conn: &mut AnyConnection,
     entries: &[&LogEntry],
@@ -306,10 +311,8 @@ async fn insert_logbook(
     let mut logged = Vec::with_capacity(entries.len());
     for chunk in entries.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO logbook (at, entity, kind, detail, source) VALUES {} \
-             RETURNING {}",
+            "INSERT INTO logbook (at, entity, kind, detail, source) VALUES {} RETURNING id",
             values(chunk.len(), 5),
-            super::logbook::COLUMNS
         );
         let mut query = sqlx::query(&sql);
         for e in chunk {
@@ -320,10 +323,18 @@ async fn insert_logbook(
                 .bind(e.detail.as_str())
                 .bind(e.source.as_str());
         }
+        let mut ids = Vec::with_capacity(chunk.len());
         for row in query.persistent(false).fetch_all(&mut *conn).await? {
-            logged.push(super::logbook::log_row(&row)?);
+            ids.push(sqlx::Row::try_get::<i64, _>(&row, "id")?);
         }
+        ids.sort_unstable();
+        logged.extend(ids.into_iter().zip(chunk).map(|(id, entry)| LogRow {
+            id,
+            entry: (*entry).clone(),
+        }));
     }
+    // As a page orders them (an automation run's entry is dated when it
+    // started), oldest first.
     logged.sort_by_key(|r| (r.entry.at, r.id));
     Ok(logged)
 }
