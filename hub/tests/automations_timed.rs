@@ -52,7 +52,10 @@ async fn kitchen_morning(backend: Backend) {
     let on_at = (Utc::now() + Span::seconds(3)).trunc_subsecs(0);
     let off_at = on_at + Span::seconds(2);
     let clock = |at: chrono::DateTime<Utc>| at.with_timezone(&berlin).format("%H:%M:%S");
-    let today = WEEKDAYS[on_at.with_timezone(&berlin).weekday().num_days_from_monday() as usize];
+    let today = WEEKDAYS[on_at
+        .with_timezone(&berlin)
+        .weekday()
+        .num_days_from_monday() as usize];
     let other_days: Vec<&str> = WEEKDAYS.into_iter().filter(|d| *d != today).collect();
     let automation = |at: String, days: &[&str], action: &str| {
         format!(

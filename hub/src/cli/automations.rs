@@ -8,7 +8,8 @@ use hearth_protocol::{AutomationSpec, Id, Topic};
 
 use super::{CliError, nudge, parse_id, publish};
 use crate::config::Settings;
-use crate::decide::automations::{Automation, Context};
+use crate::decide::automations::loops::check_joins;
+use crate::decide::automations::{Automation, Context, Scene};
 use crate::model::effects::{CatalogWrite, Write};
 use crate::store::Store;
 
@@ -64,7 +65,7 @@ pub async fn run_automations(
             .automations
             .iter()
             .find(|(a, _)| a.id == *id)
-            .ok_or_else(|| CliError::Unknown(id.to_string()))
+            .ok_or_else(|| CliError::Unknown("automation", id.to_string()))
     };
     match command {
         AutomationCommand::List => {
@@ -89,6 +90,18 @@ pub async fn run_automations(
             let spec = read_spec(&file)?;
             let automation = Automation::validate(&spec, None, cx)
                 .map_err(|e| CliError::Invalid(e.to_string()))?;
+            // The hub's own check, so nothing is stored that it (or its
+            // next start) would refuse.
+            let others: Vec<&Automation> = catalog.automations.iter().map(|(a, _)| a).collect();
+            let scenes: Vec<&Scene> = catalog.scenes.iter().map(|(s, _)| s).collect();
+            check_joins(
+                &automation,
+                &others,
+                &scenes,
+                &settings.rules,
+                &settings.topics,
+            )
+            .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
             let json = serde_json::to_string(&automation.spec).unwrap_or_default();
             store
                 .apply(&[Write::Catalog(CatalogWrite::Automation {

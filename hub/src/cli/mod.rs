@@ -77,8 +77,9 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
-    #[error("unknown chime {0}")]
-    Unknown(String),
+    /// What was asked for (`chime`, `automation`) and its id.
+    #[error("unknown {0} {1}")]
+    Unknown(&'static str, String),
     #[error("broker: {0}")]
     Broker(String),
     #[error("cannot write output: {0}")]
@@ -172,7 +173,7 @@ pub async fn run_chimes(
         ChimeCommand::Rm { id } => {
             let id = parse_id(&id)?;
             if !store.delete_chime(&id).await? {
-                return Err(CliError::Unknown(id.to_string()));
+                return Err(CliError::Unknown("chime", id.to_string()));
             }
             writeln!(out, "deleted {id}")?;
             nudge(settings, &Topic::HubChimeSet(id), Vec::new(), out).await?;
@@ -223,7 +224,7 @@ async fn find(store: &Store, settings: &Settings, id: &str) -> Result<Chime, Cli
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or_else(|| CliError::Unknown(id.to_string()))
+        .ok_or_else(|| CliError::Unknown("chime", id.to_string()))
 }
 
 /// Tells a running hub about a change; says so when no broker answers.

@@ -12,7 +12,6 @@ use hearth_protocol::{Command, Id, Topic};
 use rumqttc::{QoS, SubscribeFilter};
 
 use super::{Core, Stopping};
-use crate::decide::automations::definition::Step;
 use crate::decide::automations::{
     Automation, Change, Context, Effects, Engine, Scene, Seen, Setup,
 };
@@ -404,40 +403,16 @@ impl Core<'_> {
         }
     }
 
-    /// An automation may only switch automations and apply scenes that
-    /// exist, and must not set itself or others off forever.
+    /// See `loops::check_joins`.
     fn check_references(&self, automation: &Automation) -> Result<(), String> {
-        let others: Vec<&Automation> = self
-            .automations
-            .automations()
-            .filter(|a| a.id != automation.id)
-            .chain(std::iter::once(automation))
-            .collect();
-        let scenes = self.automations.scenes();
-        if let Some(cycle) = crate::decide::automations::loops::find_loop(
-            &self.settings.rules,
+        let others: Vec<&Automation> = self.automations.automations().collect();
+        crate::decide::automations::loops::check_joins(
+            automation,
             &others,
-            &scenes,
+            &self.automations.scenes(),
+            &self.settings.rules,
             &self.settings.topics,
-        ) {
-            return Err(format!(
-                "it would set automations off forever: {cycle}; give a trigger a payload its predecessor does not send"
-            ));
-        }
-        for (i, step) in automation.steps.iter().enumerate() {
-            match step {
-                Step::Enable {
-                    automation: other, ..
-                } if *other != automation.id && !self.automations.has_automation(other) => {
-                    return Err(format!("actions[{i}]: no automation {other}"));
-                }
-                Step::Scene(scene) if self.automations.stored_scene(scene).is_none() => {
-                    return Err(format!("actions[{i}].scene: no scene {scene}"));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        )
     }
 
     /// Subscribes to the filters automations added and drops those no
