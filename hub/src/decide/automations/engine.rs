@@ -319,7 +319,7 @@ impl Engine {
     pub fn run_now(&mut self, id: &Id, house: &House, now: DateTime<Utc>) -> Option<Effects> {
         let (index, _) = self.slot(id)?;
         let mut fx = Effects::default();
-        let trace = Trace::new(self.next_run, id.clone(), now, "run by hand".into());
+        let trace = self.new_trace(index, now, "run by hand".into());
         self.start(index, trace, house, now, &mut fx);
         Some(self.effects(fx))
     }
@@ -370,10 +370,9 @@ impl Engine {
             timezone: self.setup.timezone,
             place: self.setup.place,
         };
-        let run_id = self.next_run;
+        let mut trace = self.new_trace(index, now, what);
         let slot = self.at(index);
         let active: Vec<u64> = slot.active.iter().copied().collect();
-        let mut trace = Trace::new(run_id, slot.automation.id.clone(), now, what);
         let mut seen: Vec<Checked> = Vec::new();
         let held = matching::all_hold(&slot.automation.conditions, house, &at, &mut seen);
         trace.conditions = seen;
@@ -412,14 +411,12 @@ impl Engine {
     pub(super) fn start(
         &mut self,
         index: usize,
-        mut trace: Trace,
+        trace: Trace,
         house: &House,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) {
-        let id = self.next_run;
-        self.next_run += 1;
-        trace.run = id;
+        let id = trace.run;
         let slot = self.at(index);
         slot.last_started = Some(now);
         slot.active.insert(id);
@@ -564,9 +561,18 @@ impl Engine {
         // `queued`: the next waiting trigger starts now.
         let slot = self.at(index);
         if let Some(what) = slot.queue.pop_front() {
-            let trace = Trace::new(0, slot.automation.id.clone(), now, what);
+            let trace = self.new_trace(index, now, what);
             self.start(index, trace, house, now, fx);
         }
+    }
+
+    /// A trace for what `index` saw at `now`, with an id of its own: a
+    /// trigger that starts no run (conditions failed, cooling down) is
+    /// kept beside the runs, not in place of the next one.
+    pub(super) fn new_trace(&mut self, index: usize, now: DateTime<Utc>, what: String) -> Trace {
+        let id = self.next_run;
+        self.next_run += 1;
+        Trace::new(id, self.at(index).automation.id.clone(), now, what)
     }
 
     pub(super) fn keep(&mut self, index: usize, trace: Trace) {

@@ -373,6 +373,43 @@ fn the_front_door_while_away_plays_the_alarm_everywhere_once_per_ten_minutes() {
     );
 }
 
+#[test]
+fn every_trigger_keeps_a_trace_of_its_own_in_the_database() {
+    let alarm = automation(
+        r#"
+        id = "door-alarm"
+        triggers = [{ input = "porch/front-door", to = "ON" }]
+        conditions = [{ button = "away", state = "ON" }]
+        actions = [{ play = "alarm.wav", speakers = ["hall"] }]
+        "#,
+    );
+    let t0 = utc(2026, 12, 5, 9, 0);
+    let mut engine = engine(vec![alarm], t0);
+    let mut house = House::default();
+    let open = input("porch", "front-door", Some(OnOff::Off), OnOff::On);
+    let mut stored = Vec::new();
+    let mut traced = |fx: Effects| {
+        for change in fx.changes {
+            if let super::Change::Traced(trace) = change {
+                stored.push((trace.run, trace.outcome));
+            }
+        }
+    };
+    // Twice blocked while at home, then a run once away.
+    traced(engine.on_event(&house, Seen::House(&open), t0));
+    traced(engine.on_event(&house, Seen::House(&open), t0 + Duration::seconds(1)));
+    let mut away = ButtonRecord::new(id("away"), t0);
+    away.state = OnOff::On;
+    house.buttons.insert(id("away"), away);
+    traced(engine.on_event(&house, Seen::House(&open), t0 + Duration::seconds(2)));
+    let runs: std::collections::BTreeSet<u64> = stored.iter().map(|(run, _)| *run).collect();
+    assert_eq!(
+        runs.len(),
+        3,
+        "traces share an id, so the database keeps one in place of the other: {stored:?}"
+    );
+}
+
 fn press(button: &str) -> HouseEvent {
     HouseEvent::Press {
         button: id(button),
