@@ -271,3 +271,111 @@ fn the_solar_longitudes_are_half_a_world_apart() {
         "midnight at {midnight}, noon at {noon}"
     );
 }
+
+/// Says the database's automations were last written, and their timers
+/// dealt with, at `at`: as if the hub had stopped then.
+async fn stopped_at(db: &TestDb, at: chrono::DateTime<Utc>) {
+    use sqlx::Connection;
+    let sql = "UPDATE automations SET updated_at = $1, timers_until = $1";
+    let ms = at.timestamp_millis();
+    if db.url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).bind(ms).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query(sql).bind(ms).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// The hub was down when two daily times came: the one 20 s ago (inside
+/// the 60 s catch-up window) fires late as the hub starts, the one five
+/// minutes ago is recorded missed and sends nothing.
+async fn time_triggers_missed_while_down(backend: Backend) {
+    let now = Utc::now().trunc_subsecs(0);
+    let at = |ago: i64| (now - Span::seconds(ago)).format("%H:%M:%S").to_string();
+    let config = format!(
+        r#"
+[hub]
+automation_catch_up_s = 60
+
+[[automations]]
+id = "porch-on"
+triggers = [{{ at = "{}" }}]
+actions = [{{ output = "porch/light/lamp", command = "ON" }}]
+
+[[automations]]
+id = "porch-chime"
+triggers = [{{ at = "{}" }}]
+actions = [{{ publish = "hearth/test/chime", payload = "late" }}]
+"#,
+        at(20),
+        at(300)
+    );
+    let db = TestDb::new(backend).await;
+    // A first start stores the automations; then the hub "stopped" ten
+    // minutes ago, before either time.
+    let hub = spawn_hub(&db, &config).await;
+    wait_ready(&hub).await;
+    hub.stop().await;
+    stopped_at(&db, now - Span::minutes(10)).await;
+
+    // The hub as a client of Mosquitto, so the subscriber is there first:
+    // the late command goes out as soon as the hub starts.
+    let broker = hearth_testkit::MosquittoBroker::start();
+    let port = broker.port();
+    let sub = Subscriber::start(port, "hearth/#", &["-q", "1"]);
+    let hub = common::spawn_hub_on(&db, &format!("mqtt://127.0.0.1:{port}"), &config).await;
+    wait_ready(&hub).await;
+    sub.expect_line("hearth/node/porch/light/lamp/set ON", WAIT);
+    let (view, seen) = sub.expect_where(
+        |l| l.starts_with("hearth/hub/automations/porch-chime {") && l.contains("missed"),
+        WAIT,
+    );
+    assert!(
+        !seen.iter().any(|l| l.starts_with("hearth/test/chime")),
+        "the time five minutes ago ran: {seen:?}"
+    );
+    assert!(view.contains(r#""outcome":"missed""#), "{view}");
+
+    // Where the timers stand is stored, so the next start resumes from
+    // there and does not fire the late one again.
+    hub.stop().await;
+    let until = timers_until(&db, "porch-on").await;
+    assert!(
+        until.is_some_and(|ms| ms >= (now - Span::seconds(20)).timestamp_millis()),
+        "porch-on's timers are stored as dealt with up to {until:?}, before its late run"
+    );
+}
+
+async fn timers_until(db: &TestDb, id: &str) -> Option<i64> {
+    use sqlx::{Connection, Row};
+    let sql = "SELECT timers_until FROM automations WHERE id = $1";
+    let row = if db.url.starts_with("sqlite") {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        row.get::<Option<i64>, _>("timers_until")
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        row.get::<Option<i64>, _>("timers_until")
+    };
+    row
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_triggers_missed_while_down_fire_late_or_are_recorded_on_sqlite() {
+    time_triggers_missed_while_down(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_triggers_missed_while_down_fire_late_or_are_recorded_on_postgres() {
+    time_triggers_missed_while_down(Backend::Postgres).await;
+}

@@ -60,9 +60,11 @@ pub(super) fn request_of(topic: &Topic, payload: &[u8]) -> Result<CatalogRequest
 }
 
 /// Builds the engine a hub starts (or takes over) with, picking up the
-/// runs that were waiting.
+/// runs that were waiting and the time triggers from where the last hub
+/// dealt with them.
 pub(super) fn engine(setup: Setup, catalog: Catalog, now: DateTime<Utc>) -> (Engine, Effects) {
     let mut engine = Engine::new(setup, catalog.automations, catalog.scenes, now);
+    engine.resume_timers(&catalog.timers_from, now);
     let fx = engine.restore(catalog.runs, now);
     (engine, fx)
 }
@@ -153,6 +155,11 @@ impl Core<'_> {
                     state: serde_json::to_string(&*p).unwrap_or_default(),
                 },
                 Change::RunGone { automation, run } => CatalogWrite::RunGone { automation, run },
+                Change::TimersPassed(automation, until) => {
+                    // Its `next_at` moved.
+                    views.insert(automation.clone());
+                    CatalogWrite::TimersUntil { automation, until }
+                }
                 Change::Traced(t) => {
                     // The run's logbook entry rides in the same batch as
                     // its trace (decide::logbook::run says which runs).
