@@ -350,7 +350,7 @@ actions = [{{ publish = "hearth/test/chime", payload = "late" }}]
 async fn timers_until(db: &TestDb, id: &str) -> Option<i64> {
     use sqlx::{Connection, Row};
     let sql = "SELECT timers_until FROM automations WHERE id = $1";
-    let row = if db.url.starts_with("sqlite") {
+    if db.url.starts_with("sqlite") {
         let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
         let row = sqlx::query(sql)
             .bind(id)
@@ -366,8 +366,7 @@ async fn timers_until(db: &TestDb, id: &str) -> Option<i64> {
             .await
             .unwrap();
         row.get::<Option<i64>, _>("timers_until")
-    };
-    row
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -213,7 +213,7 @@ fn seven_oclock_missed_by_a_restart_fires_late_within_the_catch_up_window() {
     // Monday 7 December 2026, 07:00 CET is 06:00 UTC; the hub was down
     // from 06:59 to 07:00:30 (catch-up: 60 s).
     let seven = utc(2026, 12, 7, 6, 0);
-    let (mut engine, fx) = resumed(seven - Duration::minutes(1), seven + Duration::seconds(30));
+    let (engine, fx) = resumed(seven - Duration::minutes(1), seven + Duration::seconds(30));
     assert_eq!(
         sent(&fx),
         ["hearth/node/pi-1/light/kitchen/brightness/set <- 102"]
