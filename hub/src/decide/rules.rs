@@ -15,6 +15,7 @@ use hearth_protocol::{Command, Id, OutputKind, OutputRef, PressAction};
 use serde::Deserialize;
 
 mod loops;
+pub(crate) use loops::messages_caused;
 pub use loops::find_loop;
 
 /// A rule as written in the config.

@@ -193,7 +193,8 @@ impl Engine {
         runs.chain(timed).min()
     }
 
-    fn effects(&mut self, mut fx: Effects) -> Effects {
+    /// `fx` with what this call changed.
+    pub(super) fn effects(&mut self, mut fx: Effects) -> Effects {
         fx.changes.append(&mut self.changes);
         fx
     }

@@ -113,24 +113,16 @@ impl Reachable {
         actions: impl Iterator<Item = &'a Action>,
         topics: &Topics,
     ) -> Self {
-        let mut reached = std::collections::HashSet::new();
-        for action in rules.iter().flat_map(|r| r.actions.iter()).chain(actions) {
-            let topic = match action {
-                Action::SetOutput { output, .. } => topics.build(&Topic::OutputSet(output.clone())),
-                Action::Publish { topic, .. } => topic.clone(),
-            };
-            match topics.parse(&topic) {
-                Ok(Topic::ButtonSet(id)) => {
-                    reached.insert(topics.build(&Topic::ButtonState(id)));
-                }
-                Ok(Topic::OutputSet(output)) => {
-                    reached.insert(topics.build(&Topic::OutputState(output)));
-                }
-                _ => {}
-            }
-            reached.insert(topic);
-        }
-        Self { topics: reached }
+        // The rules' own notion of what an action leads to, so the two
+        // checks cannot drift apart.
+        let topics = rules
+            .iter()
+            .flat_map(|r| r.actions.iter())
+            .chain(actions)
+            .flat_map(|action| rules::messages_caused(action, topics))
+            .map(|caused| caused.topic)
+            .collect();
+        Self { topics }
     }
 
     /// Whether some action's message may fire `trigger` (a necessary
