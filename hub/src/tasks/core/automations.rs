@@ -179,12 +179,8 @@ impl Core<'_> {
         }
         let topics = &self.settings.topics;
         publish.extend(views.into_iter().map(|id| {
-            let payload = self
-                .automations
-                .view(&id)
-                .map(|v| serde_json::to_vec(&v).unwrap_or_default())
-                .unwrap_or_default();
-            Publication::retained(topics.build(&Topic::HubAutomation(id)), payload)
+            let view = self.automations.view(&id);
+            retained_view(topics.build(&Topic::HubAutomation(id)), view)
         }));
         for id in scenes {
             let view = self.automations.scene_view(&id);
@@ -199,13 +195,7 @@ impl Core<'_> {
                 };
                 publish.extend(crate::decide::discovery::retained(configs));
             }
-            let payload = view
-                .map(|v| serde_json::to_vec(&v).unwrap_or_default())
-                .unwrap_or_default();
-            publish.push(Publication::retained(
-                topics.build(&Topic::HubScene(id)),
-                payload,
-            ));
+            publish.push(retained_view(topics.build(&Topic::HubScene(id)), view));
         }
         (publish, writes)
     }
@@ -478,6 +468,15 @@ pub(super) fn filters_of(engine: &Engine) -> Vec<String> {
     // Once each: many automations listen on the same topic.
     let unique: BTreeSet<&str> = engine.automations().flat_map(|a| a.filters()).collect();
     unique.into_iter().map(str::to_owned).collect()
+}
+
+/// An automation's or scene's retained view; an empty payload clears it
+/// once the automation or scene is gone.
+fn retained_view(topic: String, view: Option<impl serde::Serialize>) -> Publication {
+    let payload = view
+        .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        .unwrap_or_default();
+    Publication::retained(topic, payload)
 }
 
 /// Sleeps until `deadline` (a wall-clock instant); never, for `None`.
