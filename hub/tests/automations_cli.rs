@@ -1,4 +1,4 @@
-//! `hearth-hub automations ...` as a person types it, against a running hub
+//! `hearth-hub automations ...` and `scenes ...` as a person types them, against a running hub
 //! (its own process's database, a real broker): good files are taken at
 //! once, every mistake is refused naming what is wrong and nothing changes.
 
@@ -13,8 +13,14 @@ use common::{Backend, TestDb, call, spawn_hub_on, wait_ready};
 use hearth_testkit::{broker_config, start_broker};
 
 fn cli(db: &TestDb, mqtt_port: u16, args: &[&str]) -> (bool, String) {
+    // `scenes ...` as given; anything else is an `automations` command.
+    let (group, args) = match args {
+        ["scenes", rest @ ..] => ("scenes", rest),
+        ["automations", rest @ ..] => ("automations", rest),
+        _ => ("automations", args),
+    };
     let out = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .arg("automations")
+        .arg(group)
         .args(args)
         .env("HEARTH_BROKER__EMBEDDED", "false")
         .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
@@ -163,5 +169,86 @@ actions = [{ publish = "hearth/button/desk/press", payload = "single" }]
     let (ok, out) = cli(&db, port, &["rm", "desk"]);
     assert!(ok, "{out}");
     until_view(&api, "desk", "desk deleted", |s, _| s == 404).await;
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_manages_scenes_and_keeps_the_ones_automations_apply() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let broker = start_broker(&broker_config());
+    let port = broker.mqtt_addr().port();
+    let hub = spawn_hub_on(&db, &format!("mqtt://127.0.0.1:{port}"), "").await;
+    wait_ready(&hub).await;
+    let api = format!("http://{}/api/v1/scenes", hub.http_addr);
+    let sub = hearth_testkit::Subscriber::start(port, "hearth/node/#", &["-q", "1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let scene = file(
+        "evening.toml",
+        r#"
+id = "evening"
+name = "Evening"
+outputs = [
+  { output = "pi-1/light/lamp", brightness_pct = 30 },
+  { output = "pi-1/switch/tv", command = "OFF" },
+]
+"#,
+    );
+    let (ok, out) = cli(&db, port, &["scenes", "set", &scene]);
+    assert!(ok && out.contains("saved evening"), "{out}");
+    until_view(&api, "evening", "the CLI's scene", |s, _| s == 200).await;
+
+    let (ok, out) = cli(&db, port, &["scenes", "apply", "evening"]);
+    assert!(ok, "{out}");
+    sub.expect_all(
+        &[
+            "hearth/node/pi-1/light/lamp/brightness/set 77".to_owned(),
+            "hearth/node/pi-1/switch/tv/set OFF".to_owned(),
+        ],
+        common::WAIT,
+    );
+
+    let bad = file(
+        "bad.toml",
+        "id = \"evening\"\noutputs = [{ output = \"pi-1/light/lamp\", brightness_pct = 140 }]\n",
+    );
+    let (ok, out) = cli(&db, port, &["scenes", "set", &bad]);
+    assert!(!ok, "a brightness of 140 % was accepted: {out}");
+    assert!(out.contains("outputs[0]"), "{out}");
+
+    // An automation applies it, so it cannot go.
+    let uses = file(
+        "dusk.toml",
+        r#"
+id = "dusk"
+triggers = [{ button = "dusk", action = "single" }]
+actions = [{ scene = "evening" }]
+"#,
+    );
+    let (ok, out) = cli(&db, port, &["automations", "set", &uses]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&db, port, &["scenes", "rm", "evening"]);
+    assert!(!ok, "a scene an automation applies was deleted: {out}");
+    assert!(out.contains("applied by automation dusk"), "{out}");
+    let (status, _, body) = call("DELETE", &format!("{api}/evening"), None).await;
+    assert_eq!(status, 400, "over HTTP too: {body}");
+    assert!(body.contains("applied by automation dusk"), "{body}");
+
+    let (ok, out) = cli(&db, port, &["scenes", "list"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("evening ") && l.contains("Evening") && l.contains(" 2 ")),
+        "{out}"
+    );
+    let (ok, out) = cli(&db, port, &["automations", "rm", "dusk"]);
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&db, port, &["scenes", "rm", "evening"]);
+    assert!(ok, "{out}");
+    until_view(&api, "evening", "the scene deleted", |s, _| s == 404).await;
     hub.stop().await;
 }

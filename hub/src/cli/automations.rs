@@ -6,7 +6,7 @@
 use clap::Subcommand;
 use hearth_protocol::{AutomationSpec, Id, Topic};
 
-use super::{CliError, nudge, parse_id, publish};
+use super::{CliError, nudge, parse_id, publish, read_file};
 use crate::config::Settings;
 use crate::decide::automations::loops::check_joins;
 use crate::decide::automations::{Automation, Context, Scene};
@@ -34,18 +34,6 @@ pub enum AutomationCommand {
         #[arg(long, default_value_t = 5)]
         count: u32,
     },
-}
-
-fn read_spec(file: &std::path::Path) -> Result<AutomationSpec, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
-    let json = text.trim_start().starts_with('{');
-    let parsed = if json {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))
 }
 
 /// Runs one automation command, writing what a person reads to `out`.
@@ -87,7 +75,7 @@ pub async fn run_automations(
             }
         }
         AutomationCommand::Set { file } => {
-            let spec = read_spec(&file)?;
+            let spec: AutomationSpec = read_file(&file)?;
             let automation = Automation::validate(&spec, None, cx)
                 .map_err(|e| CliError::Invalid(e.to_string()))?;
             // The hub's own check, so nothing is stored that it (or its

@@ -7,7 +7,9 @@
 use std::io::Write;
 
 mod automations;
+mod scenes;
 pub use automations::{AutomationCommand, run_automations};
+pub use scenes::{SceneCommand, run_scenes};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -211,6 +213,19 @@ pub async fn run_chimes(
         }
     }
     Ok(())
+}
+
+/// One automation or scene from a file: JSON if it starts with `{`, TOML
+/// otherwise; a mistake names the file and what is wrong.
+fn read_file<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> Result<T, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+    let parsed = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        toml::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))
 }
 
 fn parse_id(raw: &str) -> Result<Id, CliError> {

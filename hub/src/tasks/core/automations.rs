@@ -351,12 +351,24 @@ impl Core<'_> {
                     view.map(|v| serde_json::json!(v)),
                 ));
             }
-            CatalogRequest::Scene(id, None) => (
-                self.automations
-                    .remove_scene(&id)
-                    .ok_or_else(|| unknown("scene", &id))?,
-                None,
-            ),
+            CatalogRequest::Scene(id, None) => {
+                if let Some(user) = self
+                    .automations
+                    .automations()
+                    .find(|a| a.applies_scene(&id))
+                {
+                    return Err(CatalogError::Invalid(format!(
+                        "scene {id} is applied by automation {}; change or delete that first",
+                        user.id
+                    )));
+                }
+                (
+                    self.automations
+                        .remove_scene(&id)
+                        .ok_or_else(|| unknown("scene", &id))?,
+                    None,
+                )
+            }
             CatalogRequest::Apply(id) => {
                 let engine = &self.automations;
                 let publish = self
