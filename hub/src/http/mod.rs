@@ -27,6 +27,7 @@ use hearth_protocol::{Command, OnOff, OutputRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use live::MAX_LISTED as MAX_LISTED_IN_SNAPSHOT;
 pub use logins::Logins;
 
 pub use state::HttpState;
