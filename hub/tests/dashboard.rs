@@ -405,6 +405,7 @@ async fn the_stream_carries_automations_scenes_inputs_and_brightness() {
     let first = stream.next_snapshot(WAIT).await;
     assert_eq!(first["automations"], serde_json::json!([]), "{first}");
     assert_eq!(first["automations_total"], 0, "{first}");
+    println!("snapshot, empty house: {} B", first.to_string().len());
 
     let porch = r#"{"id":"porch","name":"Porch light","triggers":[{"input":"hall/door","to":"ON"}],
         "actions":[{"output":"hall/light/lamp","command":"ON"}]}"#;
@@ -503,6 +504,11 @@ async fn the_snapshot_lists_a_bounded_number_of_automations() {
     }
     let (status, _, body) = call("GET", &format!("{base}/api/v1/snapshot"), None).await;
     assert_eq!(status, 200);
+    println!(
+        "snapshot with {} automations ({bound} listed): {} B",
+        bound + 1,
+        body.len()
+    );
     let snapshot: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(snapshot["automations_total"], bound + 1);
     let listed = snapshot["automations"].as_array().unwrap();
