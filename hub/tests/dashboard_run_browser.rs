@@ -1,8 +1,9 @@
 //! "Run the house" in a real headless Chromium against a real hub and
 //! broker: input badges, an automation's trace showing the condition that
 //! blocked it, a scene button whose commands `mosquitto_sub` sees, the
-//! enabled switch, the JSON editor refusing a mistake with the hub's
-//! message, and a brightness slider driven from the keyboard.
+//! enabled switch, "Run" and the step its trace shows, the JSON editor
+//! refusing a mistake with the hub's message, and a brightness slider
+//! driven from the keyboard.
 //!
 //! Screenshots at 1280 px and 390 px land in `target/dashboard/`
 //! (`run-1280.png`, `run-390.png`, and `run-390-dark.png` in dark mode).
@@ -168,6 +169,28 @@ async fn a_browser_runs_the_house() {
     expect_line(&commands, "hearth/node/hall/light/lamp/set ON");
     expect_line(&commands, "hearth/node/hall/switch/fan/set ON");
 
+    // "Run" runs the morning automation now; its trace lists the step with
+    // what it sent.
+    let levels = subscribe(port, "hearth/node/hall/light/lamp/brightness/set");
+    click(&browser, r#"[data-key="morning"] [data-part=run]"#).await;
+    expect_line(&levels, "hearth/node/hall/light/lamp/brightness/set 102");
+    click(&browser, r#"[data-key="morning"] [data-part=trace]"#).await;
+    until(
+        &browser,
+        r#"document.querySelector('[data-key="morning"] .traces .run ol')?.textContent.includes('brightness/set <- 102')"#,
+        "the morning run's step in its trace",
+    )
+    .await;
+    let step = js(
+        &browser,
+        r#"document.querySelector('[data-key="morning"] .traces .run').innerText"#,
+    )
+    .await;
+    assert!(
+        step.as_str().unwrap().starts_with("done"),
+        "the run's outcome first: {step}"
+    );
+
     // The enabled switch turns the alarm off, as the API then says.
     click(&browser, &format!("{alarm} [role=switch]")).await;
     until(
@@ -252,6 +275,38 @@ async fn a_browser_runs_the_house() {
     )
     .await;
 
+    // A new scene from the editor is created (POST) and gets its button.
+    browser
+        .find(Locator::Css("#edit-kind"))
+        .await
+        .unwrap()
+        .select_by_value("scenes")
+        .await
+        .unwrap();
+    click(&browser, "#edit-new").await;
+    until(
+        &browser,
+        r#"document.getElementById('edit-json').value.includes('"id": "new-scene"')"#,
+        "the scene template",
+    )
+    .await;
+    js(
+        &browser,
+        r#"(() => { document.getElementById('edit-json').value =
+            '{"id":"night","name":"Night","outputs":[{"output":"hall/light/lamp","command":"OFF"}]}';
+            return 0; })()"#,
+    )
+    .await;
+    click(&browser, "#edit-save").await;
+    until(
+        &browser,
+        r#"document.querySelector('[data-key="night"] [data-part=apply]')?.textContent === 'Night'"#,
+        "the new scene's button",
+    )
+    .await;
+    let (status, _, night) = call("GET", &format!("{base}/api/v1/scenes/night"), None).await;
+    assert_eq!(status, 200, "{night}");
+
     // The dimmable lamp has a labelled slider at the agent's level; a key
     // press sends one brightness command.
     let dim = r#"[data-key="hall/light/lamp"] input[type=range]"#;
@@ -272,7 +327,6 @@ async fn a_browser_runs_the_house() {
         true,
         "a fan does not dim"
     );
-    let levels = subscribe(port, "hearth/node/hall/light/lamp/brightness/set");
     let slider = browser.find(Locator::Css(dim)).await.unwrap();
     slider
         .send_keys(&char::from(fantoccini::key::Key::Right).to_string())

@@ -62,13 +62,13 @@ function badges(box, inputs, key) {
 }
 
 function inputBadge() {
-  return el('span', { class: 'badge input', role: 'status' });
+  return el('span', { class: 'badge input' });
 }
 
+// Read as it shows ("door ON"), inside its node's card.
 function updateInputBadge(badge, input) {
   badge.textContent = `${input.name} ${input.state}`;
   badge.className = `badge input ${input.state === 'ON' ? 'online' : ''}`;
-  badge.setAttribute('aria-label', `input ${input.name} on ${input.node} is ${input.state}`);
 }
 
 // --- scenes: one button each -----------------------------------------------------
