@@ -57,6 +57,16 @@ pub struct SceneSummary {
     pub source: Source,
 }
 
+impl SceneSummary {
+    fn of(id: Id, view: &SceneView) -> Self {
+        Self {
+            id,
+            name: view.spec.name.clone(),
+            source: view.source,
+        }
+    }
+}
+
 /// Every automation and scene, by id.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listing {
@@ -89,14 +99,7 @@ impl SharedCatalog {
     pub fn set_scene(&self, id: &Id, view: Option<&SceneView>) {
         self.change(|l| match view {
             Some(v) => {
-                l.scenes.insert(
-                    id.clone(),
-                    SceneSummary {
-                        id: id.clone(),
-                        name: v.spec.name.clone(),
-                        source: v.source,
-                    },
-                );
+                l.scenes.insert(id.clone(), SceneSummary::of(id.clone(), v));
             }
             None => {
                 l.scenes.remove(id);
@@ -105,26 +108,19 @@ impl SharedCatalog {
     }
 
     /// Replaces everything (at start, and when this hub takes over).
-    pub fn replace<'v>(
+    pub fn replace(
         &self,
-        automations: impl IntoIterator<Item = (Id, &'v AutomationView)>,
-        scenes: impl IntoIterator<Item = (Id, &'v SceneView)>,
+        automations: impl IntoIterator<Item = (Id, AutomationView)>,
+        scenes: impl IntoIterator<Item = (Id, SceneView)>,
     ) {
         let listing = Listing {
             automations: automations
                 .into_iter()
-                .map(|(id, v)| (id.clone(), AutomationSummary::of(id, v)))
+                .map(|(id, v)| (id.clone(), AutomationSummary::of(id, &v)))
                 .collect(),
             scenes: scenes
                 .into_iter()
-                .map(|(id, v)| {
-                    let summary = SceneSummary {
-                        id: id.clone(),
-                        name: v.spec.name.clone(),
-                        source: v.source,
-                    };
-                    (id, summary)
-                })
+                .map(|(id, v)| (id.clone(), SceneSummary::of(id, &v)))
                 .collect(),
         };
         self.change(|l| *l = listing);
@@ -183,7 +179,7 @@ mod tests {
             },
             source: Source::Config,
         };
-        shared.replace([], [(Id::new("evening").unwrap(), &scene)]);
+        shared.replace([], [(Id::new("evening").unwrap(), scene)]);
         assert!(shared.read(|l| l.automations.is_empty()));
         assert_eq!(shared.read(|l| l.scenes.len()), 1);
         shared.set_scene(&Id::new("evening").unwrap(), None);

@@ -34,7 +34,7 @@ async function send(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    init.body = typeof body === 'string' ? body : JSON.stringify(body); // text: sent as typed
   }
   const response = await fetch(API + path, init);
   if (!response.ok) {

@@ -14,19 +14,6 @@ const TEMPLATES = {
 const openTraces = new Map(); // automation id -> last_run.at shown, while its trace is open
 let editing = null; // { kind: 'automations' | 'scenes', id } being replaced, or null for a new one
 
-// The body goes to the hub as typed: the hub parses and checks it, so its
-// message (naming the field) is what the person sees.
-async function sendRaw(method, path, text) {
-  const response = await fetch(API + path, { method, headers: { 'content-type': 'application/json' }, body: text });
-  const body = await response.text();
-  if (!response.ok) {
-    let message = `${response.status} ${response.statusText}`;
-    try { message = JSON.parse(body).error || message; } catch (_) { message = body || message; }
-    throw new Error(message);
-  }
-  return body ? JSON.parse(body) : null;
-}
-
 function when(iso) {
   return iso ? new Date(iso).toLocaleString(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit', second: '2-digit' }) : '';
 }
@@ -188,9 +175,11 @@ async function save(event) {
   button.setAttribute('aria-busy', 'true');
   const replacing = editing && editing.kind === kind;
   try {
+    // Sent as typed: the hub parses and checks it, so its message (naming
+    // the field) is what the person sees.
     const shown = replacing
-      ? await sendRaw('PUT', `${kind}/${editing.id}`, $('edit-json').value)
-      : await sendRaw('POST', kind, $('edit-json').value);
+      ? await send('PUT', `${kind}/${editing.id}`, $('edit-json').value)
+      : await send('POST', kind, $('edit-json').value);
     editing = { kind, id: shown.id };
     setError('');
     $('edit-title').textContent = `Editing ${kind === 'scenes' ? 'scene' : 'automation'} ${shown.id}`;

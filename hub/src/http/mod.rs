@@ -123,6 +123,11 @@ impl Refusal {
             ..Self::text(status, message)
         }
     }
+
+    /// The core has stopped taking calls: the hub is on its way down.
+    fn stopping() -> Self {
+        Self::json(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping")
+    }
 }
 
 impl IntoResponse for Refusal {

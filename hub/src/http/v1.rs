@@ -257,7 +257,6 @@ async fn set_brightness(
     let level = Brightness::parse(value.to_string().as_bytes())
         .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, format!("brightness: {e}")))?;
     let (reply, sent) = tokio::sync::oneshot::channel();
-    let unavailable = || Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping");
     shared
         .core
         .api
@@ -267,8 +266,8 @@ async fn set_brightness(
             reply,
         })
         .await
-        .map_err(|_| unavailable())?;
-    sent.await.map_err(|_| unavailable())?;
+        .map_err(|_| Refusal::stopping())?;
+    sent.await.map_err(|_| Refusal::stopping())?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "output": output.to_string(), "brightness": level.0 })),

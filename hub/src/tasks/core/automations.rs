@@ -228,15 +228,14 @@ impl Core<'_> {
     /// Shows every automation and scene to live views afresh (at start,
     /// and when another hub's catalogue is taken over).
     pub(super) fn share_listing(&self) {
-        let (automations, scenes) = self.views();
-        let id = |raw: Option<&String>| raw.and_then(|r| Id::new(r).ok());
+        let engine = &self.automations;
         self.listing.replace(
-            automations
-                .iter()
-                .filter_map(|v| Some((id(v.spec.id.as_ref())?, v))),
-            scenes
-                .iter()
-                .filter_map(|v| Some((id(v.spec.id.as_ref())?, v))),
+            engine
+                .automation_ids()
+                .filter_map(|id| Some((id.clone(), engine.view(id)?))),
+            engine
+                .scene_ids()
+                .filter_map(|id| Some((id.clone(), engine.scene_view(id)?))),
         );
     }
 
