@@ -15,8 +15,8 @@ use hearth_protocol::{Command, Id, OutputKind, OutputRef, PressAction};
 use serde::Deserialize;
 
 mod loops;
-pub(crate) use loops::messages_caused;
 pub use loops::find_loop;
+pub(crate) use loops::messages_caused;
 
 /// A rule as written in the config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
