@@ -327,9 +327,11 @@ impl<'a> Decider<'a> {
                 house.brightness.remove(output);
                 return Outcome::kind(MessageKind::OutputState);
             }
+            // Rules and topic triggers on it see every message, as they
+            // did before the hub learned the level.
             Some(Topic::Brightness(output)) => match Brightness::parse(payload) {
                 Ok(level) => {
-                    changed = house.brightness.insert(output.clone(), level) != Some(level);
+                    house.brightness.insert(output.clone(), level);
                     Outcome::kind(MessageKind::OutputState)
                 }
                 Err(e) => return self.reject(topic, e.into()),
