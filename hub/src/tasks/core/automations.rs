@@ -161,6 +161,9 @@ impl Core<'_> {
                     CatalogWrite::TimersUntil { automation, until }
                 }
                 Change::Traced(t) => {
+                    // A run ended (or a trigger was refused): its
+                    // `last_run` and `running` changed.
+                    views.insert(t.automation.clone());
                     // The run's logbook entry rides in the same batch as
                     // its trace (decide::logbook::run says which runs).
                     if let Some(entry) = crate::decide::logbook::run(&t) {
@@ -180,10 +183,12 @@ impl Core<'_> {
         let topics = &self.settings.topics;
         publish.extend(views.into_iter().map(|id| {
             let view = self.automations.view(&id);
+            self.listing.set_automation(&id, view.as_ref());
             retained_view(topics.build(&Topic::HubAutomation(id)), view)
         }));
         for id in scenes {
             let view = self.automations.scene_view(&id);
+            self.listing.set_scene(&id, view.as_ref());
             // Home Assistant's scene entity comes and goes with the scene.
             if let Some(discovery) = &self.discovery {
                 let configs = match &view {
@@ -218,6 +223,20 @@ impl Core<'_> {
                 .filter_map(|id| engine.scene_view(id))
                 .collect(),
         )
+    }
+
+    /// Shows every automation and scene to live views afresh (at start,
+    /// and when another hub's catalogue is taken over).
+    pub(super) fn share_listing(&self) {
+        let engine = &self.automations;
+        self.listing.replace(
+            engine
+                .automation_ids()
+                .filter_map(|id| Some((id.clone(), engine.view(id)?))),
+            engine
+                .scene_ids()
+                .filter_map(|id| Some((id.clone(), engine.scene_view(id)?))),
+        );
     }
 
     /// Every automation's and scene's retained view, for the hello.
@@ -279,6 +298,7 @@ impl Core<'_> {
         let setup = self.automations_setup();
         let (engine, fx) = engine(setup, catalog, Utc::now());
         self.automations = engine;
+        self.share_listing();
         self.refresh_subscriptions().await;
         self.carry_out(fx).await
     }
