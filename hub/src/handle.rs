@@ -56,6 +56,12 @@ pub enum ApiCall {
         by: Option<String>,
         reply: oneshot::Sender<OnOff>,
     },
+    /// Send a dimmable light a brightness; the reply says it is out.
+    Brightness {
+        output: OutputRef,
+        level: hearth_protocol::Brightness,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The core's answer to a catalogue change.

@@ -19,6 +19,7 @@ pub mod logbook_feed;
 pub mod metrics;
 pub mod publish;
 pub mod revision;
+pub mod shared_catalog;
 pub mod shared_house;
 pub mod store;
 // 4. Tasks: the core, the writer, the clock, housekeeping.
@@ -228,12 +229,14 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     let shutdown = CancellationToken::new();
     let settings = Arc::new(settings);
     let house = SharedHouse::new(house);
+    let catalog_views = shared_catalog::SharedCatalog::default();
     let http_state = Arc::new(http::HttpState {
         settings: settings.clone(),
         role: role_rx.clone(),
         chimes: chimes.clone(),
         chime_stats: chime_stats.clone(),
         house: house.clone(),
+        catalog: catalog_views.clone(),
         metrics: metrics.clone(),
         store: store.clone(),
         core: core_handle,
@@ -308,6 +311,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             metrics: metrics.clone(),
             takeover: takeover_rx,
             catalog,
+            listing: catalog_views,
             registry: registry.clone(),
             chime_commands: command_tx,
         },

@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         action: hearth_hub::cli::AutomationCommand,
     },
+    /// Manage scenes in the hub's database (docs/automations.md).
+    Scenes {
+        #[command(subcommand)]
+        action: hearth_hub::cli::SceneCommand,
+    },
 }
 
 #[tokio::main]
@@ -81,6 +86,11 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Automations { action }) => {
             let mut out = std::io::stdout().lock();
             hearth_hub::cli::run_automations(&settings, action, &mut out).await?;
+            return Ok(());
+        }
+        Some(Command::Scenes { action }) => {
+            let mut out = std::io::stdout().lock();
+            hearth_hub::cli::run_scenes(&settings, action, &mut out).await?;
             return Ok(());
         }
         None => {}

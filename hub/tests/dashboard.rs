@@ -12,8 +12,9 @@ use hearth_testkit::{TestClient, mosquitto_pub};
 use rumqttc::QoS;
 
 /// The page is useless on a phone if it is heavy; a budget catches a
-/// dependency sneaking in.
-const PAGE_BUDGET_GZIP_BYTES: usize = 12 * 1024;
+/// dependency sneaking in. 12 KiB until issue 19's panels (run the house,
+/// the logbook, the timelines) brought the page to 15,788 B gzipped.
+const PAGE_BUDGET_GZIP_BYTES: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct Fetched {
@@ -307,5 +308,128 @@ async fn live_views_are_bounded() {
         assert!(tokio::time::Instant::now() < deadline, "no room freed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_carries_automations_scenes_inputs_and_brightness() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let hub = spawn_hub(&db, "").await;
+    wait_ready(&hub).await;
+    let port = mqtt_port(&hub);
+    let base = format!("http://{}", hub.http_addr);
+    let mut stream = EventStream::open(&format!("{base}/api/v1/events")).await;
+    let first = stream.next_snapshot(WAIT).await;
+    assert_eq!(first["automations"], serde_json::json!([]), "{first}");
+    assert_eq!(first["automations_total"], 0, "{first}");
+    println!("snapshot, empty house: {} B", first.to_string().len());
+
+    let porch = r#"{"id":"porch","name":"Porch light","triggers":[{"input":"hall/door","to":"ON"}],
+        "actions":[{"output":"hall/light/lamp","command":"ON"}]}"#;
+    let (status, _, body) = call("POST", &format!("{base}/api/v1/automations"), Some(porch)).await;
+    assert_eq!(status, 201, "{body}");
+    let scene = r#"{"id":"evening","outputs":[{"output":"hall/light/lamp","brightness":80}]}"#;
+    let (status, _, body) = call("POST", &format!("{base}/api/v1/scenes"), Some(scene)).await;
+    assert_eq!(status, 201, "{body}");
+    for (topic, payload) in [
+        ("hearth/node/hall/light/lamp/state", "OFF"),
+        ("hearth/node/hall/light/lamp/brightness", "128"),
+        ("hearth/node/hall/switch/fan/state", "OFF"),
+        ("hearth/node/hall/input/door/state", "ON"),
+    ] {
+        let out = mosquitto_pub(port, &["-t", topic, "-m", payload, "-r", "-q", "1"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let seen = stream
+        .until(WAIT, |s| {
+            s["automations"][0]["last_run"]["outcome"] == "done"
+                && s["scenes"][0]["id"] == "evening"
+                && s["outputs"][0]["brightness"] == 128
+        })
+        .await;
+    let porch = &seen["automations"][0];
+    assert_eq!(porch["id"], "porch", "{seen}");
+    assert_eq!(porch["name"], "Porch light", "{seen}");
+    assert_eq!(porch["enabled"], true, "{seen}");
+    assert_eq!(porch["source"], "runtime", "{seen}");
+    assert!(
+        porch.get("triggers").is_none(),
+        "a summary, not the definition: {porch}"
+    );
+    assert_eq!(
+        seen["inputs"],
+        serde_json::json!([{"node":"hall","name":"door","state":"ON"}]),
+        "{seen}"
+    );
+    assert_eq!(seen["outputs"][1]["name"], "fan", "{seen}");
+    assert!(
+        seen["outputs"][1].get("brightness").is_none(),
+        "a fan reports no brightness: {seen}"
+    );
+
+    // Switching it off shows at once.
+    let (status, _, body) = call(
+        "PUT",
+        &format!("{base}/api/v1/automations/porch/enabled"),
+        Some(r#"{"state":"OFF"}"#),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    stream
+        .until(WAIT, |s| s["automations"][0]["enabled"] == false)
+        .await;
+
+    // Brightness over HTTP: a bad level or a light that does not dim is
+    // refused naming the field and sends nothing; a good one goes out.
+    let levels = tokio::task::block_in_place(|| {
+        hearth_testkit::Subscriber::start(port, "hearth/node/hall/+/+/brightness/set", &[])
+    });
+    for (path, body, field) in [
+        ("hall/light/lamp", r#"{"brightness":300}"#, "brightness"),
+        ("hall/light/lamp", r#"{"level":3}"#, "brightness"),
+        ("hall/switch/fan", r#"{"brightness":3}"#, "kind"),
+    ] {
+        let url = format!("{base}/api/v1/outputs/{path}/brightness");
+        let (status, _, answer) = call("PUT", &url, Some(body)).await;
+        assert_eq!(status, 400, "{path} {body}: {answer}");
+        assert!(answer.contains(field), "{path} {body}: {answer}");
+    }
+    let url = format!("{base}/api/v1/outputs/hall/light/lamp/brightness");
+    let (status, _, answer) = call("PUT", &url, Some(r#"{"brightness":77}"#)).await;
+    assert_eq!(status, 202, "{answer}");
+    let before = tokio::task::block_in_place(|| {
+        levels.expect_line("hearth/node/hall/light/lamp/brightness/set 77", WAIT)
+    });
+    assert!(before.is_empty(), "refused levels were sent: {before:?}");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_snapshot_lists_a_bounded_number_of_automations() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let hub = spawn_hub(&db, "").await;
+    wait_ready(&hub).await;
+    let base = format!("http://{}", hub.http_addr);
+    let bound = hearth_hub::http::MAX_LISTED_IN_SNAPSHOT;
+    for i in 0..=bound {
+        let body = format!(
+            r#"{{"id":"a{i:04}","triggers":[{{"button":"b{i}","action":"single"}}],"actions":[{{"publish":"x/{i}","payload":"1"}}]}}"#
+        );
+        let (status, _, answer) =
+            call("POST", &format!("{base}/api/v1/automations"), Some(&body)).await;
+        assert_eq!(status, 201, "{answer}");
+    }
+    let (status, _, body) = call("GET", &format!("{base}/api/v1/snapshot"), None).await;
+    assert_eq!(status, 200);
+    println!(
+        "snapshot with {} automations ({bound} listed): {} B",
+        bound + 1,
+        body.len()
+    );
+    let snapshot: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(snapshot["automations_total"], bound + 1);
+    let listed = snapshot["automations"].as_array().unwrap();
+    assert_eq!(listed.len(), bound, "listed {}", listed.len());
+    assert_eq!(listed[0]["id"], "a0000");
     hub.stop().await;
 }

@@ -258,6 +258,16 @@ async fn a_browser_drives_the_house_and_sees_it_change_live() {
     );
     let fan = switch("attic/switch/fan");
     until(&browser, &fan, "the attic fan").await;
+    // The new row lands above where the page is scrolled (at the chimes),
+    // maybe under the sticky header, where a click is intercepted: bring
+    // it to the middle first, as a person would.
+    browser
+        .execute(
+            &format!("{fan}.scrollIntoView({{block: 'center'}}); return 0;"),
+            vec![],
+        )
+        .await
+        .unwrap();
     browser
         .find(Locator::Css(
             r#"[data-key="attic/switch/fan"] [role=switch]"#,

@@ -55,6 +55,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         },
         chime_stats: Arc::new(ChimeStats::default()),
         house: SharedHouse::new(house),
+        catalog: Default::default(),
         metrics: Arc::new(Metrics::default()),
         store,
         core,

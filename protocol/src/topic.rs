@@ -195,12 +195,13 @@ impl TopicKind {
     /// What the hub subscribes to: button commands and presses, what nodes
     /// report, chime commands, and the hub's own availability (a standby
     /// replica's last will, which the leader answers).
-    pub const HUB_INPUTS: [TopicKind; 15] = [
+    pub const HUB_INPUTS: [TopicKind; 16] = [
         TopicKind::ButtonSet,
         TopicKind::ButtonPress,
         TopicKind::NodeAvailability,
         TopicKind::NodeClimate,
         TopicKind::OutputState,
+        TopicKind::Brightness,
         TopicKind::InputState,
         TopicKind::HubChimeSet,
         TopicKind::HubChimePlay,

@@ -34,7 +34,7 @@ async function send(method, path, body) {
   const init = { method, headers: {} };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
-    init.body = JSON.stringify(body);
+    init.body = typeof body === 'string' ? body : JSON.stringify(body); // text: sent as typed
   }
   const response = await fetch(API + path, init);
   if (!response.ok) {
@@ -107,6 +107,7 @@ function render(snapshot) {
     'No light or switch has reported a state yet.');
   sync($('buttons'), snapshot.buttons, (b) => b.id, buttonRow, updateButton, 'No button has been pressed yet.');
   sync($('chimes'), snapshot.chimes, (c) => c.id, chimeRow, updateChime, 'No chime is scheduled.');
+  document.dispatchEvent(new CustomEvent('hearth:snapshot', { detail: snapshot }));
 }
 
 // Keeps one element per key, in order, updating in place so focus and
@@ -253,8 +254,22 @@ function outputRow(output) {
     button);
 }
 
+// A dimmable light's level; sent on 'change' (drag released, key pressed),
+// not on every step of a drag.
+function dimmer(output) {
+  const slider = el('input', { type: 'range', min: 0, max: 255, 'data-part': 'dim', 'aria-label': `brightness of ${output.name} on ${output.node}` });
+  slider.addEventListener('change', () => command(slider, 'PUT',
+    `outputs/${output.node}/${output.kind}/${output.name}/brightness`, { brightness: Number(slider.value) }));
+  return slider;
+}
+
 function updateOutput(row, output) {
   setSwitch(part(row, 'switch'), output.state === 'ON');
+  if (output.brightness !== undefined) {
+    if (!part(row, 'dim')) part(row, 'switch').before(dimmer(output));
+    const dim = part(row, 'dim');
+    if (document.activeElement !== dim) dim.value = output.brightness;
+  }
   part(row, 'meta').textContent = `${output.kind} on ${output.node} · ${output.state} since ${ago(output.changed_at)}`;
 }
 

@@ -6,9 +6,10 @@
 use clap::Subcommand;
 use hearth_protocol::{AutomationSpec, Id, Topic};
 
-use super::{CliError, nudge, parse_id, publish};
+use super::{CliError, nudge, parse_id, publish, read_file};
 use crate::config::Settings;
-use crate::decide::automations::{Automation, Context};
+use crate::decide::automations::loops::check_joins;
+use crate::decide::automations::{Automation, Context, Scene};
 use crate::model::effects::{CatalogWrite, Write};
 use crate::store::Store;
 
@@ -35,18 +36,6 @@ pub enum AutomationCommand {
     },
 }
 
-fn read_spec(file: &std::path::Path) -> Result<AutomationSpec, CliError> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
-    let json = text.trim_start().starts_with('{');
-    let parsed = if json {
-        serde_json::from_str(&text).map_err(|e| e.to_string())
-    } else {
-        toml::from_str(&text).map_err(|e| e.to_string())
-    };
-    parsed.map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))
-}
-
 /// Runs one automation command, writing what a person reads to `out`.
 pub async fn run_automations(
     settings: &Settings,
@@ -64,7 +53,7 @@ pub async fn run_automations(
             .automations
             .iter()
             .find(|(a, _)| a.id == *id)
-            .ok_or_else(|| CliError::Unknown(id.to_string()))
+            .ok_or_else(|| CliError::Unknown("automation", id.to_string()))
     };
     match command {
         AutomationCommand::List => {
@@ -86,9 +75,21 @@ pub async fn run_automations(
             }
         }
         AutomationCommand::Set { file } => {
-            let spec = read_spec(&file)?;
+            let spec: AutomationSpec = read_file(&file)?;
             let automation = Automation::validate(&spec, None, cx)
                 .map_err(|e| CliError::Invalid(e.to_string()))?;
+            // The hub's own check, so nothing is stored that it (or its
+            // next start) would refuse.
+            let others: Vec<&Automation> = catalog.automations.iter().map(|(a, _)| a).collect();
+            let scenes: Vec<&Scene> = catalog.scenes.iter().map(|(s, _)| s).collect();
+            check_joins(
+                &automation,
+                &others,
+                &scenes,
+                &settings.rules,
+                &settings.topics,
+            )
+            .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
             let json = serde_json::to_string(&automation.spec).unwrap_or_default();
             store
                 .apply(&[Write::Catalog(CatalogWrite::Automation {

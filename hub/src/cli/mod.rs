@@ -7,7 +7,9 @@
 use std::io::Write;
 
 mod automations;
+mod scenes;
 pub use automations::{AutomationCommand, run_automations};
+pub use scenes::{SceneCommand, run_scenes};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -77,8 +79,9 @@ pub enum CliError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Invalid(String),
-    #[error("unknown chime {0}")]
-    Unknown(String),
+    /// What was asked for (`chime`, `automation`) and its id.
+    #[error("unknown {0} {1}")]
+    Unknown(&'static str, String),
     #[error("broker: {0}")]
     Broker(String),
     #[error("cannot write output: {0}")]
@@ -172,7 +175,7 @@ pub async fn run_chimes(
         ChimeCommand::Rm { id } => {
             let id = parse_id(&id)?;
             if !store.delete_chime(&id).await? {
-                return Err(CliError::Unknown(id.to_string()));
+                return Err(CliError::Unknown("chime", id.to_string()));
             }
             writeln!(out, "deleted {id}")?;
             nudge(settings, &Topic::HubChimeSet(id), Vec::new(), out).await?;
@@ -212,6 +215,19 @@ pub async fn run_chimes(
     Ok(())
 }
 
+/// One automation or scene from a file: JSON if it starts with `{`, TOML
+/// otherwise; a mistake names the file and what is wrong.
+fn read_file<T: serde::de::DeserializeOwned>(file: &std::path::Path) -> Result<T, CliError> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))?;
+    let parsed = if text.trim_start().starts_with('{') {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        toml::from_str(&text).map_err(|e| e.to_string())
+    };
+    parsed.map_err(|e| CliError::Invalid(format!("{}: {e}", file.display())))
+}
+
 fn parse_id(raw: &str) -> Result<Id, CliError> {
     Id::new(raw).map_err(|e| CliError::Invalid(format!("id: {e}")))
 }
@@ -223,7 +239,7 @@ async fn find(store: &Store, settings: &Settings, id: &str) -> Result<Chime, Cli
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or_else(|| CliError::Unknown(id.to_string()))
+        .ok_or_else(|| CliError::Unknown("chime", id.to_string()))
 }
 
 /// Tells a running hub about a change; says so when no broker answers.

@@ -8,8 +8,8 @@ use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use hearth_protocol::{
-    Availability, ButtonEvent, Command, ErrorReport, Id, OnOff, OutputRef, Press, Reading, Topic,
-    TopicKind, Topics,
+    Availability, Brightness, ButtonEvent, Command, ErrorReport, Id, OnOff, OutputRef, Press,
+    Reading, Topic, TopicKind, Topics,
 };
 use rumqttc::QoS;
 
@@ -288,6 +288,7 @@ impl<'a> Decider<'a> {
             // The retained state cleared (`mosquitto_pub -r -n`, or the
             // agent after the output left its config): the output is gone.
             Some(Topic::OutputState(output)) if payload.is_empty() => {
+                house.brightness.remove(output);
                 let writes = match house.outputs.remove(output) {
                     Some(_) => vec![Write::ForgetOutput(output.clone())],
                     None => Vec::new(),
@@ -317,6 +318,21 @@ impl<'a> Decider<'a> {
                         }],
                         ..Outcome::kind(MessageKind::OutputState)
                     }
+                }
+                Err(e) => return self.reject(topic, e.into()),
+            },
+            // A dimmable light's level, as its agent reports it: shown
+            // by the dashboard; a cleared one is forgotten.
+            Some(Topic::Brightness(output)) if payload.is_empty() => {
+                house.brightness.remove(output);
+                return Outcome::kind(MessageKind::OutputState);
+            }
+            // Rules and topic triggers on it see every message, as they
+            // did before the hub learned the level.
+            Some(Topic::Brightness(output)) => match Brightness::parse(payload) {
+                Ok(level) => {
+                    house.brightness.insert(output.clone(), level);
+                    Outcome::kind(MessageKind::OutputState)
                 }
                 Err(e) => return self.reject(topic, e.into()),
             },
@@ -620,6 +636,24 @@ mod tests {
         when = { button = "desk", action = "single" }
         then = [{ output = "pi-1/light/lamp", command = "TOGGLE" }]
     "#;
+
+    #[test]
+    fn a_lights_brightness_is_learned_cleared_and_a_bad_one_refused() {
+        let mut w = World::new("");
+        let lamp = OutputRef {
+            node: Id::new("pi-1").unwrap(),
+            kind: hearth_protocol::OutputKind::Light,
+            name: Id::new("lamp").unwrap(),
+        };
+        let topic = "hearth/node/pi-1/light/lamp/brightness";
+        w.send(topic, "128");
+        assert_eq!(w.house.brightness.get(&lamp), Some(&Brightness(128)));
+        let refused = w.send(topic, "300");
+        assert_eq!(refused.kind, Some(MessageKind::Invalid), "{refused:?}");
+        assert_eq!(w.house.brightness.get(&lamp), Some(&Brightness(128)));
+        w.send(topic, "");
+        assert!(w.house.brightness.is_empty(), "{:?}", w.house.brightness);
+    }
 
     #[test]
     fn state_rules_fire_once_per_change_not_when_the_state_is_repeated() {

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod loops;
 pub use loops::find_loop;
+pub(crate) use loops::messages_caused;
 
 /// A rule as written in the config.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

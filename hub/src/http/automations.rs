@@ -63,10 +63,6 @@ fn body<T: DeserializeOwned>(body: Result<Json<T>, JsonRejection>) -> Result<T, 
     })
 }
 
-fn unavailable() -> Refusal {
-    Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping")
-}
-
 /// Hands `request` to the core; answers with what it shows once stored.
 async fn change(shared: &HttpState, request: CatalogRequest, status: StatusCode) -> Answer {
     let (reply, answer) = oneshot::channel();
@@ -75,8 +71,8 @@ async fn change(shared: &HttpState, request: CatalogRequest, status: StatusCode)
         .api
         .send(ApiCall::Catalog { request, reply })
         .await
-        .map_err(|_| unavailable())?;
-    match answer.await.map_err(|_| unavailable())? {
+        .map_err(|_| Refusal::stopping())?;
+    match answer.await.map_err(|_| Refusal::stopping())? {
         Ok((shown, durable)) => {
             durable.await.map_err(|_| {
                 Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "the change was not stored")
@@ -108,8 +104,8 @@ async fn views(
         .api
         .send(ApiCall::CatalogViews { reply })
         .await
-        .map_err(|_| unavailable())?;
-    answer.await.map_err(|_| unavailable())
+        .map_err(|_| Refusal::stopping())?;
+    answer.await.map_err(|_| Refusal::stopping())
 }
 
 async fn list(State(shared): State<Arc<HttpState>>) -> Answer {
@@ -226,10 +222,10 @@ async fn traces(
             reply,
         })
         .await
-        .map_err(|_| unavailable())?;
+        .map_err(|_| Refusal::stopping())?;
     let held = answer
         .await
-        .map_err(|_| unavailable())?
+        .map_err(|_| Refusal::stopping())?
         .ok_or_else(|| Refusal::json(StatusCode::NOT_FOUND, format!("no automation {id}")))?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_TRACES);
     let stored = shared

@@ -5,7 +5,9 @@
 //! Changes are coalesced (at most one event per [`EVENT_MIN_INTERVAL`]) so a
 //! burst of presses costs a phone a few events, not thousands, and the
 //! stream wakes at minute boundaries for the clock and when a chime's next
-//! play time passes.
+//! play time passes. Automations and scenes come from the listing the core
+//! keeps for live views (`crate::shared_catalog`), at most [`MAX_LISTED`]
+//! of each.
 //!
 //! The same stream carries the logbook live: each batch of entries the
 //! writer committed is one `event: logbook`, a JSON array of entries shaped
@@ -14,6 +16,7 @@
 //! feed's bound (`crate::logbook_feed`) gets `event: logbook-lagged`
 //! instead of what it missed, and its page re-reads the logbook.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
+use hearth_protocol::OutputRef;
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
@@ -39,11 +43,18 @@ use crate::chimes::ChimeView;
 use crate::leader::Role;
 use crate::logbook_feed::Committed;
 use crate::model::house::{ButtonRecord, NodeRecord};
+use crate::shared_catalog::{AutomationSummary, SceneSummary};
 
 /// Shortest gap between two events on one stream.
 pub const EVENT_MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// Live streams open at once; each holds a task and a connection.
 pub const MAX_EVENT_STREAMS: usize = 64;
+/// Most automations (and, apart, scenes) one snapshot lists. The whole
+/// document goes out again on every change, so a hub with 10,000
+/// automations (about 100 bytes each here: 21 KB for 200, measured) must
+/// not send 1 MB per press; the document says how many there are, and the
+/// API lists them all.
+pub const MAX_LISTED: usize = 200;
 /// Comment lines that keep idle proxies from closing the stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -92,6 +103,18 @@ pub struct OutputView {
     pub name: hearth_protocol::Id,
     pub state: hearth_protocol::OnOff,
     pub changed_at: DateTime<Utc>,
+    /// A dimmable light's level (0..255) as its agent reported it; absent
+    /// for outputs that do not dim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub brightness: Option<u8>,
+}
+
+/// A node input (motion, contact) with its last state.
+#[derive(Debug, Serialize)]
+pub struct InputView {
+    pub node: hearth_protocol::Id,
+    pub name: hearth_protocol::Id,
+    pub state: hearth_protocol::OnOff,
 }
 
 /// Everything the dashboard shows.
@@ -100,18 +123,43 @@ pub struct Snapshot {
     pub hub: HubView,
     pub nodes: Vec<NodeRecord>,
     pub outputs: Vec<OutputView>,
+    pub inputs: Vec<InputView>,
     pub buttons: Vec<ButtonRecord>,
     pub chimes: Vec<ChimeView>,
+    /// The first [`MAX_LISTED`] automations by id.
+    pub automations: Vec<AutomationSummary>,
+    /// How many automations there are (more than listed, past the bound).
+    pub automations_total: usize,
+    /// The first [`MAX_LISTED`] scenes by id.
+    pub scenes: Vec<SceneSummary>,
+    pub scenes_total: usize,
 }
 
 impl Snapshot {
     pub fn of(shared: &HttpState, now: DateTime<Utc>) -> Self {
         let house = shared.house();
+        let (automations, automations_total, scenes, scenes_total) = shared.catalog.read(|l| {
+            (
+                l.automations.values().take(MAX_LISTED).cloned().collect(),
+                l.automations.len(),
+                l.scenes.values().take(MAX_LISTED).cloned().collect(),
+                l.scenes.len(),
+            )
+        });
         Self {
             hub: HubView::of(shared, now),
             nodes: house.nodes.into_values().collect(),
-            outputs: output_views(house.outputs),
+            outputs: output_views(house.outputs, &house.brightness),
+            inputs: house
+                .inputs
+                .into_iter()
+                .map(|((node, name), state)| InputView { node, name, state })
+                .collect(),
             buttons: house.buttons.into_values().collect(),
+            automations,
+            automations_total,
+            scenes,
+            scenes_total,
             chimes: shared
                 .chimes
                 .registry
@@ -124,14 +172,13 @@ impl Snapshot {
 }
 
 pub fn output_views(
-    outputs: std::collections::BTreeMap<
-        hearth_protocol::OutputRef,
-        crate::model::house::OutputRecord,
-    >,
+    outputs: BTreeMap<OutputRef, crate::model::house::OutputRecord>,
+    brightness: &BTreeMap<OutputRef, hearth_protocol::Brightness>,
 ) -> Vec<OutputView> {
     outputs
         .into_values()
         .map(|o| OutputView {
+            brightness: brightness.get(&o.output).map(|b| b.0),
             kind: o.output.kind.as_str(),
             node: o.output.node,
             name: o.output.name,
@@ -162,6 +209,7 @@ async fn events(
     let live = Live {
         house: shared.house.watch(),
         chimes: shared.chimes.registry.watch(),
+        catalog: shared.catalog.watch(),
         shared,
         last: None,
         first: true,
@@ -210,6 +258,7 @@ struct Live {
     shared: Arc<HttpState>,
     house: watch::Receiver<u64>,
     chimes: watch::Receiver<u64>,
+    catalog: watch::Receiver<u64>,
     last: Option<String>,
     first: bool,
     _permit: OwnedSemaphorePermit,
@@ -239,6 +288,7 @@ impl Live {
             _ = stopping.cancelled() => return None,
             changed = self.house.changed() => changed.ok()?,
             changed = self.chimes.changed() => changed.ok()?,
+            changed = self.catalog.changed() => changed.ok()?,
             _ = tokio::time::sleep(wake) => {}
         }
         // Let the rest of a burst land, then take it all in one document.
@@ -248,6 +298,7 @@ impl Live {
         }
         self.house.borrow_and_update();
         self.chimes.borrow_and_update();
+        self.catalog.borrow_and_update();
         Some(())
     }
 

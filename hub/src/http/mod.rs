@@ -28,6 +28,7 @@ use hearth_protocol::{Command, OnOff, OutputRef};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+pub use live::MAX_LISTED as MAX_LISTED_IN_SNAPSHOT;
 pub use logins::{LoggedIn, Logins};
 
 pub use state::HttpState;
@@ -123,6 +124,11 @@ impl Refusal {
             json: true,
             ..Self::text(status, message)
         }
+    }
+
+    /// The core has stopped taking calls: the hub is on its way down.
+    fn stopping() -> Self {
+        Self::json(StatusCode::SERVICE_UNAVAILABLE, "the hub is stopping")
     }
 }
 

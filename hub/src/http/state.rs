@@ -18,6 +18,7 @@ use crate::leader::Role;
 use crate::logbook_feed::LogbookFeed;
 use crate::metrics::Metrics;
 use crate::model::house::House;
+use crate::shared_catalog::SharedCatalog;
 use crate::shared_house::SharedHouse;
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub struct HttpState {
     pub chimes: Chimes,
     pub chime_stats: Arc<ChimeStats>,
     pub house: SharedHouse,
+    /// The automations and scenes as the core last showed them.
+    pub catalog: SharedCatalog,
     pub metrics: Arc<Metrics>,
     /// Reads the history; a standby's changes go through the core.
     pub store: Store,

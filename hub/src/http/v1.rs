@@ -8,10 +8,10 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use axum::{Json, Router};
 use chrono::Utc;
-use hearth_protocol::{Command, Id, OutputKind, OutputRef};
+use hearth_protocol::{Brightness, Command, Id, OutputKind, OutputRef};
 use serde::Deserialize;
 
 use super::HttpState;
@@ -40,6 +40,10 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route(
             "/api/v1/outputs/{node}/{kind}/{name}",
             get(get_output).put(set_output).post(set_output),
+        )
+        .route(
+            "/api/v1/outputs/{node}/{kind}/{name}/brightness",
+            put(set_brightness).post(set_brightness),
         )
 }
 
@@ -186,7 +190,8 @@ async fn history(
 }
 
 async fn list_outputs(State(shared): State<Arc<HttpState>>) -> Response {
-    Json(super::live::output_views(shared.house().outputs)).into_response()
+    let house = shared.house();
+    Json(super::live::output_views(house.outputs, &house.brightness)).into_response()
 }
 
 fn output(node: &str, kind: &str, name: &str) -> Result<OutputRef, Refusal> {
@@ -233,4 +238,41 @@ async fn set_output(
             Refusal::json(status, message)
         })?;
     Ok(Json(serde_json::json!({ "output": output.to_string(), "state": state })).into_response())
+}
+
+/// `{"brightness":0..255}` (or a plain number) for a dimmable light: sent
+/// on `.../brightness/set` at once. The level shown (`brightness` in the
+/// outputs and the snapshot) is the one its agent then reports.
+async fn set_brightness(
+    State(shared): State<Arc<HttpState>>,
+    Path((node, kind, name)): Path<(String, String, String)>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Answer {
+    let output = output(&node, &kind, &name)?;
+    if output.kind != OutputKind::Light {
+        return Err(Refusal::json(
+            StatusCode::BAD_REQUEST,
+            format!("kind: only a light dims, not a {}", output.kind.as_str()),
+        ));
+    }
+    let Json(value) = body.map_err(|e| Refusal::json(e.status(), e.body_text()))?;
+    let level = Brightness::parse(value.to_string().as_bytes())
+        .map_err(|e| Refusal::json(StatusCode::BAD_REQUEST, format!("brightness: {e}")))?;
+    let (reply, sent) = tokio::sync::oneshot::channel();
+    shared
+        .core
+        .api
+        .send(crate::handle::ApiCall::Brightness {
+            output: output.clone(),
+            level,
+            reply,
+        })
+        .await
+        .map_err(|_| Refusal::stopping())?;
+    sent.await.map_err(|_| Refusal::stopping())?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "output": output.to_string(), "brightness": level.0 })),
+    )
+        .into_response())
 }

@@ -251,4 +251,9 @@ pub enum CatalogWrite {
         outcome: &'static str,
         trace: String,
     },
+    /// Its time and sun triggers were dealt with up to `until`.
+    TimersUntil {
+        automation: Id,
+        until: DateTime<Utc>,
+    },
 }

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use hearth_protocol::{Availability, Id, OnOff, OutputRef, PressAction};
+use hearth_protocol::{Availability, Brightness, Id, OnOff, OutputRef, PressAction};
 use serde::Serialize;
 
 use crate::model::readings::Latest;
@@ -72,6 +72,9 @@ pub struct House {
     /// Node inputs (motion, contact) by (node, input): learned from their
     /// retained states, so not stored.
     pub inputs: BTreeMap<(Id, Id), OnOff>,
+    /// Dimmable lights' levels, from their agents' retained
+    /// `.../brightness`: learned like inputs, so not stored.
+    pub brightness: BTreeMap<OutputRef, Brightness>,
 }
 
 impl House {

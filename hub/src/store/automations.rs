@@ -1,12 +1,14 @@
 //! Automation and scene storage: specs, config sync (as chimes), runs
 //! waiting on a deadline, and traces.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use hearth_protocol::{AutomationSpec, Id, SceneSpec};
 use serde::de::DeserializeOwned;
 use sqlx::{AnyConnection, Row};
 
-use super::{Store, StoreError, millis};
+use super::{Store, StoreError, from_millis, millis};
 use crate::decide::automations::{Automation, Context, PendingRun, Scene, Trace};
 use crate::model::chime::Source;
 use crate::model::effects::CatalogWrite;
@@ -18,6 +20,9 @@ pub struct Catalog {
     pub automations: Vec<(Automation, Source)>,
     pub scenes: Vec<(Scene, Source)>,
     pub runs: Vec<PendingRun>,
+    /// Per automation: the instant its time and sun triggers were dealt
+    /// with up to (the later of `timers_until` and `updated_at`).
+    pub timers_from: BTreeMap<Id, DateTime<Utc>>,
 }
 
 fn source(raw: &str) -> Source {
@@ -95,6 +100,13 @@ pub(super) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
+        CatalogWrite::TimersUntil { automation, until } => {
+            sqlx::query("UPDATE automations SET timers_until = $2 WHERE id = $1")
+                .bind(automation.as_str())
+                .bind(millis(*until))
+                .execute(&mut *conn)
+                .await?;
+        }
         CatalogWrite::RunGone { automation, run } => {
             sqlx::query("DELETE FROM automation_runs WHERE automation_id = $1 AND run = $2")
                 .bind(automation.as_str())
@@ -145,6 +157,18 @@ impl Store {
                 Err(error) => {
                     tracing::warn!(scene = %id, %error, "stored scene no longer valid; skipped");
                 }
+            }
+        }
+        let rows = sqlx::query("SELECT id, updated_at, timers_until FROM automations")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in rows {
+            let id: String = row.try_get("id")?;
+            let updated: i64 = row.try_get("updated_at")?;
+            let until: Option<i64> = row.try_get("timers_until")?;
+            if let Ok(id) = Id::new(&id) {
+                let from = until.map_or(updated, |u| u.max(updated));
+                catalog.timers_from.insert(id, from_millis(from));
             }
         }
         let rows = sqlx::query("SELECT state FROM automation_runs ORDER BY run")

@@ -87,18 +87,14 @@ impl Engine {
             self.at(index).traces = traces;
         }
         self.changes.push(Change::Automation(id));
-        let mut fx = Effects::default();
-        fx.changes.append(&mut self.changes);
-        fx
+        self.effects(Effects::default())
     }
 
     /// Deletes an automation and ends its runs; `None` if there was none.
     pub fn remove(&mut self, id: &Id, now: DateTime<Utc>) -> Option<Effects> {
         self.drop_slot(id, now)?;
         self.changes.push(Change::AutomationGone(id.clone()));
-        let mut fx = Effects::default();
-        fx.changes.append(&mut self.changes);
-        Some(fx)
+        Some(self.effects(Effects::default()))
     }
 
     /// Empties `id`'s slot, ending its runs; its traces, if it was there.
@@ -269,7 +265,6 @@ impl Engine {
             }
         }
         // Late runs go on at the next `on_time`: their deadline has passed.
-        fx.changes.append(&mut self.changes);
-        fx
+        self.effects(fx)
     }
 }

@@ -378,6 +378,13 @@ impl Automation {
 }
 
 impl Automation {
+    /// Whether one of its actions applies scene `id` (which must then stay).
+    pub fn applies_scene(&self, id: &Id) -> bool {
+        self.steps
+            .iter()
+            .any(|s| matches!(s, Step::Scene(scene) if scene == id))
+    }
+
     /// The topic filters its triggers and waits listen on, for the hub's
     /// subscriptions.
     pub fn filters(&self) -> impl Iterator<Item = &str> {

@@ -206,7 +206,8 @@ impl Engine {
         runs.chain(timed).min()
     }
 
-    fn effects(&mut self, mut fx: Effects) -> Effects {
+    /// `fx` with what this call changed.
+    pub(super) fn effects(&mut self, mut fx: Effects) -> Effects {
         fx.changes.append(&mut self.changes);
         fx
     }
@@ -308,23 +309,77 @@ impl Engine {
             run.next_step += 1;
             self.advance(id, house, now, &mut fx);
         }
+        let catch_up = chrono::Duration::from_std(self.setup.catch_up).unwrap_or_default();
         for index in 0..self.slots.len() {
             let Some(slot) = self.slots[index].as_mut() else {
                 continue;
             };
-            let mut fired = None;
+            let (mut fired, mut missed) = (None, None);
             for (t, next) in slot.automation.triggers.iter().zip(&mut slot.next_at) {
-                if let Some(at) = next.filter(|at| *at <= now) {
-                    *next = next_time(&self.setup, t, now);
-                    fired.get_or_insert(at);
+                let Some(due) = next.filter(|at| *at <= now) else {
+                    continue;
+                };
+                *next = next_time(&self.setup, t, now);
+                // Due longer ago than the catch-up window: no hub ran then
+                // (this one resumed from where the last left off). It is
+                // missed; the newest time inside the window still fires.
+                let due = if now - due > catch_up {
+                    missed.get_or_insert(due);
+                    let window = now - catch_up - chrono::Duration::nanoseconds(1);
+                    next_time(&self.setup, t, window).filter(|at| *at <= now)
+                } else {
+                    Some(due)
+                };
+                if let Some(due) = due {
+                    fired.get_or_insert(due);
                 }
             }
-            if let Some(at) = fired.filter(|_| acting && slot.enabled) {
-                let what = format!("time {}", at.with_timezone(&self.setup.timezone));
+            if !acting || (fired.is_none() && missed.is_none()) {
+                continue;
+            }
+            let id = slot.automation.id.clone();
+            let enabled = slot.enabled;
+            self.changes.push(Change::TimersPassed(id, now));
+            if !enabled {
+                continue;
+            }
+            let zone = self.setup.timezone;
+            if let Some(at) = missed {
+                let what = format!("time {}", at.with_timezone(&zone));
+                let mut trace = self.new_trace(index, now, what);
+                trace.step(now, 0, "no hub ran when it was due".into());
+                self.keep(index, trace.end(now, Outcome::Missed));
+            }
+            if let Some(at) = fired {
+                let late = if now - at > chrono::Duration::seconds(1) {
+                    " (late: no hub ran then)"
+                } else {
+                    ""
+                };
+                let what = format!("time {}{late}", at.with_timezone(&zone));
                 self.fire(index, what, house, now, &mut fx);
             }
         }
         self.effects(fx)
+    }
+
+    /// Moves each automation's time and sun triggers back to where the last
+    /// hub dealt with them (`from`, per automation), so the next `on_time`
+    /// fires what came due while no hub ran, late, or records it missed.
+    /// An automation with no entry, or one from the future, starts from now.
+    pub fn resume_timers(&mut self, from: &BTreeMap<Id, DateTime<Utc>>, now: DateTime<Utc>) {
+        let setup = self.setup.clone();
+        for slot in self.slots.iter_mut().flatten() {
+            let Some(since) = from.get(&slot.automation.id).filter(|at| **at < now) else {
+                continue;
+            };
+            for (t, next) in slot.automation.triggers.iter().zip(&mut slot.next_at) {
+                if next.is_some() {
+                    *next = next_time(&setup, t, *since);
+                }
+            }
+        }
+        self.timers_changed();
     }
 
     /// Runs `id` by hand, skipping its triggers and conditions (as Home
@@ -332,7 +387,7 @@ impl Engine {
     pub fn run_now(&mut self, id: &Id, house: &House, now: DateTime<Utc>) -> Option<Effects> {
         let (index, _) = self.slot(id)?;
         let mut fx = Effects::default();
-        let trace = Trace::new(self.next_run, id.clone(), now, "run by hand".into());
+        let trace = self.new_trace(index, now, "run by hand".into());
         self.start(index, trace, house, now, &mut fx);
         Some(self.effects(fx))
     }
@@ -383,10 +438,9 @@ impl Engine {
             timezone: self.setup.timezone,
             place: self.setup.place,
         };
-        let run_id = self.next_run;
+        let mut trace = self.new_trace(index, now, what);
         let slot = self.at(index);
         let active: Vec<u64> = slot.active.iter().copied().collect();
-        let mut trace = Trace::new(run_id, slot.automation.id.clone(), now, what);
         let mut seen: Vec<Checked> = Vec::new();
         let held = matching::all_hold(&slot.automation.conditions, house, &at, &mut seen);
         trace.conditions = seen;
@@ -425,14 +479,12 @@ impl Engine {
     pub(super) fn start(
         &mut self,
         index: usize,
-        mut trace: Trace,
+        trace: Trace,
         house: &House,
         now: DateTime<Utc>,
         fx: &mut Effects,
     ) {
-        let id = self.next_run;
-        self.next_run += 1;
-        trace.run = id;
+        let id = trace.run;
         let slot = self.at(index);
         slot.last_started = Some(now);
         slot.active.insert(id);
@@ -586,9 +638,18 @@ impl Engine {
         // `queued`: the next waiting trigger starts now.
         let slot = self.at(index);
         if let Some(what) = slot.queue.pop_front() {
-            let trace = Trace::new(0, slot.automation.id.clone(), now, what);
+            let trace = self.new_trace(index, now, what);
             self.start(index, trace, house, now, fx);
         }
+    }
+
+    /// A trace for what `index` saw at `now`, with an id of its own: a
+    /// trigger that starts no run (conditions failed, cooling down) is
+    /// kept beside the runs, not in place of the next one.
+    pub(super) fn new_trace(&mut self, index: usize, now: DateTime<Utc>, what: String) -> Trace {
+        let id = self.next_run;
+        self.next_run += 1;
+        Trace::new(id, self.at(index).automation.id.clone(), now, what)
     }
 
     pub(super) fn keep(&mut self, index: usize, trace: Trace) {

@@ -14,6 +14,46 @@ use hearth_protocol::{Topic, Topics};
 use super::definition::{Automation, PayloadMatch, Scene, Step, Trigger};
 use crate::decide::rules::{self, Action, Rule};
 
+/// Whether `automation` may join `others` (the rest of the catalogue, it
+/// may be among them under its own id): it may only switch automations and
+/// apply scenes that exist, and must not set itself or others off forever.
+/// The message names the field. The hub runs it on every change from MQTT
+/// and HTTP, the CLI before it stores one, so neither can save what a
+/// restart would refuse.
+pub fn check_joins(
+    automation: &Automation,
+    others: &[&Automation],
+    scenes: &[&Scene],
+    rules: &[Rule],
+    topics: &Topics,
+) -> Result<(), String> {
+    let all: Vec<&Automation> = others
+        .iter()
+        .copied()
+        .filter(|a| a.id != automation.id)
+        .chain(std::iter::once(automation))
+        .collect();
+    if let Some(cycle) = find_loop(rules, &all, scenes, topics) {
+        return Err(format!(
+            "it would set automations off forever: {cycle}; give a trigger a payload its predecessor does not send"
+        ));
+    }
+    for (i, step) in automation.steps.iter().enumerate() {
+        match step {
+            Step::Enable {
+                automation: other, ..
+            } if !all.iter().any(|a| a.id == *other) => {
+                return Err(format!("actions[{i}]: no automation {other}"));
+            }
+            Step::Scene(scene) if !scenes.iter().any(|s| s.id == *scene) => {
+                return Err(format!("actions[{i}].scene: no scene {scene}"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Who set whom off: `rules[2] ("name") -> automation hall -> ...`; `None`
 /// when everything settles.
 pub fn find_loop(
@@ -73,24 +113,16 @@ impl Reachable {
         actions: impl Iterator<Item = &'a Action>,
         topics: &Topics,
     ) -> Self {
-        let mut reached = std::collections::HashSet::new();
-        for action in rules.iter().flat_map(|r| r.actions.iter()).chain(actions) {
-            let topic = match action {
-                Action::SetOutput { output, .. } => topics.build(&Topic::OutputSet(output.clone())),
-                Action::Publish { topic, .. } => topic.clone(),
-            };
-            match topics.parse(&topic) {
-                Ok(Topic::ButtonSet(id)) => {
-                    reached.insert(topics.build(&Topic::ButtonState(id)));
-                }
-                Ok(Topic::OutputSet(output)) => {
-                    reached.insert(topics.build(&Topic::OutputState(output)));
-                }
-                _ => {}
-            }
-            reached.insert(topic);
-        }
-        Self { topics: reached }
+        // The rules' own notion of what an action leads to, so the two
+        // checks cannot drift apart.
+        let topics = rules
+            .iter()
+            .flat_map(|r| r.actions.iter())
+            .chain(actions)
+            .flat_map(|action| rules::messages_caused(action, topics))
+            .map(|caused| caused.topic)
+            .collect();
+        Self { topics }
     }
 
     /// Whether some action's message may fire `trigger` (a necessary

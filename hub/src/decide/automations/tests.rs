@@ -199,6 +199,98 @@ fn a_standby_hub_lets_time_triggers_pass_without_firing() {
     assert_eq!(engine.next_deadline(), Some(utc(2026, 12, 8, 6, 0)));
 }
 
+/// A hub that starts at `now` and resumes `KITCHEN`'s timers from `from`.
+fn resumed(from: DateTime<Utc>, now: DateTime<Utc>) -> (Engine, Effects) {
+    let mut engine = engine(vec![automation(KITCHEN)], now);
+    let timers = [(id("kitchen-morning"), from)].into_iter().collect();
+    engine.resume_timers(&timers, now);
+    let fx = engine.on_time(&House::default(), now, true);
+    (engine, fx)
+}
+
+#[test]
+fn seven_oclock_missed_by_a_restart_fires_late_within_the_catch_up_window() {
+    // Monday 7 December 2026, 07:00 CET is 06:00 UTC; the hub was down
+    // from 06:59 to 07:00:30 (catch-up: 60 s).
+    let seven = utc(2026, 12, 7, 6, 0);
+    let (engine, fx) = resumed(seven - Duration::minutes(1), seven + Duration::seconds(30));
+    assert_eq!(
+        sent(&fx),
+        ["hearth/node/pi-1/light/kitchen/brightness/set <- 102"]
+    );
+    assert!(
+        fx.changes.iter().any(|c| matches!(
+            c,
+            super::Change::TimersPassed(a, at) if *a == id("kitchen-morning")
+                && *at == seven + Duration::seconds(30)
+        )),
+        "where the timers stand is not stored: {:?}",
+        fx.changes
+    );
+    let trace = engine
+        .traces(&id("kitchen-morning"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(trace.trigger.contains("late"), "{}", trace.trigger);
+}
+
+#[test]
+fn seven_oclock_missed_by_longer_than_the_window_is_recorded_missed() {
+    let seven = utc(2026, 12, 7, 6, 0);
+    let (mut engine, fx) = resumed(seven - Duration::minutes(1), seven + Duration::minutes(5));
+    assert!(
+        sent(&fx).is_empty(),
+        "ran five minutes late: {:?}",
+        sent(&fx)
+    );
+    let trace = engine
+        .traces(&id("kitchen-morning"))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(trace.outcome, Outcome::Missed, "{trace:#?}");
+    assert_eq!(engine.next_deadline(), Some(utc(2026, 12, 8, 6, 0)));
+}
+
+#[test]
+fn an_every_20_seconds_trigger_down_for_ten_minutes_is_missed_once_and_fires_once() {
+    let every = automation(
+        r#"
+        id = "every"
+        triggers = [{ at = "*/20 * * * * *" }]
+        actions = [{ publish = "t", payload = "tick" }]
+        "#,
+    );
+    let now = utc(2026, 12, 5, 9, 0) + Duration::seconds(5);
+    let mut engine = engine(vec![every], now);
+    let timers = [(id("every"), now - Duration::minutes(10))]
+        .into_iter()
+        .collect();
+    engine.resume_timers(&timers, now);
+    let fx = engine.on_time(&House::default(), now, true);
+    assert_eq!(sent(&fx), ["t <- tick"]);
+    let outcomes: Vec<Outcome> = engine
+        .traces(&id("every"))
+        .unwrap()
+        .iter()
+        .map(|t| t.outcome)
+        .collect();
+    assert_eq!(outcomes, [Outcome::Missed, Outcome::Done]);
+}
+
+#[test]
+fn a_standby_resuming_timers_neither_fires_nor_stores_them() {
+    let seven = utc(2026, 12, 7, 6, 0);
+    let mut engine = engine(vec![automation(KITCHEN)], seven);
+    let timers = [(id("kitchen-morning"), seven - Duration::minutes(1))]
+        .into_iter()
+        .collect();
+    engine.resume_timers(&timers, seven + Duration::seconds(30));
+    let fx = engine.on_time(&House::default(), seven + Duration::seconds(30), false);
+    assert!(sent(&fx).is_empty() && fx.changes.is_empty(), "{fx:?}");
+}
+
 fn reading(node: &str, value: f64) -> HouseEvent {
     HouseEvent::Reading {
         node: id(node),
@@ -370,6 +462,43 @@ fn the_front_door_while_away_plays_the_alarm_everywhere_once_per_ten_minutes() {
     assert_eq!(
         sent(&engine.on_event(&house, Seen::House(&open), after)).len(),
         2
+    );
+}
+
+#[test]
+fn every_trigger_keeps_a_trace_of_its_own_in_the_database() {
+    let alarm = automation(
+        r#"
+        id = "door-alarm"
+        triggers = [{ input = "porch/front-door", to = "ON" }]
+        conditions = [{ button = "away", state = "ON" }]
+        actions = [{ play = "alarm.wav", speakers = ["hall"] }]
+        "#,
+    );
+    let t0 = utc(2026, 12, 5, 9, 0);
+    let mut engine = engine(vec![alarm], t0);
+    let mut house = House::default();
+    let open = input("porch", "front-door", Some(OnOff::Off), OnOff::On);
+    let mut stored = Vec::new();
+    let mut traced = |fx: Effects| {
+        for change in fx.changes {
+            if let super::Change::Traced(trace) = change {
+                stored.push((trace.run, trace.outcome));
+            }
+        }
+    };
+    // Twice blocked while at home, then a run once away.
+    traced(engine.on_event(&house, Seen::House(&open), t0));
+    traced(engine.on_event(&house, Seen::House(&open), t0 + Duration::seconds(1)));
+    let mut away = ButtonRecord::new(id("away"), t0);
+    away.state = OnOff::On;
+    house.buttons.insert(id("away"), away);
+    traced(engine.on_event(&house, Seen::House(&open), t0 + Duration::seconds(2)));
+    let runs: std::collections::BTreeSet<u64> = stored.iter().map(|(run, _)| *run).collect();
+    assert_eq!(
+        runs.len(),
+        3,
+        "traces share an id, so the database keeps one in place of the other: {stored:?}"
     );
 }
 

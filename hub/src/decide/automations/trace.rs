@@ -134,4 +134,7 @@ pub enum Change {
         run: u64,
     },
     Traced(Box<Trace>),
+    /// Its time and sun triggers were dealt with up to this instant (the
+    /// next hub resumes from here).
+    TimersPassed(Id, DateTime<Utc>),
 }

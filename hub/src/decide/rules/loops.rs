@@ -89,8 +89,8 @@ fn path(sets_off: &[Vec<(usize, bool)>], from: usize, to: usize) -> Option<Vec<u
 
 /// A message an action leads to, and whether rules on it settle (a state
 /// set to a fixed value fires its rules only the first time).
-struct Caused {
-    topic: String,
+pub(crate) struct Caused {
+    pub(crate) topic: String,
     payload: String,
     settles: bool,
 }
@@ -112,7 +112,7 @@ fn fires_on(rule: &Rule, topics: &Topics, topic: &str, payload: &str) -> bool {
 
 /// Every message an action can lead to inside Hearth: the message itself,
 /// and the state a button or output takes when it obeys.
-fn messages_caused(action: &Action, topics: &Topics) -> Vec<Caused> {
+pub(crate) fn messages_caused(action: &Action, topics: &Topics) -> Vec<Caused> {
     let (topic, payload) = match action {
         Action::SetOutput { output, command } => (
             topics.build(&Topic::OutputSet(output.clone())),

@@ -110,6 +110,19 @@ impl Core<'_> {
                 let _ = reply.send(self.views());
                 Ok(())
             }
+            ApiCall::Brightness {
+                output,
+                level,
+                reply,
+            } => {
+                let topic = settings.topics.build(&Topic::BrightnessSet(output.clone()));
+                tracing::debug!(%output, brightness = level.0, "brightness from HTTP");
+                self.publisher
+                    .publish_all(vec![Publication::event(topic, level.to_string())])
+                    .await;
+                let _ = reply.send(());
+                Ok(())
+            }
             ApiCall::CommandOutput {
                 output,
                 command,

@@ -12,7 +12,6 @@ use hearth_protocol::{Command, Id, Topic};
 use rumqttc::{QoS, SubscribeFilter};
 
 use super::{Core, Stopping};
-use crate::decide::automations::definition::Step;
 use crate::decide::automations::{
     Automation, Change, Context, Effects, Engine, Scene, Seen, Setup,
 };
@@ -61,9 +60,11 @@ pub(super) fn request_of(topic: &Topic, payload: &[u8]) -> Result<CatalogRequest
 }
 
 /// Builds the engine a hub starts (or takes over) with, picking up the
-/// runs that were waiting.
+/// runs that were waiting and the time triggers from where the last hub
+/// dealt with them.
 pub(super) fn engine(setup: Setup, catalog: Catalog, now: DateTime<Utc>) -> (Engine, Effects) {
     let mut engine = Engine::new(setup, catalog.automations, catalog.scenes, now);
+    engine.resume_timers(&catalog.timers_from, now);
     let fx = engine.restore(catalog.runs, now);
     (engine, fx)
 }
@@ -152,7 +153,15 @@ impl Core<'_> {
                     state: serde_json::to_string(&*p).unwrap_or_default(),
                 },
                 Change::RunGone { automation, run } => CatalogWrite::RunGone { automation, run },
+                Change::TimersPassed(automation, until) => {
+                    // Its `next_at` moved.
+                    views.insert(automation.clone());
+                    CatalogWrite::TimersUntil { automation, until }
+                }
                 Change::Traced(t) => {
+                    // A run ended (or a trigger was refused): its
+                    // `last_run` and `running` changed.
+                    views.insert(t.automation.clone());
                     // The run's logbook entry rides in the same batch as
                     // its trace (decide::logbook::run says which runs).
                     if let Some(entry) = crate::decide::logbook::run(&t) {
@@ -171,15 +180,13 @@ impl Core<'_> {
         }
         let topics = &self.settings.topics;
         publish.extend(views.into_iter().map(|id| {
-            let payload = self
-                .automations
-                .view(&id)
-                .map(|v| serde_json::to_vec(&v).unwrap_or_default())
-                .unwrap_or_default();
-            Publication::retained(topics.build(&Topic::HubAutomation(id)), payload)
+            let view = self.automations.view(&id);
+            self.listing.set_automation(&id, view.as_ref());
+            retained_view(topics.build(&Topic::HubAutomation(id)), view)
         }));
         for id in scenes {
             let view = self.automations.scene_view(&id);
+            self.listing.set_scene(&id, view.as_ref());
             // Home Assistant's scene entity comes and goes with the scene.
             if let Some(discovery) = &self.discovery {
                 let configs = match &view {
@@ -191,13 +198,7 @@ impl Core<'_> {
                 };
                 publish.extend(crate::decide::discovery::retained(configs));
             }
-            let payload = view
-                .map(|v| serde_json::to_vec(&v).unwrap_or_default())
-                .unwrap_or_default();
-            publish.push(Publication::retained(
-                topics.build(&Topic::HubScene(id)),
-                payload,
-            ));
+            publish.push(retained_view(topics.build(&Topic::HubScene(id)), view));
         }
         (publish, writes)
     }
@@ -220,6 +221,20 @@ impl Core<'_> {
                 .filter_map(|id| engine.scene_view(id))
                 .collect(),
         )
+    }
+
+    /// Shows every automation and scene to live views afresh (at start,
+    /// and when another hub's catalogue is taken over).
+    pub(super) fn share_listing(&self) {
+        let engine = &self.automations;
+        self.listing.replace(
+            engine
+                .automation_ids()
+                .filter_map(|id| Some((id.clone(), engine.view(id)?))),
+            engine
+                .scene_ids()
+                .filter_map(|id| Some((id.clone(), engine.scene_view(id)?))),
+        );
     }
 
     /// Every automation's and scene's retained view, for the hello.
@@ -281,6 +296,7 @@ impl Core<'_> {
         let setup = self.automations_setup();
         let (engine, fx) = engine(setup, catalog, Utc::now());
         self.automations = engine;
+        self.share_listing();
         self.refresh_subscriptions().await;
         self.carry_out(fx).await
     }
@@ -353,12 +369,24 @@ impl Core<'_> {
                     view.map(|v| serde_json::json!(v)),
                 ));
             }
-            CatalogRequest::Scene(id, None) => (
-                self.automations
-                    .remove_scene(&id)
-                    .ok_or_else(|| unknown("scene", &id))?,
-                None,
-            ),
+            CatalogRequest::Scene(id, None) => {
+                if let Some(user) = self
+                    .automations
+                    .automations()
+                    .find(|a| a.applies_scene(&id))
+                {
+                    return Err(CatalogError::Invalid(format!(
+                        "scene {id} is applied by automation {}; change or delete that first",
+                        user.id
+                    )));
+                }
+                (
+                    self.automations
+                        .remove_scene(&id)
+                        .ok_or_else(|| unknown("scene", &id))?,
+                    None,
+                )
+            }
             CatalogRequest::Apply(id) => {
                 let engine = &self.automations;
                 let publish = self
@@ -402,40 +430,16 @@ impl Core<'_> {
         }
     }
 
-    /// An automation may only switch automations and apply scenes that
-    /// exist, and must not set itself or others off forever.
+    /// See `loops::check_joins`.
     fn check_references(&self, automation: &Automation) -> Result<(), String> {
-        let others: Vec<&Automation> = self
-            .automations
-            .automations()
-            .filter(|a| a.id != automation.id)
-            .chain(std::iter::once(automation))
-            .collect();
-        let scenes = self.automations.scenes();
-        if let Some(cycle) = crate::decide::automations::loops::find_loop(
-            &self.settings.rules,
+        let others: Vec<&Automation> = self.automations.automations().collect();
+        crate::decide::automations::loops::check_joins(
+            automation,
             &others,
-            &scenes,
+            &self.automations.scenes(),
+            &self.settings.rules,
             &self.settings.topics,
-        ) {
-            return Err(format!(
-                "it would set automations off forever: {cycle}; give a trigger a payload its predecessor does not send"
-            ));
-        }
-        for (i, step) in automation.steps.iter().enumerate() {
-            match step {
-                Step::Enable {
-                    automation: other, ..
-                } if *other != automation.id && !self.automations.has_automation(other) => {
-                    return Err(format!("actions[{i}]: no automation {other}"));
-                }
-                Step::Scene(scene) if self.automations.stored_scene(scene).is_none() => {
-                    return Err(format!("actions[{i}].scene: no scene {scene}"));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        )
     }
 
     /// Subscribes to the filters automations added and drops those no
@@ -494,6 +498,15 @@ pub(super) fn filters_of(engine: &Engine) -> Vec<String> {
     // Once each: many automations listen on the same topic.
     let unique: BTreeSet<&str> = engine.automations().flat_map(|a| a.filters()).collect();
     unique.into_iter().map(str::to_owned).collect()
+}
+
+/// An automation's or scene's retained view; an empty payload clears it
+/// once the automation or scene is gone.
+fn retained_view(topic: String, view: Option<impl serde::Serialize>) -> Publication {
+    let payload = view
+        .map(|v| serde_json::to_vec(&v).unwrap_or_default())
+        .unwrap_or_default();
+    Publication::retained(topic, payload)
 }
 
 /// Sleeps until `deadline` (a wall-clock instant); never, for `None`.

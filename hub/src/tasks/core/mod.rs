@@ -69,6 +69,8 @@ pub struct CoreParts {
     pub takeover: mpsc::Receiver<crate::leader::Takeover>,
     /// The automations, scenes and waiting runs loaded at start.
     pub catalog: crate::store::Catalog,
+    /// Where the automations' and scenes' views go for live views.
+    pub listing: crate::shared_catalog::SharedCatalog,
     /// The chimes, for the hello and Home Assistant.
     pub registry: Arc<Registry>,
     /// Where chime changes go to be stored (`crate::chimes::commands`).
@@ -99,6 +101,8 @@ struct Core<'a> {
     /// The automations and their runs; its next deadline is the core's
     /// one timer (`automations::until`).
     automations: crate::decide::automations::Engine,
+    /// The engine's views as live views list them (see `crate::shared_catalog`).
+    listing: &'a crate::shared_catalog::SharedCatalog,
     /// `hub = "start"` automations have run.
     hub_started: bool,
     /// What picking up stored runs at start changed, carried out when the
@@ -157,9 +161,11 @@ pub async fn run_core(
         outage: OutageLog::default(),
         connection,
         automations: engine,
+        listing: &parts.listing,
         hub_started: false,
         restored: Some(restored),
     };
+    core.share_listing();
     loop {
         let deadline = core.automations.next_deadline();
         let step = tokio::select! {
