@@ -1,6 +1,7 @@
 // Hearth dashboard: the logbook panel. Reads pages of GET /api/v1/logbook and
 // puts live entries on top as app.js's stream hands them over ('hearth:logbook').
-// Plain DOM, no innerHTML: entity names come from users and devices.
+// Plain DOM, no innerHTML: entity names come from users and devices. Uses
+// app.js's helpers ($, el, send).
 'use strict';
 
 (() => {
@@ -8,28 +9,18 @@
   const PAGE = 50; // entries per request
   const ENTITY_CHOICES = 100; // entity names offered in the filter's list
 
-  const list = document.getElementById('logbook');
-  const status = document.getElementById('logbook-status');
-  const filter = document.getElementById('logbook-entity');
-  const choices = document.getElementById('logbook-entities');
-  const olderButton = document.getElementById('logbook-older');
-  const newestButton = document.getElementById('logbook-newest');
+  const list = $('logbook');
+  const status = $('logbook-status');
+  const filter = $('logbook-entity');
+  const choices = $('logbook-entities');
+  const olderButton = $('logbook-older');
+  const newestButton = $('logbook-newest');
 
   let entity = ''; // the filter in force ('' = every entity)
   let atNewest = true; // showing the newest entries: live ones go on top
   let loading = 0; // the request in flight (a newer one makes older answers stale)
   let arrivedMeanwhile = []; // live entries that came while the first page loaded
   const known = new Set(); // entity names seen, for the filter's list
-
-  function el(tag, props, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props || {})) {
-      if (k === 'class') node.className = v;
-      else node.setAttribute(k, v);
-    }
-    node.append(...children);
-    return node;
-  }
 
   // "14:03:27", with the day on a line above when it is not today.
   function when(iso) {
@@ -76,14 +67,12 @@
     return `${Date.parse(last.dataset.at)}-${last.dataset.id}`;
   }
 
-  async function fetchPage(name, before) {
+  // A page; a refusal throws the hub's message.
+  function fetchPage(name, before) {
     const query = new URLSearchParams({ limit: String(PAGE) });
     if (name) query.set('entity', name);
     if (before) query.set('before', before);
-    const response = await fetch(`api/v1/logbook?${query}`);
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.error || `${response.status} ${response.statusText}`);
-    return body;
+    return send('GET', `logbook?${query}`);
   }
 
   // The newest page for the filter `wanted`, replacing what is shown; live

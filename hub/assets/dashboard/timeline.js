@@ -1,5 +1,6 @@
 // Hearth dashboard: an on/off bar of the last 24 h per light, switch and input,
 // from GET /api/v1/timeline (built on the server from the logbook's state entries).
+// Uses app.js's helpers ($, el, svg, send).
 'use strict';
 
 (() => {
@@ -7,16 +8,9 @@
   const CHANGE_DELAY_MS = 1000; // a burst of state changes costs one request
   const WIDTH = 1000; // the bar's viewBox width
 
-  const list = document.getElementById('timelines');
-  const SVG = 'http://www.w3.org/2000/svg';
+  const list = $('timelines');
   let timer = 0; // the next periodic refresh
   let soon = 0; // a refresh after a change, pending
-
-  function svg(tag, attrs) {
-    const node = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    return node;
-  }
 
   function duration(ms) {
     const minutes = Math.round(ms / 60000);
@@ -50,29 +44,18 @@
     const summary = `${name}: on for ${duration(onMs)} of the last 24 h` +
       (last ? `, ${last.state} now` : ', no state logged') + (timeline.truncated ? ' (too many changes to show all)' : '');
     bar.setAttribute('aria-label', summary);
-    const li = document.createElement('li');
-    li.dataset.entity = timeline.entity;
-    const text = document.createElement('div');
-    text.className = 'grow';
-    const strong = document.createElement('strong');
-    strong.textContent = name;
-    const small = document.createElement('small');
-    small.textContent = `${where} · on ${duration(onMs)}`;
-    text.append(strong, small, bar);
-    li.append(text);
-    return li;
+    return el('li', { 'data-entity': timeline.entity },
+      el('div', { class: 'grow' }, el('strong', {}, name), el('small', {}, `${where} · on ${duration(onMs)}`), bar));
   }
 
   async function refresh() {
     clearTimeout(timer);
     timer = setTimeout(refresh, REFRESH_MS);
     try {
-      const response = await fetch('api/v1/timeline');
-      if (!response.ok) return; // a standby without its database, say: keep the last bars
-      const body = await response.json();
+      const body = await send('GET', 'timeline');
       const rows = body.timelines.filter((t) => t.spans.length > 0).map((t) => row(t, body.since, body.until));
       if (rows.length) list.replaceChildren(...rows);
-    } catch (_) { /* offline: the next refresh tries again */ }
+    } catch (_) { /* offline, or the database is not answering: keep the last bars */ }
   }
 
   // An output or input changed: redraw soon (one request per burst).
