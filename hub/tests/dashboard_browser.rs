@@ -8,10 +8,9 @@ mod common;
 
 mod browser;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::{ChromeDriver, js, until};
+use browser::{ChromeDriver, js, screenshot_dir, until};
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::Locator;
 use hearth_testkit::{Subscriber, mosquitto_pub};
@@ -26,16 +25,6 @@ fn expect_line(subscriber: &Subscriber, line: &str) {
     tokio::task::block_in_place(|| {
         subscriber.expect_line(line, WAIT);
     });
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("dashboard");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn switch(key: &str) -> String {

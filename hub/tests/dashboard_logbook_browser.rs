@@ -9,10 +9,9 @@ mod common;
 
 mod browser;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::{ChromeDriver, js, until};
+use browser::{ChromeDriver, js, screenshot_dir, until};
 use chrono::Utc;
 use common::{Backend, TestDb, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::{Client, Locator};
@@ -27,16 +26,6 @@ const LIVE_WITHIN: Duration = Duration::from_secs(1);
 /// Old entries stored before the page opens: more than the panel keeps
 /// (logbook.js's LOGBOOK_ROWS, 200), so paging back hits its bound.
 const OLD_ENTRIES: i64 = 230;
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("dashboard");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn publish(port: u16, topic: &str, payload: &str, extra: &[&str]) {
     let mut args = vec!["-t", topic, "-q", "1", "-m", payload];

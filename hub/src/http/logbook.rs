@@ -61,11 +61,22 @@ pub(super) fn time_param(
         .transpose()
 }
 
-/// Whether `raw` names an entity as the logbook does, `<kind>:<name>`
-/// with one of `kinds`.
-pub(super) fn is_entity(raw: &str, kinds: &[&str]) -> bool {
-    raw.split_once(':')
-        .is_some_and(|(kind, name)| kinds.contains(&kind) && !name.is_empty() && raw.len() <= 200)
+/// `params["entity"]`, if given, when it names an entity as the logbook
+/// does (`<kind>:<name>` with one of `kinds`); `Err` holds the text when
+/// it does not.
+pub(super) fn entity_param(
+    params: &HashMap<String, String>,
+    kinds: &[&str],
+) -> Result<Option<String>, String> {
+    params
+        .get("entity")
+        .map(|raw| match raw.split_once(':') {
+            Some((kind, name)) if kinds.contains(&kind) && !name.is_empty() && raw.len() <= 200 => {
+                Ok(raw.clone())
+            }
+            _ => Err(raw.clone()),
+        })
+        .transpose()
 }
 
 /// The query string, checked.
@@ -78,14 +89,7 @@ pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     }
     let time =
         |name: &'static str| time_param(params, name).map_err(|raw| ParamError::Time(name, raw));
-    let entity = params
-        .get("entity")
-        .map(|raw| {
-            is_entity(raw, &ENTITY_KINDS)
-                .then(|| raw.clone())
-                .ok_or_else(|| ParamError::Entity(raw.clone()))
-        })
-        .transpose()?;
+    let entity = entity_param(params, &ENTITY_KINDS).map_err(ParamError::Entity)?;
     let (since, until) = (time("since")?, time("until")?);
     if let (Some(since), Some(until)) = (since, until)
         && until <= since

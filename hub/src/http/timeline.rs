@@ -15,7 +15,7 @@ use axum::{Json, Router};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 
-use super::logbook::{is_entity, time_param};
+use super::logbook::{entity_param, time_param};
 use super::{HttpState, Refusal};
 use crate::decide::logbook as names;
 use crate::decide::timeline::{Span, spans};
@@ -74,14 +74,7 @@ pub fn parse(
     }
     let time =
         |name: &'static str| time_param(params, name).map_err(|raw| ParamError::Time(name, raw));
-    let entity = params
-        .get("entity")
-        .map(|raw| {
-            is_entity(raw, &KINDS)
-                .then(|| raw.clone())
-                .ok_or_else(|| ParamError::Entity(raw.clone()))
-        })
-        .transpose()?;
+    let entity = entity_param(params, &KINDS).map_err(ParamError::Entity)?;
     let until = time("until")?.map_or(now, |t| t.min(now));
     let since = time("since")?.unwrap_or(until - DEFAULT_WINDOW);
     if until <= since {
