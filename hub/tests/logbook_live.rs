@@ -344,6 +344,15 @@ on_both_backends!(
         let hall = entries_until(&base, "button:hall", |e| !e.is_empty()).await;
         assert_eq!(hall, [entry("state", "ON", "http:alice")]);
 
+        // A scene applied by itself names the scene.
+        let scene = r#"{"outputs":[{"output":"pi-1/light/hall","command":"ON"}]}"#;
+        let (status, body) = as_alice("PUT", &format!("{base}/scenes/evening"), Some(scene)).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = as_alice("POST", &format!("{base}/scenes/evening/apply"), None).await;
+        assert_eq!(status, 202, "{body}");
+        let hall_light = entries_until(&base, "output:pi-1/light/hall", |e| !e.is_empty()).await;
+        assert_eq!(hall_light, [entry("command", "ON", "scene:evening")]);
+
         // "Play now", over HTTP and over MQTT.
         let (status, body) = as_alice("POST", &format!("{base}/chimes/tea/play"), None).await;
         assert_eq!(status, 202, "{body}");

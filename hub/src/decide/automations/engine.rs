@@ -412,16 +412,29 @@ impl Engine {
         Some(self.effects(Effects::default()))
     }
 
-    /// Applies scene `id` now; `None` if there is no such scene.
-    pub fn apply_scene(&self, id: &Id, house: &House) -> Option<Vec<Publication>> {
+    /// Applies scene `id` now: what it sends (TOGGLE resolved from the
+    /// house) and the logbook entries of its commands, by `source`; `None`
+    /// if there is no such scene.
+    pub fn apply_scene(
+        &self,
+        id: &Id,
+        house: &House,
+        at: DateTime<Utc>,
+        source: &str,
+    ) -> Option<(Vec<Publication>, Vec<LogEntry>)> {
         let (scene, _) = self.scenes.get(id)?;
-        Some(
+        Some((
             scene
                 .steps
                 .iter()
                 .flat_map(|s| publications(&self.setup.topics, house, s))
                 .collect(),
-        )
+            scene
+                .steps
+                .iter()
+                .flat_map(|s| logged(house, s, at, source))
+                .collect(),
+        ))
     }
 
     /// A trigger fired: check conditions, cool-down and mode, maybe start.
@@ -580,15 +593,9 @@ impl Engine {
                         None => format!("no automation {automation} to be {verb}"),
                     }
                 }
-                Step::Scene(scene) => match self.apply_scene(&scene, house) {
-                    Some(published) => {
-                        if let Some((s, _)) = self.scenes.get(&scene) {
-                            let entries = s
-                                .steps
-                                .iter()
-                                .flat_map(|st| logged(house, st, now, &source));
-                            fx.logbook.extend(entries);
-                        }
+                Step::Scene(scene) => match self.apply_scene(&scene, house, now, &source) {
+                    Some((published, entries)) => {
+                        fx.logbook.extend(entries);
                         let what = describe(&published);
                         fx.publish.extend(published);
                         format!("scene {scene}: {what}")

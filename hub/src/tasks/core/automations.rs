@@ -389,12 +389,16 @@ impl Core<'_> {
             }
             CatalogRequest::Apply(id) => {
                 let engine = &self.automations;
-                let publish = self
+                // Applied by itself (HTTP or its MQTT topic): the commands'
+                // entries name the scene.
+                let source = format!("scene:{id}");
+                let (publish, logbook) = self
                     .house
-                    .read(|house| engine.apply_scene(&id, house))
+                    .read(|house| engine.apply_scene(&id, house, Utc::now(), &source))
                     .ok_or_else(|| unknown("scene", &id))?;
                 let fx = Effects {
                     publish,
+                    logbook,
                     ..Effects::default()
                 };
                 let shown = serde_json::json!({ "applied": id });
