@@ -318,3 +318,56 @@ impl Live {
         chime.map_or(minute, |c| c.min(minute))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::logbook_feed::{LIVE_LOGBOOK_CAPACITY, LogbookFeed};
+    use crate::model::logbook::{LogEntry, LogKind, LogRow};
+
+    fn row(id: i64) -> LogRow {
+        LogRow {
+            id,
+            entry: LogEntry::new(
+                Utc::now(),
+                "button:desk".into(),
+                LogKind::Press,
+                "single",
+                "mqtt",
+            ),
+        }
+    }
+
+    /// What an event puts on the wire (axum's `Event` shows its bytes).
+    fn wire(event: &Event) -> String {
+        format!("{event:?}")
+            .replace("\\\"", "\"")
+            .replace("\\n", "\n")
+    }
+
+    #[tokio::test]
+    async fn a_view_that_fell_behind_is_told_so_then_gets_what_follows() {
+        let feed = LogbookFeed::default();
+        let stopping = CancellationToken::new();
+        let events = logbook_events(feed.subscribe(), stopping.clone());
+        let mut events = std::pin::pin!(events);
+        for id in 0..(LIVE_LOGBOOK_CAPACITY as i64 + 2) {
+            feed.send(vec![row(id)]);
+        }
+        let lagged = wire(&events.next().await.unwrap().unwrap());
+        assert!(
+            lagged.contains("event: logbook-lagged\ndata: {\"skipped_batches\":2}"),
+            "{lagged}"
+        );
+        let next = wire(&events.next().await.unwrap().unwrap());
+        assert!(
+            next.contains("event: logbook\ndata: [{\"id\":2,")
+                && next.contains("\"entity\":\"button:desk\""),
+            "{next}"
+        );
+        stopping.cancel();
+        assert!(events.next().await.is_none(), "the stream outlived the hub");
+    }
+}
