@@ -9,10 +9,11 @@
 //! are not followed (a payload published by an action rarely matches one
 //! by accident); say so where it matters.
 
-use hearth_protocol::{Topic, Topics};
+use hearth_protocol::{Id, Topic, Topics};
 
 use super::definition::{Automation, PayloadMatch, Scene, Step, Trigger};
 use crate::decide::rules::{self, Action, Rule};
+use crate::model::chime::Source;
 
 /// Whether `automation` may join `others` (the rest of the catalogue, it
 /// may be among them under its own id): it may only switch automations and
@@ -52,6 +53,45 @@ pub fn check_joins(
         }
     }
     Ok(())
+}
+
+/// An automation as stored, with where it came from.
+pub type Stored = (Automation, Source);
+
+/// The stored automations a hub may start with: run-time ones that would
+/// now set things off forever are left out, each with why. The file's
+/// automations and rules were checked together when the config loaded,
+/// and a run-time one when it was saved, but a rule or automation added to
+/// the file since can close a circle with it. Only when the whole set has
+/// a loop are run-time ones added one at a time (names sorted), so the
+/// common start costs one check.
+pub fn without_loops(
+    automations: Vec<Stored>,
+    scenes: &[&Scene],
+    rules: &[Rule],
+    topics: &Topics,
+) -> (Vec<Stored>, Vec<(Id, String)>) {
+    let all: Vec<&Automation> = automations.iter().map(|(a, _)| a).collect();
+    if find_loop(rules, &all, scenes, topics).is_none() {
+        return (automations, Vec::new());
+    }
+    let (mut kept, mut runtime): (Vec<_>, Vec<_>) = automations
+        .into_iter()
+        .partition(|(_, source)| *source == Source::Config);
+    runtime.sort_by(|(a, _), (b, _)| a.id.cmp(&b.id));
+    let mut refused = Vec::new();
+    for (automation, source) in runtime {
+        let with: Vec<&Automation> = kept
+            .iter()
+            .map(|(a, _)| a)
+            .chain(std::iter::once(&automation))
+            .collect();
+        match find_loop(rules, &with, scenes, topics) {
+            Some(cycle) => refused.push((automation.id.clone(), cycle)),
+            None => kept.push((automation, source)),
+        }
+    }
+    (kept, refused)
 }
 
 /// Who set whom off: `rules[2] ("name") -> automation hall -> ...`; `None`
@@ -273,5 +313,37 @@ mod tests {
             find_loop(&[], &[&on_x, &on_y], &[], &Topics::default()),
             None
         );
+    }
+
+    #[test]
+    fn a_stored_automation_that_now_closes_a_circle_with_the_file_is_left_out() {
+        let a = |id: &str, from: &str, to: &str| {
+            automation(&format!(
+                r#"
+                id = "{id}"
+                triggers = [{{ output = "{from}" }}]
+                actions = [{{ output = "{to}", command = "TOGGLE" }}]
+                "#
+            ))
+        };
+        let (x, y, z) = ("pi-1/light/x", "pi-1/light/y", "pi-1/light/z");
+        // The file now has ping (x -> y); pong (y -> x) was saved at run
+        // time before ping existed; other (z -> y) is harmless.
+        let stored = vec![
+            (a("ping", x, y), Source::Config),
+            (a("pong", y, x), Source::Runtime),
+            (a("other", z, y), Source::Runtime),
+        ];
+        let (kept, refused) = without_loops(stored, &[], &[], &Topics::default());
+        let kept: Vec<&str> = kept.iter().map(|(a, _)| a.id.as_str()).collect();
+        assert_eq!(kept, ["ping", "other"]);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].0.as_str(), "pong");
+        assert!(refused[0].1.contains("automation ping"), "{refused:?}");
+
+        // Without a circle, everything stays, in order.
+        let fine = vec![(a("other", z, y), Source::Runtime)];
+        let (kept, refused) = without_loops(fine, &[], &[], &Topics::default());
+        assert_eq!((kept.len(), refused.len()), (1, 0));
     }
 }

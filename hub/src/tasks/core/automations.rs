@@ -62,8 +62,24 @@ pub(super) fn request_of(topic: &Topic, payload: &[u8]) -> Result<CatalogRequest
 /// Builds the engine a hub starts (or takes over) with, picking up the
 /// runs that were waiting and the time triggers from where the last hub
 /// dealt with them.
-pub(super) fn engine(setup: Setup, catalog: Catalog, now: DateTime<Utc>) -> (Engine, Effects) {
-    let mut engine = Engine::new(setup, catalog.automations, catalog.scenes, now);
+pub(super) fn engine(
+    setup: Setup,
+    rules: &[crate::decide::rules::Rule],
+    catalog: Catalog,
+    now: DateTime<Utc>,
+) -> (Engine, Effects) {
+    let scenes: Vec<&Scene> = catalog.scenes.iter().map(|(s, _)| s).collect();
+    let (automations, refused) = crate::decide::automations::loops::without_loops(
+        catalog.automations,
+        &scenes,
+        rules,
+        &setup.topics,
+    );
+    for (automation, cycle) in refused {
+        // Kept in the database: changing the file back brings it back.
+        tracing::error!(%automation, %cycle, "stored automation left out: it would set automations off forever with the config's rules and automations");
+    }
+    let mut engine = Engine::new(setup, automations, catalog.scenes, now);
     engine.resume_timers(&catalog.timers_from, now);
     let fx = engine.restore(catalog.runs, now);
     (engine, fx)
@@ -294,7 +310,7 @@ impl Core<'_> {
     /// Took over from another hub: its automations, scenes and waiting runs.
     pub(super) async fn reload_catalog(&mut self, catalog: Catalog) -> Result<(), Stopping> {
         let setup = self.automations_setup();
-        let (engine, fx) = engine(setup, catalog, Utc::now());
+        let (engine, fx) = engine(setup, &self.settings.rules, catalog, Utc::now());
         self.automations = engine;
         self.share_listing();
         self.refresh_subscriptions().await;

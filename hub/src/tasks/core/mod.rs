@@ -130,6 +130,7 @@ pub async fn run_core(
     let settings = &*parts.settings;
     let (engine, restored) = automations::engine(
         automations::automations_setup(settings),
+        &settings.rules,
         parts.catalog,
         Utc::now(),
     );
