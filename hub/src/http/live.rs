@@ -231,6 +231,8 @@ fn logbook_events(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     futures_util::stream::unfold((feed, stopping), |(mut feed, stopping)| async move {
         let event = tokio::select! {
+            // Stopping first: a backlog must not hold up the hub's shutdown.
+            biased;
             _ = stopping.cancelled() => return None,
             got = feed.recv() => match got {
                 Ok(rows) => {
