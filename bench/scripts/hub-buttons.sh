@@ -13,6 +13,8 @@
 #   RATES="10 100" runs only those rows (10 100 1000 10000 max).
 #   AUTOMATIONS=200: the hub runs 200 automations (a realistic mix, see
 #     `hearth-bench buttons --automations`) instead of one rule per button.
+#   LIVE_VIEWS=N: N dashboards' event streams (/api/v1/events, curl) stay
+#     open through the runs, so the live logbook sends every batch.
 #   POSTGRES_URL: a server URL such as postgres://postgres@127.0.0.1:55433/postgres;
 #     a database hearth_bench_<pid> is created in it and dropped afterwards.
 # Needs: python3, sqlite3 or psql, and
@@ -80,12 +82,17 @@ for _ in $(seq 200); do
     sleep 0.1
 done
 
+for view in $(seq "${LIVE_VIEWS:-0}"); do
+    curl -sN "http://127.0.0.1:$http_port/api/v1/events" >"$work/events.$view" 2>/dev/null &
+    pids+=($!)
+done
+
 case $layout in
 separate) broker_label="hearth-broker process" ;;
 embedded) broker_label="embedded broker" ;;
 *) broker_label=$layout ;;
 esac
-label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )${AUTOMATIONS:+, $AUTOMATIONS automations}"
+label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )${AUTOMATIONS:+, $AUTOMATIONS automations}$( [ "${LIVE_VIEWS:-0}" -gt 0 ] && echo ", $LIVE_VIEWS live views")"
 all=(
     "10|10 presses/s|--presses 300 --rate 10"
     "100|100 presses/s|--presses 3000 --rate 100"
@@ -118,6 +125,9 @@ else
     stored=$(psql -qtA "$db_url" -c 'select coalesce(sum(press_count),0) from buttons')
 fi
 echo "# database: sum(press_count) = $stored, presses sent = $total" >&2
+if [ "${LIVE_VIEWS:-0}" -gt 0 ]; then
+    echo "# live view 1 received: $(grep -c '^event: logbook$' "$work/events.1") logbook events, $(grep -o '"entity":' "$work/events.1" | wc -l) entries" >&2
+fi
 [ -n "${KEEP_JSON:-}" ] && cp "$work/runs.jsonl" "$KEEP_JSON"
 python3 - "$work/runs.jsonl" "$label" <<'PY'
 import json, sys, collections

@@ -18,6 +18,9 @@ pub enum ApiCall {
     SetButton {
         id: Id,
         command: Command,
+        /// The HTTP login that asked, when logins are on (the logbook's
+        /// `http:<user>`).
+        by: Option<String>,
         reply: oneshot::Sender<(OnOff, oneshot::Receiver<()>)>,
     },
     /// Forget a button; the reply says whether it existed, after the commit.
@@ -49,6 +52,8 @@ pub enum ApiCall {
     CommandOutput {
         output: OutputRef,
         command: Command,
+        /// As `SetButton`'s.
+        by: Option<String>,
         reply: oneshot::Sender<OnOff>,
     },
     /// Send a dimmable light a brightness; the reply says it is out.

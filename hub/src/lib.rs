@@ -15,6 +15,7 @@ pub mod decide;
 pub mod config;
 pub mod history;
 pub mod leader;
+pub mod logbook_feed;
 pub mod metrics;
 pub mod publish;
 pub mod revision;
@@ -214,12 +215,14 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             let _ = chime_tx.try_send(chimes::manage::ChimeEvent::Removed(id));
         }
     }
+    let logbook = logbook_feed::LogbookFeed::default();
     let chimes = chimes::manage::Chimes {
         store: store.clone(),
         registry: registry.clone(),
         events: chime_tx.clone(),
         default_tz: settings.timezone,
         role: role_rx.clone(),
+        logbook: logbook.clone(),
     };
     let chime_stats = Arc::new(chimes::scheduler::ChimeStats::default());
     let topics = settings.topics.clone();
@@ -246,12 +249,13 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         stopping: shutdown.clone(),
         broker_refusals: broker.as_ref().map(RunningBroker::refusal_counters),
         broker_lost: broker.as_ref().map(RunningBroker::lost_messages),
+        logbook: logbook.clone(),
     });
 
     let mut tasks = JoinSet::new();
     let (command_tx, command_rx) = mpsc::channel(chimes::commands::CHIME_COMMAND_CAPACITY);
     tasks.spawn(chimes::commands::run_commands(
-        chimes,
+        chimes.clone(),
         topics.clone(),
         publish::Publisher::new(client.clone(), metrics.clone()),
         metrics.clone(),
@@ -273,6 +277,7 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             client,
             write_rx,
             metrics,
+            logbook.clone(),
         ))
     };
     let link = tokio::spawn(mqtt::drive(eventloop, link_tx, link_stop.clone()));
@@ -349,12 +354,8 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         shutdown.clone(),
     ));
     tasks.spawn(chimes::scheduler::run_while_leader(
-        registry.clone(),
-        store.clone(),
-        role_rx,
-        chime_tx,
+        chimes,
         chime_stats,
-        settings.timezone,
         shutdown.clone(),
     ));
     tasks.spawn(chimes::manage::run_publisher(

@@ -57,6 +57,7 @@ async fn plays_between(
         clock.clone(),
         tx,
         Arc::new(ChimeStats::default()),
+        Default::default(),
         shutdown.clone(),
     ));
     let mut plays = Vec::new();
@@ -390,6 +391,7 @@ async fn a_change_takes_effect_without_waiting_for_the_old_schedule() {
         hearth_hub::chimes::scheduler::SystemClock,
         tx,
         Arc::new(ChimeStats::default()),
+        Default::default(),
         shutdown.clone(),
     ));
     tokio::time::sleep(Duration::from_millis(200)).await;

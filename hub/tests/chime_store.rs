@@ -143,24 +143,34 @@ on_both_backends!(
             .claim_run(&id("tick"), future, RunStatus::Played)
             .await
             .unwrap();
-        assert!(claimed, "want claimed, saw claimed = {claimed}");
+        // The winner gets the play's logbook entry, as stored.
+        let entry = claimed.expect("the first claim wins").entry;
+        assert_eq!(
+            (
+                entry.entity.as_str(),
+                entry.kind.as_str(),
+                entry.detail.as_str(),
+                entry.source.as_str()
+            ),
+            ("chime:tick", "play", "played", "schedule")
+        );
         // A second claim, from this hub or another: refused.
         let claimed = store
             .claim_run(&id("tick"), future, RunStatus::Played)
             .await
             .unwrap();
-        assert!(!claimed, "want refused, saw claimed = {claimed}");
+        assert!(claimed.is_none(), "want refused, saw {claimed:?}");
         let claimed = other
             .claim_run(&id("tick"), future, RunStatus::Missed)
             .await
             .unwrap();
-        assert!(!claimed, "want refused, saw claimed = {claimed}");
+        assert!(claimed.is_none(), "want refused, saw {claimed:?}");
         let later = future + Duration::minutes(1);
         let claimed = other
             .claim_run(&id("tick"), later, RunStatus::Missed)
             .await
             .unwrap();
-        assert!(claimed, "want claimed, saw claimed = {claimed}");
+        assert!(claimed.is_some(), "want claimed, saw {claimed:?}");
         let runs = store.runs(&id("tick")).await.unwrap();
         assert_eq!(
             runs,

@@ -6,13 +6,15 @@ mod common;
 
 use std::time::Duration;
 
+use common::sse::EventStream;
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use hearth_testkit::{TestClient, mosquitto_pub};
 use rumqttc::QoS;
 
 /// The page is useless on a phone if it is heavy; a budget catches a
-/// dependency sneaking in.
-const PAGE_BUDGET_GZIP_BYTES: usize = 12 * 1024;
+/// dependency sneaking in. 12 KiB until issue 19's panels (run the house,
+/// the logbook, the timelines) brought the page to 15,788 B gzipped.
+const PAGE_BUDGET_GZIP_BYTES: usize = 16 * 1024;
 
 #[derive(Debug)]
 struct Fetched {
@@ -108,91 +110,6 @@ async fn the_page_is_small_self_contained_and_cached_by_etag() {
         "the page weighs {total_gzip} B gzipped: {report:?}"
     );
     hub.stop().await;
-}
-
-/// A reader of `text/event-stream` events over a real HTTP connection.
-struct EventStream {
-    response: reqwest::Response,
-    buffer: String,
-}
-
-impl EventStream {
-    async fn open(url: &str) -> Self {
-        let response = reqwest::Client::new()
-            .get(url)
-            .header("accept", "text/event-stream")
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        assert_eq!(
-            response.headers()["content-type"].to_str().unwrap(),
-            "text/event-stream"
-        );
-        let encoding = response.headers().get("content-encoding");
-        assert!(
-            encoding.is_none(),
-            "an event stream compressed: {encoding:?}"
-        );
-        Self {
-            response,
-            buffer: String::new(),
-        }
-    }
-
-    /// The next event's (name, data), skipping keep-alive comments.
-    async fn next(&mut self, timeout: Duration) -> Option<(String, String)> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut name = String::new();
-                let mut data = String::new();
-                for line in block.lines() {
-                    if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
-                    } else if let Some(v) = line.strip_prefix("data:") {
-                        data.push_str(v.strip_prefix(' ').unwrap_or(v));
-                    }
-                }
-                if !data.is_empty() {
-                    return Some((name, data));
-                }
-                continue;
-            }
-            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
-                .await
-                .ok()?
-                .unwrap()?;
-            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
-        }
-    }
-
-    async fn next_snapshot(&mut self, timeout: Duration) -> serde_json::Value {
-        let buffered = self.buffer.clone();
-        let (name, data) = self
-            .next(timeout)
-            .await
-            .unwrap_or_else(|| panic!("no snapshot event; buffered: {buffered:?}"));
-        assert_eq!(name, "snapshot");
-        serde_json::from_str(&data).unwrap()
-    }
-
-    /// Snapshots until one satisfies `want`.
-    async fn until(
-        &mut self,
-        timeout: Duration,
-        want: impl Fn(&serde_json::Value) -> bool,
-    ) -> serde_json::Value {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let snapshot = self.next_snapshot(left).await;
-            if want(&snapshot) {
-                return snapshot;
-            }
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,10 +8,9 @@ mod common;
 
 mod browser;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::{ChromeDriver, js, until};
+use browser::{ChromeDriver, js, screenshot_dir, until};
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::Locator;
 use hearth_testkit::{Subscriber, mosquitto_pub};
@@ -26,16 +25,6 @@ fn expect_line(subscriber: &Subscriber, line: &str) {
     tokio::task::block_in_place(|| {
         subscriber.expect_line(line, WAIT);
     });
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("dashboard");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn switch(key: &str) -> String {
@@ -258,6 +247,16 @@ async fn a_browser_drives_the_house_and_sees_it_change_live() {
     );
     let fan = switch("attic/switch/fan");
     until(&browser, &fan, "the attic fan").await;
+    // The new row lands above where the page is scrolled (at the chimes),
+    // maybe under the sticky header, where a click is intercepted: bring
+    // it to the middle first, as a person would.
+    browser
+        .execute(
+            &format!("{fan}.scrollIntoView({{block: 'center'}}); return 0;"),
+            vec![],
+        )
+        .await
+        .unwrap();
     browser
         .find(Locator::Css(
             r#"[data-key="attic/switch/fan"] [role=switch]"#,

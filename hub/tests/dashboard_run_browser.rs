@@ -14,9 +14,7 @@ mod common;
 
 mod browser;
 
-use std::path::PathBuf;
-
-use browser::{ChromeDriver, js, until};
+use browser::{ChromeDriver, js, screenshot_dir, until};
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::{Client, Locator};
 use hearth_testkit::{Subscriber, mosquitto_pub};
@@ -37,16 +35,6 @@ fn expect_line(subscriber: &Subscriber, line: &str) {
 fn retain(port: u16, topic: &str, payload: &str) {
     let out = mosquitto_pub(port, &["-t", topic, "-m", payload, "-r", "-q", "1"]);
     assert!(out.status.success(), "mosquitto_pub {topic}: {out:?}");
-}
-
-fn screenshot_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
-        |_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-        PathBuf::from,
-    );
-    let dir = target.join("dashboard");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 async fn click(browser: &Client, css: &str) {

@@ -141,6 +141,7 @@ on_both_backends!(
                     .claim_run(&id("tea"), now - hours(age), RunStatus::Played)
                     .await
                     .unwrap()
+                    .is_some()
             );
         }
 

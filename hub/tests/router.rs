@@ -51,6 +51,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
             events,
             default_tz: settings.timezone,
             role,
+            logbook: Default::default(),
         },
         chime_stats: Arc::new(ChimeStats::default()),
         house: SharedHouse::new(house),
@@ -63,6 +64,7 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
         stopping: CancellationToken::new(),
         broker_refusals: None,
         broker_lost: None,
+        logbook: Default::default(),
     });
     let router = app(state);
 
@@ -81,7 +83,9 @@ async fn the_router_reads_the_house_and_hands_changes_to_the_core() {
     // The change goes to the core; this test plays the core.
     let core = tokio::spawn(async move {
         match core_end.calls.recv().await {
-            Some(ApiCall::SetButton { id, command, reply }) => {
+            Some(ApiCall::SetButton {
+                id, command, reply, ..
+            }) => {
                 let (done, durable) = tokio::sync::oneshot::channel();
                 let _ = reply.send((OnOff::On.apply(command), durable));
                 let _ = done.send(());

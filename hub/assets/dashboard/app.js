@@ -3,8 +3,8 @@
 'use strict';
 
 const API = 'api/v1/';
-const HISTORY_HOURS = 24;
-const HISTORY_POINTS = 144; // one per 10 minutes: plenty for a card-wide chart
+let historyHours = 24; // the climate chart's range: 24 h, 7 d or 30 d (#range)
+const HISTORY_POINTS = 144; // one per 10 minutes over 24 h: plenty for a card-wide chart
 const HISTORY_REFRESH_MS = 5 * 60 * 1000;
 // What a node's `climate` and history rows carry (hearth_protocol::Quantity),
 // how each is shown, and its chart line's class in app.css.
@@ -77,6 +77,13 @@ function connect() {
   });
   // EventSource reconnects by itself; say so meanwhile.
   events.addEventListener('error', () => setLink(false));
+  // For logbook.js: live entries, and when to re-read a page (the stream
+  // (re)opened, or fell behind and skipped entries).
+  const reload = () => document.dispatchEvent(new Event('hearth:logbook-reload'));
+  events.addEventListener('open', reload);
+  events.addEventListener('logbook-lagged', reload);
+  events.addEventListener('logbook', (event) =>
+    document.dispatchEvent(new CustomEvent('hearth:logbook', { detail: JSON.parse(event.data) })));
 }
 
 function setLink(up) {
@@ -194,7 +201,9 @@ async function refreshHistory(id, card) {
   }
   histories.set(id, { ...known, loading: true });
   try {
-    const readings = await send('GET', `nodes/${id}/history?hours=${HISTORY_HOURS}&points=${HISTORY_POINTS}`);
+    const hours = historyHours;
+    const readings = await send('GET', `nodes/${id}/history?hours=${hours}&points=${HISTORY_POINTS}`);
+    if (hours !== historyHours) return; // the range changed meanwhile
     histories.set(id, { fetchedAt: Date.now(), readings });
     drawChart(card, readings);
   } catch (_) {
@@ -209,13 +218,13 @@ function svg(tag, attrs) {
   return node;
 }
 
-// Each quantity over 24 h, scaled to its own range.
+// Each quantity over the chosen range, scaled to its own range.
 function drawChart(card, readings) {
   const box = part(card, 'chart');
   box.replaceChildren();
   if (readings.length < 2) return;
   const width = 300, height = 80, top = 12;
-  const end = Date.now(), start = end - HISTORY_HOURS * 3600 * 1000;
+  const end = Date.now(), start = end - historyHours * 3600 * 1000;
   const x = (r) => ((Date.parse(r.at) - start) / (end - start) * width).toFixed(1);
   const chart = svg('svg', { class: 'chart', viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: 'none', role: 'img' });
   const labels = [];
@@ -227,7 +236,7 @@ function drawChart(card, readings) {
     labels.push(`${field} ${lo.toFixed(1)}–${hi.toFixed(1)} ${unit}`);
   }
   const caption = svg('text', { x: 2, y: 9 });
-  caption.textContent = `24 h · ${labels.join(' · ')}`;
+  caption.textContent = `${historyHours >= 48 ? `${historyHours / 24} d` : `${historyHours} h`} · ${labels.join(' · ')}`;
   chart.append(caption);
   chart.setAttribute('aria-label', caption.textContent);
   box.append(chart);
@@ -303,6 +312,13 @@ function updateChime(row, chime) {
   const next = chime.enabled ? `next ${wallTime(chime.next_at)} (${chime.timezone})` : 'disabled';
   part(row, 'meta').textContent = `${chime.sound} on ${chime.speaker} · ${next}`;
 }
+
+$('range').addEventListener('change', (event) => {
+  historyHours = Number(event.target.value);
+  histories.clear();
+  for (const card of $('nodes').children) part(card, 'chart')?.replaceChildren();
+  if (last) render(last);
+});
 
 setInterval(() => { if (last) render(last); }, 30 * 1000);
 connect();

@@ -75,7 +75,7 @@ async fn apply(chimes: &Chimes, change: ChimeChange) -> Result<(), Rejection> {
             }
         }
         ChimeChange::Set(id, payload) => chimes.upsert_json(&id, &payload).await.map(|_| ()),
-        ChimeChange::Play(id) => chimes.play_now(&id).await,
+        ChimeChange::Play(id) => chimes.play_now(&id, "mqtt").await,
         ChimeChange::Enabled(id, command) => chimes.set_enabled(&id, command).await.map(|_| ()),
     };
     result.map_err(|error| Rejection::Chime(error.to_string()))

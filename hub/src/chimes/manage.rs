@@ -18,9 +18,10 @@ use super::registry::{Play, Registry};
 use super::{Chime, ChimeError, ChimeSpec, Source};
 use crate::decide::discovery::HubDiscovery;
 use crate::leader::Role;
+use crate::logbook_feed::LogbookFeed;
 use crate::model::effects::Publication;
 use crate::publish::Publisher;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Write};
 
 /// Chime events waiting to be published.
 pub const CHIME_EVENT_CAPACITY: usize = 64;
@@ -59,6 +60,8 @@ pub struct Chimes {
     pub events: mpsc::Sender<ChimeEvent>,
     pub default_tz: Tz,
     pub role: tokio::sync::watch::Receiver<Role>,
+    /// Where a "play now" entry goes live once stored.
+    pub logbook: LogbookFeed,
 }
 
 impl Chimes {
@@ -130,8 +133,9 @@ impl Chimes {
         Ok(chime)
     }
 
-    /// Plays a chime now, outside its schedule.
-    pub async fn play_now(&self, id: &Id) -> Result<(), ManageError> {
+    /// Plays a chime now, outside its schedule, and logs it as asked by
+    /// `source` (`mqtt`, `http`, `http:<user>`) once the play is out.
+    pub async fn play_now(&self, id: &Id, source: &str) -> Result<(), ManageError> {
         let chime = self
             .registry
             .get(id)
@@ -140,6 +144,12 @@ impl Chimes {
             .events
             .send(ChimeEvent::Play(Play::of(&chime, None, false)))
             .await;
+        let entry = crate::decide::logbook::play(id, Utc::now(), "played", source);
+        match self.store.apply(&[Write::Logbook(entry)]).await {
+            Ok(logged) => self.logbook.send(logged),
+            // The chime played; only its line in the logbook is missing.
+            Err(error) => tracing::warn!(chime = %id, %error, "play not logged"),
+        }
         Ok(())
     }
 }

@@ -17,9 +17,10 @@ use hearth_protocol::Id;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::manage::ChimeEvent;
+use super::manage::{ChimeEvent, Chimes};
 pub use super::registry::{Play, Registry};
 use super::{Chime, Overdue};
+use crate::logbook_feed::LogbookFeed;
 use crate::store::{RunStatus, Store};
 
 /// Most missed occurrences recorded per chime in one pass (after a long
@@ -110,15 +111,19 @@ pub struct ChimeStats {
 /// leader (with the chimes reloaded from the database), stopped when it
 /// steps down. The run rows keep a hand-over from playing anything twice.
 pub async fn run_while_leader(
-    registry: std::sync::Arc<Registry>,
-    store: Store,
-    mut role: tokio::sync::watch::Receiver<crate::leader::Role>,
-    plays: mpsc::Sender<ChimeEvent>,
+    chimes: Chimes,
     stats: std::sync::Arc<ChimeStats>,
-    default_tz: chrono_tz::Tz,
     shutdown: CancellationToken,
 ) {
     use crate::leader::Role;
+    let Chimes {
+        store,
+        registry,
+        events: plays,
+        default_tz,
+        mut role,
+        logbook,
+    } = chimes;
     loop {
         if role.wait_for(|r| *r == Role::Leader).await.is_err() {
             return;
@@ -133,6 +138,7 @@ pub async fn run_while_leader(
             SystemClock,
             plays.clone(),
             stats.clone(),
+            logbook.clone(),
             term.clone(),
         ));
         tokio::select! {
@@ -198,13 +204,15 @@ fn due_since(
     (due, more_missed)
 }
 
-/// Runs until `shutdown`, sending every claimed occurrence to `plays`.
+/// Runs until `shutdown`, sending every claimed occurrence to `plays`
+/// and its logbook entry, once stored, to `logbook`.
 pub async fn run(
     registry: std::sync::Arc<Registry>,
     store: Store,
     clock: impl Clock,
     plays: mpsc::Sender<ChimeEvent>,
     stats: std::sync::Arc<ChimeStats>,
+    logbook: LogbookFeed,
     shutdown: CancellationToken,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
@@ -245,7 +253,8 @@ pub async fn run(
                     Overdue::Missed => (RunStatus::Missed, false),
                 };
                 match store.claim_run(&chime.id, *at, status).await {
-                    Ok(true) if status == RunStatus::Played => {
+                    Ok(Some(entry)) if status == RunStatus::Played => {
+                        logbook.send(vec![entry]);
                         if late {
                             stats.played_late.fetch_add(1, Relaxed);
                             tracing::info!(chime = %chime.id, scheduled_for = %at, "playing late, within the catch-up window");
@@ -259,12 +268,13 @@ pub async fn run(
                             return;
                         }
                     }
-                    Ok(true) => {
+                    Ok(Some(entry)) => {
+                        logbook.send(vec![entry]);
                         stats.missed.fetch_add(1, Relaxed);
                         missed_here += 1;
                         tracing::warn!(chime = %chime.id, scheduled_for = %at, "missed: the hub was not running then and it is past the catch-up window");
                     }
-                    Ok(false) => {
+                    Ok(None) => {
                         stats.claimed_elsewhere.fetch_add(1, Relaxed);
                         tracing::debug!(chime = %chime.id, scheduled_for = %at, "already claimed (restart or another hub)");
                     }

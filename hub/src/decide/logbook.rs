@@ -21,6 +21,10 @@ pub fn output(output: &OutputRef) -> String {
     format!("output:{output}")
 }
 
+pub fn input(node: &Id, name: &Id) -> String {
+    format!("input:{node}/{name}")
+}
+
 pub fn automation(id: &Id) -> String {
     format!("automation:{id}")
 }
@@ -65,7 +69,7 @@ pub fn of_event(event: &HouseEvent, at: DateTime<Utc>, via: Via) -> Option<LogEn
         ),
         HouseEvent::Input { node, name, to, .. } => LogEntry::new(
             at,
-            format!("input:{node}/{name}"),
+            input(node, name),
             LogKind::State,
             to.as_str(),
             source(via, true),
@@ -99,6 +103,30 @@ pub fn record(outcome: &mut Outcome, at: DateTime<Utc>, via: Via) {
         .position(|w| matches!(w, Write::Logbook(_)))
         .unwrap_or(outcome.writes.len());
     outcome.writes.splice(first_logged..first_logged, entries);
+}
+
+/// What an HTTP call's entries name as their source: `http:<user>` for a
+/// logged-in user, `http` when logins are off.
+pub fn http_source(user: Option<&str>) -> String {
+    match user {
+        Some(user) => format!("http:{user}"),
+        None => "http".to_owned(),
+    }
+}
+
+/// Names `user` on the entries among `writes` that an HTTP call made
+/// (source `http`); entries it set off (`rule:<name>`) keep their source.
+pub fn by_user(writes: &mut [Write], user: Option<&str>) {
+    if user.is_none() {
+        return;
+    }
+    for write in writes {
+        if let Write::Logbook(entry) = write
+            && entry.source == "http"
+        {
+            entry.source = http_source(user);
+        }
+    }
 }
 
 /// A command sent to an output, by `source` (`http`, `rule:<name>`).
@@ -241,5 +269,23 @@ mod tests {
                 "mqtt"
             ))]
         );
+    }
+
+    #[test]
+    fn an_http_calls_entries_name_its_user_and_what_it_set_off_keeps_its_source() {
+        let entry = |source: &str| {
+            Write::Logbook(LogEntry::new(
+                at(),
+                "button:desk".to_owned(),
+                LogKind::State,
+                "ON",
+                source,
+            ))
+        };
+        let mut writes = vec![entry("http"), entry("rule:desk-lamp")];
+        by_user(&mut writes, None);
+        assert_eq!(writes, [entry("http"), entry("rule:desk-lamp")]);
+        by_user(&mut writes, Some("alice"));
+        assert_eq!(writes, [entry("http:alice"), entry("rule:desk-lamp")]);
     }
 }

@@ -14,3 +14,4 @@ pub mod message;
 pub mod network;
 pub mod readings;
 pub mod rules;
+pub mod timeline;

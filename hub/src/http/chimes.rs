@@ -120,9 +120,14 @@ async fn remove(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn play(State(shared): State<Arc<HttpState>>, Path(raw): Path<String>) -> Answer {
+async fn play(
+    State(shared): State<Arc<HttpState>>,
+    Path(raw): Path<String>,
+    user: super::User,
+) -> Answer {
     let id = chime_id(&raw)?;
-    shared.chimes.play_now(&id).await.map_err(refuse)?;
+    let source = crate::decide::logbook::http_source(super::user_name(user).as_deref());
+    shared.chimes.play_now(&id, &source).await.map_err(refuse)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "playing": id })),

@@ -47,15 +47,19 @@ macro_rules! asset {
 const INDEX: Asset = asset!("index.html", "text/html; charset=utf-8");
 const SCRIPT: Asset = asset!("app.js", "text/javascript; charset=utf-8");
 const HOUSE: Asset = asset!("house.js", "text/javascript; charset=utf-8");
+const LOGBOOK: Asset = asset!("logbook.js", "text/javascript; charset=utf-8");
+const TIMELINE: Asset = asset!("timeline.js", "text/javascript; charset=utf-8");
 const STYLE: Asset = asset!("app.css", "text/css; charset=utf-8");
 const ICON: Asset = asset!("icon.svg", "image/svg+xml");
 const MANIFEST: Asset = asset!("manifest.json", "application/manifest+json");
 
 /// Path -> file. `/favicon.ico` is what browsers ask for unprompted.
-const FILES: [(&str, &Asset); 7] = [
+const FILES: [(&str, &Asset); 9] = [
     ("/", &INDEX),
     ("/app.js", &SCRIPT),
     ("/house.js", &HOUSE),
+    ("/logbook.js", &LOGBOOK),
+    ("/timeline.js", &TIMELINE),
     ("/app.css", &STYLE),
     ("/icon.svg", &ICON),
     ("/favicon.ico", &ICON),

@@ -8,6 +8,13 @@
 //! play time passes. Automations and scenes come from the listing the core
 //! keeps for live views (`crate::shared_catalog`), at most [`MAX_LISTED`]
 //! of each.
+//!
+//! The same stream carries the logbook live: each batch of entries the
+//! writer committed is one `event: logbook`, a JSON array of entries shaped
+//! as `GET /api/v1/logbook` shapes them, oldest first, sent at once (a
+//! press should show within a second). A stream that fell behind the
+//! feed's bound (`crate::logbook_feed`) gets `event: logbook-lagged`
+//! instead of what it missed, and its page re-reads the logbook.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -25,12 +32,16 @@ use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use hearth_protocol::OutputRef;
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::HttpState;
 use super::Refusal;
+use super::logbook::EntryView;
 use crate::chimes::ChimeView;
 use crate::leader::Role;
+use crate::logbook_feed::Committed;
 use crate::model::house::{ButtonRecord, NodeRecord};
 use crate::shared_catalog::{AutomationSummary, SceneSummary};
 
@@ -191,6 +202,10 @@ async fn events(
             format!("{MAX_EVENT_STREAMS} live views are open already; close one"),
         )
     })?;
+    // Subscribed before the first snapshot is read: whatever the page reads
+    // from `GET /api/v1/logbook` once the stream is open, plus what comes
+    // here, leaves no gap (the page drops the ids it has twice).
+    let entries = logbook_events(shared.logbook.subscribe(), shared.stopping.clone());
     let live = Live {
         house: shared.house.watch(),
         chimes: shared.chimes.registry.watch(),
@@ -200,11 +215,44 @@ async fn events(
         first: true,
         _permit: permit,
     };
-    let stream = futures_util::stream::unfold(live, |mut live| async move {
+    let snapshots = futures_util::stream::unfold(live, |mut live| async move {
         let data = live.next().await?;
         Some((Ok(Event::default().event("snapshot").data(data)), live))
     });
+    let stream = futures_util::stream::select(snapshots, entries);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// Each committed batch of logbook entries as an `event: logbook`, until
+/// the hub stops.
+fn logbook_events(
+    feed: broadcast::Receiver<Committed>,
+    stopping: CancellationToken,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    futures_util::stream::unfold((feed, stopping), |(mut feed, stopping)| async move {
+        let event = tokio::select! {
+            // Stopping first: a backlog must not hold up the hub's shutdown.
+            biased;
+            _ = stopping.cancelled() => return None,
+            got = feed.recv() => match got {
+                Ok(rows) => {
+                    let entries: Vec<EntryView<'_>> = rows.iter().map(EntryView::from).collect();
+                    let data = serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_owned());
+                    Event::default().event("logbook").data(data)
+                }
+                // Too slow for the feed's bound: the oldest batches are
+                // gone; the page re-reads the newest page instead.
+                Err(RecvError::Lagged(skipped)) => {
+                    tracing::debug!(skipped, "live logbook view fell behind");
+                    Event::default()
+                        .event("logbook-lagged")
+                        .data(format!("{{\"skipped_batches\":{skipped}}}"))
+                }
+                Err(RecvError::Closed) => return None,
+            },
+        };
+        Some((Ok(event), (feed, stopping)))
+    })
 }
 
 /// One open stream: what it has sent, and what it waits on.
@@ -270,5 +318,58 @@ impl Live {
             .min()
             .and_then(|at| (at - now).to_std().ok());
         chime.map_or(minute, |c| c.min(minute))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+    use crate::logbook_feed::{LIVE_LOGBOOK_CAPACITY, LogbookFeed};
+    use crate::model::logbook::{LogEntry, LogKind, LogRow};
+
+    fn row(id: i64) -> LogRow {
+        LogRow {
+            id,
+            entry: LogEntry::new(
+                Utc::now(),
+                "button:desk".into(),
+                LogKind::Press,
+                "single",
+                "mqtt",
+            ),
+        }
+    }
+
+    /// What an event puts on the wire (axum's `Event` shows its bytes).
+    fn wire(event: &Event) -> String {
+        format!("{event:?}")
+            .replace("\\\"", "\"")
+            .replace("\\n", "\n")
+    }
+
+    #[tokio::test]
+    async fn a_view_that_fell_behind_is_told_so_then_gets_what_follows() {
+        let feed = LogbookFeed::default();
+        let stopping = CancellationToken::new();
+        let events = logbook_events(feed.subscribe(), stopping.clone());
+        let mut events = std::pin::pin!(events);
+        for id in 0..(LIVE_LOGBOOK_CAPACITY as i64 + 2) {
+            feed.send(vec![row(id)]);
+        }
+        let lagged = wire(&events.next().await.unwrap().unwrap());
+        assert!(
+            lagged.contains("event: logbook-lagged\ndata: {\"skipped_batches\":2}"),
+            "{lagged}"
+        );
+        let next = wire(&events.next().await.unwrap().unwrap());
+        assert!(
+            next.contains("event: logbook\ndata: [{\"id\":2,")
+                && next.contains("\"entity\":\"button:desk\""),
+            "{next}"
+        );
+        stopping.cancel();
+        assert!(events.next().await.is_none(), "the stream outlived the hub");
     }
 }

@@ -45,6 +45,40 @@ pub enum ParamError {
     Limit(String),
 }
 
+/// `params[name]` as an instant, if given; `Err` holds the text when it
+/// is not RFC 3339.
+pub(super) fn time_param(
+    params: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<DateTime<Utc>>, String> {
+    params
+        .get(name)
+        .map(|raw| {
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| raw.clone())
+        })
+        .transpose()
+}
+
+/// `params["entity"]`, if given, when it names an entity as the logbook
+/// does (`<kind>:<name>` with one of `kinds`); `Err` holds the text when
+/// it does not.
+pub(super) fn entity_param(
+    params: &HashMap<String, String>,
+    kinds: &[&str],
+) -> Result<Option<String>, String> {
+    params
+        .get("entity")
+        .map(|raw| match raw.split_once(':') {
+            Some((kind, name)) if kinds.contains(&kind) && !name.is_empty() && raw.len() <= 200 => {
+                Ok(raw.clone())
+            }
+            _ => Err(raw.clone()),
+        })
+        .transpose()
+}
+
 /// The query string, checked.
 pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     if let Some(unknown) = params
@@ -53,27 +87,9 @@ pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     {
         return Err(ParamError::Unknown(unknown.clone()));
     }
-    let time = |name: &'static str| -> Result<Option<DateTime<Utc>>, ParamError> {
-        params
-            .get(name)
-            .map(|raw| {
-                DateTime::parse_from_rfc3339(raw)
-                    .map(|t| t.with_timezone(&Utc))
-                    .map_err(|_| ParamError::Time(name, raw.clone()))
-            })
-            .transpose()
-    };
-    let entity = params
-        .get("entity")
-        .map(|raw| match raw.split_once(':') {
-            Some((kind, name))
-                if ENTITY_KINDS.contains(&kind) && !name.is_empty() && raw.len() <= 200 =>
-            {
-                Ok(raw.clone())
-            }
-            _ => Err(ParamError::Entity(raw.clone())),
-        })
-        .transpose()?;
+    let time =
+        |name: &'static str| time_param(params, name).map_err(|raw| ParamError::Time(name, raw));
+    let entity = entity_param(params, &ENTITY_KINDS).map_err(ParamError::Entity)?;
     let (since, until) = (time("since")?, time("until")?);
     if let (Some(since), Some(until)) = (since, until)
         && until <= since
@@ -104,8 +120,10 @@ pub fn parse(params: &HashMap<String, String>) -> Result<LogQuery, ParamError> {
     })
 }
 
+/// An entry as `GET /api/v1/logbook` and the live stream's
+/// `event: logbook` show it.
 #[derive(Debug, Serialize)]
-struct EntryView<'a> {
+pub(super) struct EntryView<'a> {
     id: i64,
     at: String,
     entity: &'a str,

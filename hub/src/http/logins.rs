@@ -183,10 +183,16 @@ fn basic_credentials(authorization: &str) -> Option<(String, String)> {
     Some((user.to_owned(), password.to_owned()))
 }
 
+/// Who made a request, as the login middleware verified it: in the
+/// request's extensions, absent when logins are off (or on an open path).
+/// The logbook names them (`http:<user>`).
+#[derive(Debug, Clone)]
+pub struct LoggedIn(pub String);
+
 /// The middleware: lets a request through, or answers 401 asking for a login.
 pub async fn require_login(
     State(shared): State<Arc<HttpState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let Some(logins) = &shared.logins else {
@@ -212,7 +218,12 @@ pub async fn require_login(
         }
     }
     match authorization {
-        Some(a) if logins.accepts(&a, client).await => next.run(request).await,
+        Some(a) if logins.accepts(&a, client).await => {
+            if let Some((user, _)) = basic_credentials(&a) {
+                request.extensions_mut().insert(LoggedIn(user));
+            }
+            next.run(request).await
+        }
         _ => {
             let mut response = (StatusCode::UNAUTHORIZED, "login required\n").into_response();
             response.headers_mut().insert(

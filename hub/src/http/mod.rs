@@ -12,6 +12,7 @@ mod logbook;
 mod logins;
 mod ops;
 mod state;
+mod timeline;
 mod v0;
 mod v1;
 
@@ -28,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use live::MAX_LISTED as MAX_LISTED_IN_SNAPSHOT;
-pub use logins::Logins;
+pub use logins::{LoggedIn, Logins};
 
 pub use state::HttpState;
 
@@ -45,6 +46,7 @@ pub fn app(shared: Arc<HttpState>) -> Router {
         .merge(v1::routes())
         .merge(chimes::routes())
         .merge(logbook::routes())
+        .merge(timeline::routes())
         .merge(automations::routes())
         .merge(live::routes())
         .merge(dashboard::routes())
@@ -159,17 +161,30 @@ impl OutputError {
     }
 }
 
+/// The login that made a request, if logins are on.
+type User = Option<axum::Extension<LoggedIn>>;
+
+fn user_name(user: User) -> Option<String> {
+    user.map(|axum::Extension(LoggedIn(name))| name)
+}
+
 /// Sets a button through the core task and waits until the change is durable.
 async fn set_button_durably(
     shared: &HttpState,
     id: hearth_protocol::Id,
     command: Command,
+    user: User,
 ) -> Result<OnOff, OutputError> {
     let (reply, answer) = tokio::sync::oneshot::channel();
     shared
         .core
         .api
-        .send(ApiCall::SetButton { id, command, reply })
+        .send(ApiCall::SetButton {
+            id,
+            command,
+            by: user_name(user),
+            reply,
+        })
         .await
         .map_err(|_| OutputError::HubStopping)?;
     let (state, durable) = answer.await.map_err(|_| OutputError::HubStopping)?;
@@ -188,6 +203,7 @@ async fn command_and_confirm(
     shared: &HttpState,
     output: &OutputRef,
     command: Command,
+    user: User,
 ) -> Result<OnOff, OutputError> {
     // Subscribe before sending so a fast confirmation is not missed.
     let mut confirmations = shared.core.confirmations.subscribe();
@@ -198,6 +214,7 @@ async fn command_and_confirm(
         .send(ApiCall::CommandOutput {
             output: output.clone(),
             command,
+            by: user_name(user),
             reply,
         })
         .await

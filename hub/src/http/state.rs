@@ -15,6 +15,7 @@ use crate::chimes::scheduler::ChimeStats;
 use crate::config::Settings;
 use crate::handle::CoreHandle;
 use crate::leader::Role;
+use crate::logbook_feed::LogbookFeed;
 use crate::metrics::Metrics;
 use crate::model::house::House;
 use crate::shared_catalog::SharedCatalog;
@@ -47,6 +48,8 @@ pub struct HttpState {
     /// What subscribers of the embedded broker lost, per client id (a
     /// subscriber taken for stuck); `None` without one.
     pub broker_lost: Option<Arc<hearth_broker::LostMessages>>,
+    /// Logbook entries as the writer commits them (`event: logbook`).
+    pub logbook: LogbookFeed,
 }
 
 impl HttpState {

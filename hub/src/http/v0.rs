@@ -14,7 +14,7 @@ use chrono::Utc;
 use hearth_protocol::{Command, Id};
 
 use super::HttpState;
-use super::{Refusal, command_and_confirm, set_button_durably, with_and_without_slash};
+use super::{Refusal, User, command_and_confirm, set_button_durably, with_and_without_slash};
 use crate::decide::clock;
 
 type Answer = Result<Response, Refusal>;
@@ -75,6 +75,7 @@ async fn clocktime(State(shared): State<Arc<HttpState>>) -> Response {
 async fn set_button(
     State(shared): State<Arc<HttpState>>,
     Path((id, op)): Path<(String, String)>,
+    user: User,
 ) -> Answer {
     let id = parse_id(&id)?;
     let command = match op.as_str() {
@@ -90,7 +91,7 @@ async fn set_button(
             ));
         }
     };
-    set_button_durably(&shared, id, command)
+    set_button_durably(&shared, id, command, user)
         .await
         .map_err(|_| Refusal::text(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"))?;
     Ok(plain("OK".to_owned()))
@@ -99,6 +100,7 @@ async fn set_button(
 async fn switch(
     State(shared): State<Arc<HttpState>>,
     Path((id, op)): Path<(String, String)>,
+    user: User,
 ) -> Answer {
     let id = parse_id(&id)?;
     let command = match op.as_str() {
@@ -118,7 +120,7 @@ async fn switch(
             format!("unknown switch {id}: map it under [switches]"),
         ));
     };
-    command_and_confirm(&shared, output, command)
+    command_and_confirm(&shared, output, command, user)
         .await
         .map_err(|e| {
             let (status, message) = e.describe(output);

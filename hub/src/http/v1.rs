@@ -15,7 +15,7 @@ use hearth_protocol::{Brightness, Command, Id, OutputKind, OutputRef};
 use serde::Deserialize;
 
 use super::HttpState;
-use super::{Refusal, command_and_confirm, set_button_durably};
+use super::{Refusal, User, command_and_confirm, set_button_durably};
 
 /// Longest history window a client may ask for.
 const MAX_HISTORY_HOURS: u32 = 24 * 31;
@@ -86,11 +86,12 @@ async fn get_button(State(shared): State<Arc<HttpState>>, Path(raw): Path<String
 async fn set_button(
     State(shared): State<Arc<HttpState>>,
     Path(raw): Path<String>,
+    user: User,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {
     let id = id(&raw, "button")?;
     let command = command(body)?;
-    set_button_durably(&shared, id.clone(), command)
+    set_button_durably(&shared, id.clone(), command, user)
         .await
         .map_err(|_| Refusal::json(StatusCode::SERVICE_UNAVAILABLE, "hub is stopping"))?;
     match shared.house().buttons.get(&id) {
@@ -225,11 +226,12 @@ async fn get_output(
 async fn set_output(
     State(shared): State<Arc<HttpState>>,
     Path((node, kind, name)): Path<(String, String, String)>,
+    user: User,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {
     let output = output(&node, &kind, &name)?;
     let command = command(body)?;
-    let state = command_and_confirm(&shared, &output, command)
+    let state = command_and_confirm(&shared, &output, command, user)
         .await
         .map_err(|e| {
             let (status, message) = e.describe(&output);

@@ -17,7 +17,7 @@ use sqlx::{Any, AnyConnection};
 use super::{StoreError, Write, millis};
 use crate::model::effects::CatalogWrite;
 use crate::model::house::{ButtonRecord, NodeRecord, OutputRecord};
-use crate::model::logbook::LogEntry;
+use crate::model::logbook::{LogEntry, LogRow};
 
 /// Rows per statement: bound parameters stay far below SQLite's limit
 /// (32,766) and Postgres's (65,535) with the widest table (6 columns).
@@ -139,8 +139,9 @@ async fn insert_many<T>(
     Ok(())
 }
 
-/// Applies every write of a batch on `conn` (inside the caller's transaction).
-pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), StoreError> {
+/// Applies every write of a batch on `conn` (inside the caller's
+/// transaction); returns the logbook rows it inserted, oldest first.
+pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<Vec<LogRow>, StoreError> {
     let rows = Rows::of(writes);
 
     let forgotten: Vec<&str> = rows
@@ -278,23 +279,7 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
         super::automations::apply(conn, write).await?;
     }
 
-    // One multi-row insert, as readings: a busy batch's entries cost one
-    // statement, not one round trip each.
-    insert_many(
-        conn,
-        "INSERT INTO logbook (at, entity, kind, detail, source)",
-        5,
-        "",
-        &rows.logbook,
-        |q, e| {
-            q.bind(millis(e.at))
-                .bind(e.entity.as_str())
-                .bind(e.kind.as_str())
-                .bind(e.detail.as_str())
-                .bind(e.source.as_str())
-        },
-    )
-    .await?;
+    let logged = insert_logbook(conn, &rows.logbook).await?;
 
     let message_ids: Vec<_> = rows.message_ids.into_iter().collect();
     insert_many(
@@ -306,7 +291,52 @@ pub async fn apply(conn: &mut AnyConnection, writes: &[Write]) -> Result<(), Sto
         |q, (id, at)| q.bind(*id).bind(*at),
     )
     .await?;
-    Ok(())
+    Ok(logged)
+}
+
+/// One multi-row insert per [`ROWS_PER_STATEMENT`] entries, as readings: a
+/// busy batch's entries cost one statement, not one round trip each. Their
+/// ids come back (`RETURNING id`, SQLite 3.35+ and Postgres) for the live
+/// logbook. Neither promises the order `RETURNING` answers in, but both
+/// number a statement's rows in `VALUES` order (SQLite's rowid and a
+/// `BIGSERIAL` alike; pages already rely on it to order entries of one
+/// millisecond), so the sorted ids pair with the entries in order. Only
+/// the ids are read back: the whole rows cost the writer a quarter more
+/// time per entry (200,000 entries, dev build: 14.8 s, ids only 12.8 s,
+/// no `RETURNING` 11.9 s).
+async fn insert_logbook(
+    conn: &mut AnyConnection,
+    entries: &[&LogEntry],
+) -> Result<Vec<LogRow>, StoreError> {
+    let mut logged = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO logbook (at, entity, kind, detail, source) VALUES {} RETURNING id",
+            values(chunk.len(), 5),
+        );
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(millis(e.at))
+                .bind(e.entity.as_str())
+                .bind(e.kind.as_str())
+                .bind(e.detail.as_str())
+                .bind(e.source.as_str());
+        }
+        let mut ids = Vec::with_capacity(chunk.len());
+        for row in query.persistent(false).fetch_all(&mut *conn).await? {
+            ids.push(sqlx::Row::try_get::<i64, _>(&row, "id")?);
+        }
+        ids.sort_unstable();
+        logged.extend(ids.into_iter().zip(chunk).map(|(id, entry)| LogRow {
+            id,
+            entry: (*entry).clone(),
+        }));
+    }
+    // As a page orders them (an automation run's entry is dated when it
+    // started), oldest first.
+    logged.sort_by_key(|r| (r.entry.at, r.id));
+    Ok(logged)
 }
 
 #[cfg(test)]

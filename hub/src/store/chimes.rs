@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use super::{Store, StoreError, from_millis, millis};
 use crate::model::chime::{Chime, ChimeSpec, Source};
+use crate::model::logbook::LogRow;
 
 /// What happened to one occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,14 +170,15 @@ impl Store {
         Ok(removed)
     }
 
-    /// Claims one occurrence. True for exactly one caller per (chime,
-    /// instant), across restarts and across hubs sharing the database.
+    /// Claims one occurrence: its logbook entry for exactly one caller
+    /// per (chime, instant), across restarts and across hubs sharing the
+    /// database; `None` for everyone else.
     pub async fn claim_run(
         &self,
         chime: &Id,
         scheduled_for: DateTime<Utc>,
         status: RunStatus,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<LogRow>, StoreError> {
         let now = Utc::now();
         // The claim and its logbook entry commit together: the play is
         // logged exactly once, by the hub that claimed it. Claims are
@@ -193,22 +195,25 @@ impl Store {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
-        let claimed = done.rows_affected() == 1;
-        if claimed {
+        let mut logged = None;
+        if done.rows_affected() == 1 {
             let entry = crate::decide::logbook::play(chime, now, status.as_str(), "schedule");
-            sqlx::query(
-                "INSERT INTO logbook (at, entity, kind, detail, source) VALUES ($1, $2, $3, $4, $5)",
-            )
+            let row = sqlx::query(&format!(
+                "INSERT INTO logbook (at, entity, kind, detail, source) VALUES ($1, $2, $3, $4, $5) \
+                 RETURNING {}",
+                super::logbook::COLUMNS
+            ))
             .bind(millis(entry.at))
             .bind(entry.entity.as_str())
             .bind(entry.kind.as_str())
             .bind(entry.detail.as_str())
             .bind(entry.source.as_str())
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await?;
+            logged = Some(super::logbook::log_row(&row)?);
         }
         tx.commit().await?;
-        Ok(claimed)
+        Ok(logged)
     }
 
     /// Where the scheduler picks up after a start: the latest occurrence

@@ -20,10 +20,11 @@ mod readings;
 
 pub use automations::Catalog;
 pub use chimes::RunStatus;
-pub use logbook::MAX_PAGE as MAX_LOGBOOK_PAGE;
+pub use logbook::{MAX_PAGE as MAX_LOGBOOK_PAGE, StateChanges};
 
 pub use crate::model::effects::Write;
 use crate::model::house::{ButtonRecord, House, NodeRecord, OutputRecord};
+use crate::model::logbook::LogRow;
 
 /// How long a connection attempt (or a pool checkout) may take.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -229,15 +230,16 @@ impl Store {
     }
 
     /// Applies `writes` in one transaction: all or nothing. Later writes to
-    /// the same row win.
-    pub async fn apply(&self, writes: &[Write]) -> Result<(), StoreError> {
+    /// the same row win. Returns the logbook entries it committed, with
+    /// their ids, oldest first.
+    pub async fn apply(&self, writes: &[Write]) -> Result<Vec<LogRow>, StoreError> {
         if writes.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        batch::apply(&mut tx, writes).await?;
+        let logged = batch::apply(&mut tx, writes).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(logged)
     }
 
     /// After failed writes, whether a commit that now succeeds can be

@@ -16,6 +16,7 @@ use hearth_common::backoff::Backoff;
 use rumqttc::{AsyncClient, Publish};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::logbook_feed::LogbookFeed;
 use crate::metrics::{ErrorReason, Metrics};
 use crate::store::{Store, Write};
 
@@ -111,6 +112,7 @@ pub async fn run_writer(
     client: AsyncClient,
     mut jobs: mpsc::Receiver<WriteJob>,
     metrics: Arc<Metrics>,
+    logbook: LogbookFeed,
 ) {
     let mut backoff = Backoff::default();
     // When the hub began stopping (every sender gone) with a batch failing.
@@ -134,11 +136,17 @@ pub async fn run_writer(
         loop {
             let started = Instant::now();
             let mut result = store.apply(&writes).await;
-            if failed && result.is_ok() {
-                result = store.check_still_writable();
+            if failed
+                && result.is_ok()
+                && let Err(error) = store.check_still_writable()
+            {
+                result = Err(error);
             }
             match result {
-                Ok(()) => {
+                Ok(logged) => {
+                    // Committed: the open dashboards may show it now. A
+                    // broadcast send never waits (see `logbook_feed`).
+                    logbook.send(logged);
                     if !writes.is_empty() {
                         metrics.observe_write(started.elapsed());
                     }

@@ -99,6 +99,18 @@ impl Drop for ChromeDriver {
     }
 }
 
+/// Where browser tests keep their screenshots, `target/dashboard/`
+/// (made if missing).
+pub fn screenshot_dir() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").map_or_else(
+        |_| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    let dir = target.join("dashboard");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// Polls a JavaScript expression until it is `true`.
 pub async fn until(browser: &Client, expression: &str, what: &str) {
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -8,6 +8,8 @@ use hearth_hub::{Hub, HubConfig};
 pub use hearth_testkit::{BrokerProcess, HubProcess};
 use sqlx::Connection;
 
+pub mod sse;
+
 pub const WAIT: Duration = Duration::from_secs(5);
 
 /// Which database a test runs against.

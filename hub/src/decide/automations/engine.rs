@@ -12,12 +12,13 @@ use hearth_protocol::{Id, Topics};
 
 use super::definition::{Automation, Mode, Scene, Step, Trigger};
 use super::matching::{self, Checked, Crossing, Now, Seen};
-use super::steps::publications;
+use super::steps::{logged, publications};
 use super::sun::Place;
 use super::trace::{Change, Outcome, PendingRun, Trace};
 use crate::model::chime::Source;
 use crate::model::effects::Publication;
 use crate::model::house::House;
+use crate::model::logbook::LogEntry;
 
 /// Finished runs kept in memory per automation, newest last (the
 /// database keeps more, see `automation_traces`).
@@ -41,6 +42,18 @@ pub struct Effects {
     pub started: Vec<Id>,
     /// What the database must now hold.
     pub changes: Vec<Change>,
+    /// Logbook entries of the commands runs sent (`automation:<id>`).
+    pub logbook: Vec<LogEntry>,
+}
+
+impl Effects {
+    /// Adds what `more` produced after what is here.
+    pub fn absorb(&mut self, more: Effects) {
+        self.publish.extend(more.publish);
+        self.started.extend(more.started);
+        self.changes.extend(more.changes);
+        self.logbook.extend(more.logbook);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -399,16 +412,29 @@ impl Engine {
         Some(self.effects(Effects::default()))
     }
 
-    /// Applies scene `id` now; `None` if there is no such scene.
-    pub fn apply_scene(&self, id: &Id, house: &House) -> Option<Vec<Publication>> {
+    /// Applies scene `id` now: what it sends (TOGGLE resolved from the
+    /// house) and the logbook entries of its commands, by `source`; `None`
+    /// if there is no such scene.
+    pub fn apply_scene(
+        &self,
+        id: &Id,
+        house: &House,
+        at: DateTime<Utc>,
+        source: &str,
+    ) -> Option<(Vec<Publication>, Vec<LogEntry>)> {
         let (scene, _) = self.scenes.get(id)?;
-        Some(
+        Some((
             scene
                 .steps
                 .iter()
                 .flat_map(|s| publications(&self.setup.topics, house, s))
                 .collect(),
-        )
+            scene
+                .steps
+                .iter()
+                .flat_map(|s| logged(house, s, at, source))
+                .collect(),
+        ))
     }
 
     /// A trigger fired: check conditions, cool-down and mode, maybe start.
@@ -528,6 +554,7 @@ impl Engine {
                 return self.finish(id, Outcome::Done, house, now, fx);
             };
             let index = run.next_step;
+            let source = format!("automation:{}", slot.automation.id);
             let done = match step {
                 Step::Delay(d) if !d.is_zero() => {
                     self.wait(
@@ -566,8 +593,9 @@ impl Engine {
                         None => format!("no automation {automation} to be {verb}"),
                     }
                 }
-                Step::Scene(scene) => match self.apply_scene(&scene, house) {
-                    Some(published) => {
+                Step::Scene(scene) => match self.apply_scene(&scene, house, now, &source) {
+                    Some((published, entries)) => {
+                        fx.logbook.extend(entries);
                         let what = describe(&published);
                         fx.publish.extend(published);
                         format!("scene {scene}: {what}")
@@ -575,6 +603,7 @@ impl Engine {
                     None => format!("no scene {scene}"),
                 },
                 step => {
+                    fx.logbook.extend(logged(house, &step, now, &source));
                     let published = publications(&self.setup.topics, house, &step);
                     let what = describe(&published);
                     fx.publish.extend(published);

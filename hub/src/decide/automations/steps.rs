@@ -1,11 +1,29 @@
 //! What a step sends: the publications of an output, brightness, publish
 //! or play step, TOGGLE resolved from the house. Pure.
 
+use chrono::{DateTime, Utc};
 use hearth_protocol::{ChimePlay, Topic, Topics};
 
 use super::definition::Step;
+use crate::decide::logbook;
 use crate::model::effects::Publication;
 use crate::model::house::House;
+use crate::model::logbook::LogEntry;
+
+/// The logbook entries of the output commands `step` sends (TOGGLE
+/// resolved as [`publications`] resolves it), by `source`
+/// (`automation:<id>`).
+pub fn logged(house: &House, step: &Step, at: DateTime<Utc>, source: &str) -> Vec<LogEntry> {
+    match step {
+        Step::SetOutput { output, command } => vec![logbook::command(
+            output,
+            house.output_state(output).apply(*command),
+            at,
+            source,
+        )],
+        _ => Vec::new(),
+    }
+}
 
 /// What a step that publishes sends, TOGGLE resolved from the house.
 pub fn publications(topics: &Topics, house: &House, step: &Step) -> Vec<Publication> {

@@ -16,7 +16,9 @@ impl Core<'_> {
     pub(super) async fn on_api(&mut self, call: ApiCall, role: Role) -> Result<(), Stopping> {
         let settings = self.settings;
         match call {
-            ApiCall::SetButton { id, command, reply } if role == Role::Standby => {
+            ApiCall::SetButton {
+                id, command, reply, ..
+            } if role == Role::Standby => {
                 // The leader applies changes; hand this one over the way any
                 // device would, and answer once the broker has it.
                 let predicted = self
@@ -33,7 +35,12 @@ impl Core<'_> {
                 let _ = reply.send((predicted, durable));
                 Ok(())
             }
-            ApiCall::SetButton { id, command, reply } => {
+            ApiCall::SetButton {
+                id,
+                command,
+                by,
+                reply,
+            } => {
                 // Exactly what the same command over MQTT does, rules on the
                 // set topic included: HTTP-only devices are no lesser.
                 let topic = settings.topics.build(&Topic::ButtonSet(id.clone()));
@@ -52,7 +59,8 @@ impl Core<'_> {
                     .house
                     .read(|h| h.buttons.get(&id).map(|b| b.state))
                     .unwrap_or_default();
-                let writes = self.record(outcome).await;
+                let mut writes = self.record(outcome).await;
+                logbook::by_user(&mut writes, by.as_deref());
                 let (done, durable) = oneshot::channel();
                 let _ = reply.send((state, durable));
                 self.queue(writes, None, Some(done)).await
@@ -118,6 +126,7 @@ impl Core<'_> {
             ApiCall::CommandOutput {
                 output,
                 command,
+                by,
                 reply,
             } => {
                 let outgoing = self
@@ -128,7 +137,8 @@ impl Core<'_> {
                 let _ = reply.send(sent);
                 // Logged after the command is out, so the lamp never waits
                 // for it; the writer's queue is the one every change takes.
-                let entry = logbook::command(&output, sent, Utc::now(), "http");
+                let source = logbook::http_source(by.as_deref());
+                let entry = logbook::command(&output, sent, Utc::now(), &source);
                 self.queue(vec![Write::Logbook(entry)], None, None).await
             }
         }

@@ -108,10 +108,7 @@ impl Core<'_> {
                     HouseEvent::Message => Seen::Message { topic, payload },
                     event => Seen::House(event),
                 };
-                let more = engine.on_event(house, seen, now);
-                fx.publish.extend(more.publish);
-                fx.started.extend(more.started);
-                fx.changes.extend(more.changes);
+                fx.absorb(engine.on_event(house, seen, now));
             }
             fx
         });
@@ -130,7 +127,8 @@ impl Core<'_> {
             .automation_runs
             .store(self.automations.running() as u64, Relaxed);
         let mut publish = fx.publish;
-        let mut writes = Vec::new();
+        // The commands' entries first: a run's own entry comes when it ends.
+        let mut writes: Vec<Write> = fx.logbook.into_iter().map(Write::Logbook).collect();
         let mut views: BTreeSet<Id> = fx.started.into_iter().collect();
         let mut scenes: BTreeSet<Id> = BTreeSet::new();
         for change in fx.changes {
@@ -407,12 +405,16 @@ impl Core<'_> {
             }
             CatalogRequest::Apply(id) => {
                 let engine = &self.automations;
-                let publish = self
+                // Applied by itself (HTTP or its MQTT topic): the commands'
+                // entries name the scene.
+                let source = format!("scene:{id}");
+                let (publish, logbook) = self
                     .house
-                    .read(|house| engine.apply_scene(&id, house))
+                    .read(|house| engine.apply_scene(&id, house, Utc::now(), &source))
                     .ok_or_else(|| unknown("scene", &id))?;
                 let fx = Effects {
                     publish,
+                    logbook,
                     ..Effects::default()
                 };
                 let shown = serde_json::json!({ "applied": id });
