@@ -57,23 +57,29 @@ impl LogbookFeed {
     }
 }
 
+/// A stored press on `button:desk` with id `id`, for this module's and
+/// the live stream's tests.
+#[cfg(test)]
+pub(crate) fn test_row(id: i64) -> LogRow {
+    use crate::model::logbook::{LogEntry, LogKind};
+    LogRow {
+        id,
+        entry: LogEntry::new(
+            chrono::Utc::now(),
+            "button:desk".into(),
+            LogKind::Press,
+            "single",
+            "mqtt",
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::logbook::{LogEntry, LogKind};
-    use chrono::Utc;
 
     fn row(id: i64) -> LogRow {
-        LogRow {
-            id,
-            entry: LogEntry::new(
-                Utc::now(),
-                "button:desk".into(),
-                LogKind::Press,
-                "single",
-                "mqtt",
-            ),
-        }
+        test_row(id)
     }
 
     #[tokio::test]

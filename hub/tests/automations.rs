@@ -7,17 +7,8 @@
 
 mod common;
 
-use common::{Backend, TestDb, WAIT, spawn_hub, wait_ready};
-use hearth_testkit::{Subscriber, mosquitto_pub};
-
-fn publish(port: u16, topic: &str, payload: &str) {
-    let out = mosquitto_pub(port, &["-t", topic, "-q", "1", "-m", payload]);
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {topic} {payload}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Backend, TestDb, WAIT, publish, spawn_hub, wait_ready};
+use hearth_testkit::Subscriber;
 
 const HALL: &str = r#"
 [[automations]]

@@ -7,23 +7,8 @@
 
 mod common;
 
-use common::{Backend, TestDb, WAIT, call, spawn_hub, spawn_hub_on, wait_ready};
-use hearth_testkit::{MosquittoBroker, Subscriber, mosquitto_pub};
-
-fn publish(port: u16, topic: &str, payload: &str) {
-    let mut args = vec!["-t", topic, "-q", "1"];
-    if payload.is_empty() {
-        args.push("-n");
-    } else {
-        args.extend(["-m", payload]);
-    }
-    let out = mosquitto_pub(port, &args);
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {topic}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Backend, TestDb, WAIT, call, publish, spawn_hub, spawn_hub_on, wait_ready};
+use hearth_testkit::{MosquittoBroker, Subscriber};
 
 const DESK: &str = r#"{"triggers":[{"button":"desk","action":"single"}],
   "actions":[{"output":"pi-1/light/lamp","command":"ON"}]}"#;

@@ -6,33 +6,23 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Backend, TestDb, call, spawn_hub_on, wait_ready};
 use hearth_testkit::{broker_config, start_broker};
 
+/// `scenes ...` and `automations ...` as given; anything else is an
+/// `automations` command.
 fn cli(db: &TestDb, mqtt_port: u16, args: &[&str]) -> (bool, String) {
-    // `scenes ...` as given; anything else is an `automations` command.
-    let (group, args) = match args {
-        ["scenes", rest @ ..] => ("scenes", rest),
-        ["automations", rest @ ..] => ("automations", rest),
-        _ => ("automations", args),
-    };
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .arg(group)
-        .args(args)
-        .env("HEARTH_BROKER__EMBEDDED", "false")
-        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    match args {
+        ["scenes" | "automations", ..] => common::hub_cli(db, mqtt_port, args),
+        _ => {
+            let args: Vec<&str> = std::iter::once("automations")
+                .chain(args.iter().copied())
+                .collect();
+            common::hub_cli(db, mqtt_port, &args)
+        }
+    }
 }
 
 /// Polls the hub's view of `id` until `done` holds for it (bounded).

@@ -13,17 +13,8 @@
 mod common;
 
 use chrono::{Datelike, Duration as Span, SubsecRound, Timelike, Utc};
-use common::{Backend, TestDb, WAIT, spawn_hub, wait_ready};
-use hearth_testkit::{Subscriber, mosquitto_pub};
-
-fn publish(port: u16, topic: &str, payload: &str) {
-    let out = mosquitto_pub(port, &["-t", topic, "-q", "1", "-m", payload]);
-    assert!(
-        out.status.success(),
-        "mosquitto_pub {topic} {payload}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{Backend, TestDb, WAIT, publish, spawn_hub, wait_ready};
+use hearth_testkit::Subscriber;
 
 /// The longitude where local solar time is now `hour` (0..24), on the
 /// equator's time of day (the equation of time moves it by at most 17

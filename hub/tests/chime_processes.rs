@@ -6,7 +6,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Timelike, Utc};
@@ -21,20 +20,10 @@ fn write_config(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::P
 }
 
 fn cli(db: &TestDb, mqtt_port: u16, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hearth-hub"))
-        .arg("chimes")
-        .args(args)
-        .env("HEARTH_BROKER__EMBEDDED", "false")
-        .env("HEARTH_MQTT__URL", format!("mqtt://127.0.0.1:{mqtt_port}"))
-        .env("HEARTH_DATABASE__URL", &db.url)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    let args: Vec<&str> = std::iter::once("chimes")
+        .chain(args.iter().copied())
+        .collect();
+    common::hub_cli(db, mqtt_port, &args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ mod browser;
 
 use std::time::Duration;
 
-use browser::{ChromeDriver, js, screenshot_dir, until};
+use browser::{ChromeDriver, expect_line, js, screenshot_dir, until};
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::Locator;
 use hearth_testkit::{Subscriber, mosquitto_pub};
@@ -18,13 +18,6 @@ use hearth_testkit::{Subscriber, mosquitto_pub};
 /// `mosquitto_sub -v -t filter`, started without stalling the hub on this runtime.
 fn subscribe(port: u16, filter: &str) -> Subscriber {
     tokio::task::block_in_place(|| Subscriber::start(port, filter, &[]))
-}
-
-/// Waits for a `mosquitto_sub` line without stalling the hub running on this runtime.
-fn expect_line(subscriber: &Subscriber, line: &str) {
-    tokio::task::block_in_place(|| {
-        subscriber.expect_line(line, WAIT);
-    });
 }
 
 fn switch(key: &str) -> String {

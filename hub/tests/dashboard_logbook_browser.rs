@@ -11,7 +11,7 @@ mod browser;
 
 use std::time::Duration;
 
-use browser::{ChromeDriver, js, screenshot_dir, until};
+use browser::{ChromeDriver, click, js, screenshot_dir, until};
 use chrono::Utc;
 use common::{Backend, TestDb, mqtt_port, spawn_hub, wait_ready};
 use fantoccini::{Client, Locator};
@@ -41,16 +41,6 @@ async fn rows(browser: &Client) -> u64 {
         .await
         .as_u64()
         .unwrap()
-}
-
-async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
 }
 
 async fn screenshot(browser: &Client, name: &str) {

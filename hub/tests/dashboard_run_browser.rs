@@ -14,9 +14,9 @@ mod common;
 
 mod browser;
 
-use browser::{ChromeDriver, js, screenshot_dir, until};
-use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
-use fantoccini::{Client, Locator};
+use browser::{ChromeDriver, click, expect_line, js, screenshot_dir, until};
+use common::{Backend, TestDb, call, mqtt_port, spawn_hub, wait_ready};
+use fantoccini::Locator;
 use hearth_testkit::{Subscriber, mosquitto_pub};
 
 /// `mosquitto_sub -v -t filter`, started without stalling the hub on this runtime.
@@ -24,27 +24,10 @@ fn subscribe(port: u16, filter: &str) -> Subscriber {
     tokio::task::block_in_place(|| Subscriber::start(port, filter, &["-R"]))
 }
 
-/// Waits for a `mosquitto_sub` line without stalling the hub running on this runtime.
-fn expect_line(subscriber: &Subscriber, line: &str) {
-    tokio::task::block_in_place(|| {
-        subscriber.expect_line(line, WAIT);
-    });
-}
-
 /// A retained message from the shell, as a node agent would publish it.
 fn retain(port: u16, topic: &str, payload: &str) {
     let out = mosquitto_pub(port, &["-t", topic, "-m", payload, "-r", "-q", "1"]);
     assert!(out.status.success(), "mosquitto_pub {topic}: {out:?}");
-}
-
-async fn click(browser: &Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
-        .click()
-        .await
-        .unwrap();
 }
 
 async fn post(base: &str, path: &str, body: &str) {

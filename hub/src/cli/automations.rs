@@ -9,7 +9,7 @@ use hearth_protocol::{AutomationSpec, Id, Topic};
 use super::{CliError, nudge, parse_id, publish, read_file};
 use crate::config::Settings;
 use crate::decide::automations::loops::check_joins;
-use crate::decide::automations::{Automation, Context, Scene};
+use crate::decide::automations::{Automation, Scene};
 use crate::model::effects::{CatalogWrite, Write};
 use crate::store::Store;
 
@@ -42,12 +42,7 @@ pub async fn run_automations(
     command: AutomationCommand,
     out: &mut impl std::io::Write,
 ) -> Result<(), CliError> {
-    let store = Store::connect(&settings.database).await?;
-    let cx = Context {
-        timezone: settings.timezone,
-        located: settings.place.is_some(),
-    };
-    let catalog = store.load_catalog(cx).await?;
+    let (store, cx, catalog) = super::open_catalog(settings).await?;
     let find = |id: &Id| {
         catalog
             .automations

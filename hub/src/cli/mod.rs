@@ -20,6 +20,7 @@ use rumqttc::{Event, Incoming, Outgoing, QoS};
 use crate::chimes::scheduler::Play;
 use crate::chimes::{Chime, ChimeSpec, Source};
 use crate::config::Settings;
+use crate::decide::automations::Context;
 use crate::store::{Store, StoreError};
 
 /// How long the CLI waits for the broker to accept a message.
@@ -213,6 +214,20 @@ pub async fn run_chimes(
         }
     }
     Ok(())
+}
+
+/// The hub's database with its automations and scenes, and the context
+/// they are checked in (the hub's zone, whether it has a place).
+async fn open_catalog(
+    settings: &Settings,
+) -> Result<(Store, Context, crate::store::Catalog), CliError> {
+    let store = Store::connect(&settings.database).await?;
+    let cx = Context {
+        timezone: settings.timezone,
+        located: settings.place.is_some(),
+    };
+    let catalog = store.load_catalog(cx).await?;
+    Ok((store, cx, catalog))
 }
 
 /// One automation or scene from a file: JSON if it starts with `{`, TOML

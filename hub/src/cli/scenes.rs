@@ -7,9 +7,8 @@ use hearth_protocol::{SceneSpec, Topic};
 
 use super::{CliError, nudge, parse_id, publish, read_file};
 use crate::config::Settings;
-use crate::decide::automations::{Context, Scene};
+use crate::decide::automations::Scene;
 use crate::model::effects::{CatalogWrite, Write};
-use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
 pub enum SceneCommand {
@@ -30,12 +29,7 @@ pub async fn run_scenes(
     command: SceneCommand,
     out: &mut impl std::io::Write,
 ) -> Result<(), CliError> {
-    let store = Store::connect(&settings.database).await?;
-    let cx = Context {
-        timezone: settings.timezone,
-        located: settings.place.is_some(),
-    };
-    let catalog = store.load_catalog(cx).await?;
+    let (store, cx, catalog) = super::open_catalog(settings).await?;
     let known = |id: &hearth_protocol::Id| {
         catalog
             .scenes

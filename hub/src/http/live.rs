@@ -326,21 +326,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
-    use crate::logbook_feed::{LIVE_LOGBOOK_CAPACITY, LogbookFeed};
-    use crate::model::logbook::{LogEntry, LogKind, LogRow};
-
-    fn row(id: i64) -> LogRow {
-        LogRow {
-            id,
-            entry: LogEntry::new(
-                Utc::now(),
-                "button:desk".into(),
-                LogKind::Press,
-                "single",
-                "mqtt",
-            ),
-        }
-    }
+    use crate::logbook_feed::{LIVE_LOGBOOK_CAPACITY, LogbookFeed, test_row as row};
 
     /// What an event puts on the wire (axum's `Event` shows its bytes).
     fn wire(event: &Event) -> String {

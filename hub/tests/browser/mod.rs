@@ -136,3 +136,22 @@ pub async fn js(browser: &Client, expression: &str) -> serde_json::Value {
         .await
         .unwrap()
 }
+
+/// Clicks the element `css` finds; a missing one fails naming it.
+pub async fn click(browser: &Client, css: &str) {
+    browser
+        .find(fantoccini::Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Waits for a `mosquitto_sub` line without stalling the hub running on
+/// this runtime.
+pub fn expect_line(subscriber: &hearth_testkit::Subscriber, line: &str) {
+    tokio::task::block_in_place(|| {
+        subscriber.expect_line(line, WAIT);
+    });
+}

@@ -197,6 +197,41 @@ pub fn hub_command(
     command
 }
 
+/// Publishes one QoS 1 message with mosquitto_pub, as a device or a person
+/// at a shell would (an empty payload is sent as one: `-n`).
+#[allow(dead_code)]
+pub fn publish(port: u16, topic: &str, payload: &str) {
+    let mut args = vec!["-t", topic, "-q", "1"];
+    if payload.is_empty() {
+        args.push("-n");
+    } else {
+        args.extend(["-m", payload]);
+    }
+    let out = hearth_testkit::mosquitto_pub(port, &args);
+    assert!(
+        out.status.success(),
+        "mosquitto_pub {topic} {payload}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `hearth-hub ARGS` (a CLI command: `chimes ...`, `automations ...`,
+/// `scenes ...`) on `db`, telling the hub through the broker on
+/// `mqtt_port`: whether it succeeded, and what it printed (both streams).
+#[allow(dead_code)]
+pub fn hub_cli(db: &TestDb, mqtt_port: u16, args: &[&str]) -> (bool, String) {
+    let out = hub_command(None, db, mqtt_port, "hearth-cli-test")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// A store on the test's own database, migrated.
 pub async fn store(db: &TestDb) -> hearth_hub::store::Store {
     hearth_hub::store::Store::connect(&hearth_hub::config::DatabaseSection {
