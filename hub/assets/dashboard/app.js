@@ -321,4 +321,6 @@ $('range').addEventListener('change', (event) => {
 });
 
 setInterval(() => { if (last) render(last); }, 30 * 1000);
-connect();
+// Only once every panel's script has run (deferred scripts may load while
+// the stream is already delivering): the first snapshot reaches them all.
+document.addEventListener('DOMContentLoaded', connect);
