@@ -92,7 +92,11 @@ separate) broker_label="hearth-broker process" ;;
 embedded) broker_label="embedded broker" ;;
 *) broker_label=$layout ;;
 esac
-label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )${AUTOMATIONS:+, $AUTOMATIONS automations}$( [ "${LIVE_VIEWS:-0}" -gt 0 ] && echo ", $LIVE_VIEWS live views")"
+# An `if`, not `[ ] && echo`: under set -e a false test ending a command
+# substitution in an assignment stops the script.
+views=""
+if [ "${LIVE_VIEWS:-0}" -gt 0 ]; then views=", $LIVE_VIEWS live views"; fi
+label="$broker_label, $( [ "$db" = sqlite ] && echo SQLite || echo Postgres )${AUTOMATIONS:+, $AUTOMATIONS automations}$views"
 all=(
     "10|10 presses/s|--presses 300 --rate 10"
     "100|100 presses/s|--presses 3000 --rate 100"
