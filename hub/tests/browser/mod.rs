@@ -13,6 +13,8 @@ const WAIT: Duration = Duration::from_secs(5);
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Starts of chromedriver before a port race counts as a failure.
+const START_ATTEMPTS: u32 = 3;
 
 /// chromedriver on a port it chose, killed on drop.
 pub struct ChromeDriver {
@@ -31,22 +33,36 @@ impl ChromeDriver {
                  chromium-driver) or `apt-get install chromium chromium-driver`"
             );
         }
-        // Port 0: chromedriver binds a free port itself and says which.
-        let mut child = Command::new(CHROMEDRIVER)
-            .arg("--port=0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut out = LogLines::read(child.stdout.take().unwrap());
-        let port = out
-            .wait_for(|line| {
+        // Port 0: chromedriver picks a free port itself and says which.
+        // Under CI load it once exited instead ("IPv4 port not available.
+        // Exiting...", the port it picked taken before it bound it): then
+        // it is started again, a bounded number of times.
+        let mut attempts = 0;
+        let (child, port, out) = loop {
+            attempts += 1;
+            let mut child = Command::new(CHROMEDRIVER)
+                .arg("--port=0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut out = LogLines::read(child.stdout.take().unwrap());
+            let said = out.wait_for(|line| {
                 line.strip_prefix("ChromeDriver was started successfully on port ")?
                     .trim_end_matches('.')
                     .parse::<u16>()
                     .ok()
-            })
-            .unwrap_or_else(|what| panic!("chromedriver did not say its port: {what}"));
+            });
+            match said {
+                Ok(port) => break (child, port, out),
+                Err(what) if what.contains("port not available") && attempts < START_ATTEMPTS => {
+                    let _ = child.wait();
+                }
+                Err(what) => {
+                    panic!("chromedriver did not say its port (attempt {attempts}): {what}")
+                }
+            }
+        };
         Self {
             child,
             port,
