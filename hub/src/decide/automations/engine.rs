@@ -15,6 +15,7 @@ use super::matching::{self, Checked, Crossing, Now, Seen};
 use super::steps::{logged, publications};
 use super::sun::Place;
 use super::trace::{Change, Outcome, PendingRun, Trace};
+use crate::decide::logbook;
 use crate::model::chime::Source;
 use crate::model::effects::Publication;
 use crate::model::house::House;
@@ -554,7 +555,8 @@ impl Engine {
                 return self.finish(id, Outcome::Done, house, now, fx);
             };
             let index = run.next_step;
-            let source = format!("automation:{}", slot.automation.id);
+            // What the logbook names as the source of its commands.
+            let source = || logbook::automation(&slot.automation.id);
             let done = match step {
                 Step::Delay(d) if !d.is_zero() => {
                     self.wait(
@@ -593,7 +595,7 @@ impl Engine {
                         None => format!("no automation {automation} to be {verb}"),
                     }
                 }
-                Step::Scene(scene) => match self.apply_scene(&scene, house, now, &source) {
+                Step::Scene(scene) => match self.apply_scene(&scene, house, now, &source()) {
                     Some((published, entries)) => {
                         fx.logbook.extend(entries);
                         let what = describe(&published);
@@ -603,7 +605,7 @@ impl Engine {
                     None => format!("no scene {scene}"),
                 },
                 step => {
-                    fx.logbook.extend(logged(house, &step, now, &source));
+                    fx.logbook.extend(logged(house, &step, now, &source()));
                     let published = publications(&self.setup.topics, house, &step);
                     let what = describe(&published);
                     fx.publish.extend(published);
