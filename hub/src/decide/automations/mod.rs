@@ -5,6 +5,8 @@
 //! - `definition`: the checked shape, from `hearth_protocol::AutomationSpec`;
 //! - `matching`: does an event fire a trigger, does a condition hold;
 //! - `engine`: runs, modes, delays and waits, the next deadline;
+//! - `timers`: time passing (delays, timeouts, time and sun triggers) and
+//!   the timers picked up from where the last hub left them;
 //! - `catalog`: adding, replacing, deleting, views, stored runs picked up;
 //! - `steps`: what an output, publish or play step sends;
 //! - `loops`: automations and rules that would set each other off forever;
@@ -18,6 +20,7 @@ pub mod loops;
 pub mod matching;
 pub mod steps;
 pub mod sun;
+pub mod timers;
 pub mod trace;
 
 pub use catalog::{AutomationView, SceneView};
