@@ -24,6 +24,7 @@ use crate::auth::{AuthError, Authenticator};
 use crate::config::{BrokerConfig, ConfigError, ListenerKind};
 use crate::confine::{self, RefusalCounts, Refusals};
 use crate::failed_logins::{FailedLogins, RelayedPeers};
+use crate::local_client::LocalLink;
 use crate::lost::LostMessages;
 use crate::tls_front::{self, TlsFrontError};
 
@@ -75,8 +76,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct RunningBroker {
     listeners: Vec<(ListenerKind, SocketAddr)>,
-    /// The private loopback listener of [`InternalLogin`], if asked for.
-    internal: Option<SocketAddr>,
+    /// Builds the hub's in-process link (`crate::local_client`).
+    links: rumqttd::LinkFactory,
     thread: JoinHandle<()>,
     tls_thread: Option<JoinHandle<()>>,
     refusals: Arc<Refusals>,
@@ -102,15 +103,15 @@ impl RunningBroker {
             .map(|(_, a)| *a)
     }
 
-    /// `mqtt://127.0.0.1:port` of the private listener that only the
-    /// [`InternalLogin`] given to [`start_with_internal`] may use.
-    /// The private listener's address, if the broker has one.
-    pub fn internal_addr(&self) -> Option<SocketAddr> {
-        self.internal
-    }
-
-    pub fn internal_url(&self) -> Option<String> {
-        self.internal.map(|addr| format!("mqtt://{addr}"))
+    /// A client linked to this broker in process, with no socket (see
+    /// `local_client.rs`); it works once its [`LocalLink`] is driven.
+    pub fn local_client(
+        &self,
+        client_id: &str,
+        user: &str,
+        will: Option<rumqttc::LastWill>,
+    ) -> (rumqttc::AsyncClient, LocalLink) {
+        crate::local_client::client(self.links.clone(), client_id, user, will)
     }
 
     /// `mqtt://host:port` for clients on this machine.
@@ -141,37 +142,8 @@ impl RunningBroker {
     }
 }
 
-/// A login for the process that embeds the broker (the hub), so it never
-/// needs one of the users' passwords: accepted only on a private listener
-/// on 127.0.0.1 with a port of the kernel's choosing, never on the
-/// configured listeners, and never logged.
-#[derive(Clone)]
-pub struct InternalLogin {
-    pub user: String,
-    pub password: crate::Password,
-}
-
-impl std::fmt::Debug for InternalLogin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InternalLogin")
-            .field("user", &self.user)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Where the private listener of [`InternalLogin`] binds.
-const INTERNAL_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-
 /// Validates `config`, starts rumqttd, and returns once every listener accepts.
 pub fn start(config: &BrokerConfig) -> Result<RunningBroker, StartError> {
-    start_with_internal(config, None)
-}
-
-/// [`start`], plus a private loopback listener for `internal` alone.
-pub fn start_with_internal(
-    config: &BrokerConfig,
-    internal: Option<InternalLogin>,
-) -> Result<RunningBroker, StartError> {
     config.validate()?;
     let auth = if config.anonymous_allowed() {
         None
@@ -222,30 +194,27 @@ pub fn start_with_internal(
     );
     let lost = Arc::new(LostMessages::default());
     rumqttd_config.router.lost_messages = Some(lost.hook());
-    let internal_addr = match internal {
-        Some(login) => {
-            let addr = claim_port(ListenerKind::V4, INTERNAL_LISTEN)?;
-            let v4 = rumqttd_config.v4.get_or_insert_with(HashMap::new);
-            v4.insert(
-                INTERNAL_NAME.to_owned(),
-                internal_server(config, login, addr),
-            );
-            Some(addr)
-        }
-        None => None,
-    };
+    let (links_tx, links_rx) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name("hearth-broker".to_owned())
         .spawn(move || {
             let mut broker = rumqttd::Broker::new(rumqttd_config);
+            // `start` keeps the broker: hand out what builds local links first.
+            let _ = links_tx.send(broker.links());
             if let Err(error) = broker.start() {
                 tracing::error!(%error, "embedded broker stopped");
             }
         })
         .map_err(StartError::Thread)?;
+    // Sent before anything that can fail; an error means the thread died.
+    let links = links_rx.recv().map_err(|_| {
+        StartError::Thread(io::Error::other(
+            "the broker thread stopped before its router started",
+        ))
+    })?;
     let mut running = RunningBroker {
         listeners,
-        internal: internal_addr,
+        links,
         thread,
         tls_thread: None,
         refusals,
@@ -264,9 +233,6 @@ pub fn start_with_internal(
     }
     for (kind, addr) in running.listeners.clone() {
         wait_until_accepting(&running, kind, addr)?;
-    }
-    if let Some(addr) = running.internal {
-        wait_until_accepting(&running, ListenerKind::V4, addr)?;
     }
     for (kind, addr) in &running.listeners {
         tracing::info!(listener = kind.name(), %addr, anonymous = config.anonymous_allowed(), users, acl = acl_rules, "broker listening");
@@ -332,44 +298,6 @@ fn wait_until_accepting(
             });
         }
         std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// rumqttd's name of the private listener.
-const INTERNAL_NAME: &str = "internal";
-
-/// The private listener: the config's limits, and a login check that knows
-/// the internal user alone (the configured users cannot log in here either).
-fn internal_server(
-    config: &BrokerConfig,
-    login: InternalLogin,
-    listen: SocketAddr,
-) -> ServerSettings {
-    // The hub alone logs in here: no ACL confines it, and it may take back
-    // its own client id from whoever holds it.
-    let mut connections = connection_settings(config, None);
-    let auth = Authenticator::new(std::collections::BTreeMap::from([(
-        login.user,
-        login.password,
-    )]));
-    connections.set_auth_handler(move |client_id: String, user: String, pass: String| {
-        let auth = auth.clone();
-        async move {
-            let ok = auth.verify(&user, &pass);
-            if !ok {
-                // Only this process knows the internal password: a refusal
-                // here is a local program guessing, worth every line.
-                tracing::warn!(%client_id, username = %user.escape_debug(), "login refused on the internal listener");
-            }
-            ok
-        }
-    });
-    ServerSettings {
-        name: INTERNAL_NAME.to_owned(),
-        listen,
-        tls: None,
-        next_connection_delay_ms: 0,
-        connections,
     }
 }
 

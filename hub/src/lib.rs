@@ -108,28 +108,16 @@ impl Hub {
 
 /// Starts the hub with validated `settings`.
 pub async fn start(settings: Settings) -> Result<Hub, HubError> {
-    // The hub logs in to its own broker with a credential of its own, made
-    // up at each start, so a user who gives the broker users never has to
-    // hand one of their passwords to the hub. A configured [mqtt] username
-    // keeps the old way (the public listener with that login).
-    let internal =
-        (settings.broker.is_some() && settings.mqtt.username.is_none()).then(internal_password);
+    // The hub links to its own broker in process (no socket, no login: see
+    // hearth_broker::local_client). A configured [mqtt] username keeps the
+    // old way: the public listener with that login.
+    let local = settings.broker.is_some() && settings.mqtt.username.is_none();
     let broker = match settings.broker.clone() {
-        Some(config) => {
-            let internal = internal
-                .clone()
-                .map(|password| hearth_broker::InternalLogin {
-                    user: INTERNAL_USER.to_owned(),
-                    password: hearth_broker::Password::new(password),
-                });
-            Some(
-                tokio::task::spawn_blocking(move || {
-                    hearth_broker::start_with_internal(&config, internal)
-                })
+        Some(config) => Some(
+            tokio::task::spawn_blocking(move || hearth_broker::start(&config))
                 .await
                 .map_err(|e| HubError::Task(e.to_string()))??,
-            )
-        }
+        ),
         None => None,
     };
     let mut mqtt_settings = settings.mqtt.clone();
@@ -138,11 +126,6 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
         // Port 0 in the config means "any free port": follow where it landed.
         public_url = b.local_url();
         mqtt_settings.url = public_url.clone();
-        if let (Some(password), Some(url)) = (internal, b.internal_url()) {
-            mqtt_settings.url = url;
-            mqtt_settings.username = Some(INTERNAL_USER.to_owned());
-            mqtt_settings.password = Some(mqtt::Secret::new(password));
-        }
     }
     let store = Store::connect(&settings.database).await?;
     let house = store.load().await?;
@@ -177,19 +160,30 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     );
 
     let will = mqtt::offline_will(&settings.topics.build(&Topic::HubAvailability));
-    let mut options = mqtt_settings.options(&settings.client_id, Some(will))?;
-    // A persistent session: the broker keeps what we have not acknowledged
-    // while the hub restarts, and we acknowledge only after committing.
-    options.set_clean_session(false);
-    options.set_manual_acks(true);
-    // Acks wait in rumqttc's request queue behind our own publishes, and
-    // rumqttc stops reading that queue while its outgoing window is full.
-    // rumqttd in turn stops acking our publishes while its window towards us
-    // is full of messages we have not acked yet. A window far larger than
-    // what one broker window of messages can make us publish breaks that
-    // cycle (seen after a kill -9 with 100 messages waiting).
-    options.set_inflight(HUB_OUTGOING_INFLIGHT);
-    let (client, eventloop) = mqtt::client(options);
+    let (client, link) = match broker.as_ref().filter(|_| local) {
+        Some(b) => {
+            let (client, link) = b.local_client(&settings.client_id, INTERNAL_USER, Some(will));
+            (client, Link::Local(link))
+        }
+        None => {
+            let mut options = mqtt_settings.options(&settings.client_id, Some(will))?;
+            // A persistent session: the broker keeps what we have not
+            // acknowledged while the hub restarts, and we acknowledge only
+            // after committing. (In process the broker restarts with us.)
+            options.set_clean_session(false);
+            options.set_manual_acks(true);
+            // Acks wait in rumqttc's request queue behind our own publishes,
+            // and rumqttc stops reading that queue while its outgoing window
+            // is full. rumqttd in turn stops acking our publishes while its
+            // window towards us is full of messages we have not acked yet. A
+            // window far larger than what one broker window of messages can
+            // make us publish breaks that cycle (seen after a kill -9 with
+            // 100 messages waiting).
+            options.set_inflight(HUB_OUTGOING_INFLIGHT);
+            let (client, eventloop) = mqtt::client(options);
+            (client, Link::Socket(Box::new(eventloop)))
+        }
+    };
 
     let metrics = Arc::new(Metrics::default());
     metrics
@@ -280,7 +274,12 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
             logbook.clone(),
         ))
     };
-    let link = tokio::spawn(mqtt::drive(eventloop, link_tx, link_stop.clone()));
+    let link = match link {
+        Link::Socket(eventloop) => {
+            tokio::spawn(mqtt::drive(*eventloop, link_tx, link_stop.clone()))
+        }
+        Link::Local(link) => tokio::spawn(link.drive(link_tx, link_stop.clone())),
+    };
     {
         let client = client.clone();
         tasks.spawn(async move {
@@ -383,17 +382,18 @@ pub async fn start(settings: Settings) -> Result<Hub, HubError> {
     })
 }
 
-/// The user name of the hub's [`internal_password`].
+/// Who owns the hub's session on its embedded broker: no socket client can
+/// take it over by client id without logging in as this user, and no
+/// password for it exists.
 pub const INTERNAL_USER: &str = "hearth-hub-internal";
 
-/// Random characters in the internal password: 190 bits.
-const INTERNAL_PASSWORD_LEN: usize = 32;
-
-/// A fresh password for the hub's own link to its embedded broker; it
-/// lives in this process only and is never logged.
-fn internal_password() -> String {
-    use rand::distr::{Alphanumeric, SampleString};
-    Alphanumeric.sample_string(&mut rand::rng(), INTERNAL_PASSWORD_LEN)
+/// How the hub reaches the broker.
+enum Link {
+    /// A socket to a broker elsewhere, or to the embedded one's public
+    /// listener with the configured [mqtt] login.
+    Socket(Box<rumqttc::EventLoop>),
+    /// The embedded broker, in process.
+    Local(hearth_broker::LocalLink),
 }
 
 /// Runs the hub until `shutdown` is cancelled.

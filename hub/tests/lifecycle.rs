@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Backend, BrokerProcess, HubProcess, TestDb, call, hub_command, spawn_hub, spawn_hub_on,
+    Backend, BrokerProcess, HubProcess, TestDb, call, counter, hub_command, spawn_hub, spawn_hub_on,
 };
 use hearth_testkit::TestClient;
 use rumqttc::QoS;
@@ -110,15 +110,6 @@ async fn kill_9_leaves_offline_as_the_last_will() {
         retained_availability(broker.port(), "late").await,
         "offline"
     );
-}
-
-/// A `/metrics` counter line's value, 0 when absent.
-fn counter(metrics: &str, line_start: &str) -> u64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

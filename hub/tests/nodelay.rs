@@ -1,5 +1,6 @@
-//! TCP_NODELAY on both ends of the hub's MQTT connection, read off the
-//! sockets themselves rather than inferred from a latency.
+//! TCP_NODELAY on both ends of a hub's MQTT connection, read off the
+//! sockets themselves rather than inferred from a latency; and no socket at
+//! all between the default hub and its embedded broker.
 //!
 //! vendor/rumqttd is patched to set it on every accepted socket (see
 //! vendor/README.md): without it a small packet written right after
@@ -16,7 +17,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use common::{Backend, TestDb, mqtt_port, spawn_hub, wait_ready};
+use common::{Backend, TestDb, mqtt_port, spawn_hub, spawn_hub_on, wait_ready};
 use rustix::process::{PidfdFlags, PidfdGetfdFlags, getpid, pidfd_getfd, pidfd_open};
 
 /// One TCP connection end held by this process.
@@ -50,17 +51,16 @@ fn connected_tcp_sockets() -> Vec<Socket> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_broker_and_the_hub_set_tcp_nodelay_on_their_mqtt_sockets() {
+async fn the_broker_and_a_hub_set_tcp_nodelay_and_the_embedded_hub_uses_no_socket() {
     let db = TestDb::new(Backend::Sqlite).await;
     let hub = spawn_hub(&db, "").await;
     wait_ready(&hub).await;
     let port = mqtt_port(&hub);
-    // The hub itself logs in on the embedded broker's private listener.
-    let internal = hub
-        .broker()
-        .and_then(|b| b.internal_addr())
-        .expect("the embedded broker's private listener for the hub")
-        .port();
+    // A second hub on the first one's broker, over a socket (the
+    // Kubernetes layout's way to reach a broker elsewhere).
+    let other_db = TestDb::new(Backend::Sqlite).await;
+    let other = spawn_hub_on(&other_db, &format!("mqtt://127.0.0.1:{port}"), "").await;
+    wait_ready(&other).await;
 
     // A client that leaves Nagle on, connected for sure once its CONNACK is in.
     let mut plain = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -77,37 +77,40 @@ async fn the_broker_and_the_hub_set_tcp_nodelay_on_their_mqtt_sockets() {
 
     let sockets = connected_tcp_sockets();
     let seen = format!("{sockets:#?}");
-    let accepted: Vec<&Socket> = sockets
-        .iter()
-        .filter(|s| s.local.port() == port || s.local.port() == internal)
-        .collect();
-    let hub_ends: Vec<&Socket> = sockets
-        .iter()
-        .filter(|s| s.peer.port() == internal)
-        .collect();
+    let accepted: Vec<&Socket> = sockets.iter().filter(|s| s.local.port() == port).collect();
+    let client_ends: Vec<&Socket> = sockets.iter().filter(|s| s.peer.port() == port).collect();
     let ours = sockets
         .iter()
         .find(|s| s.local == plain_addr)
         .unwrap_or_else(|| panic!("the test's own client socket is not among {seen}"));
+    let other_end: Vec<&Socket> = client_ends
+        .iter()
+        .copied()
+        .filter(|s| s.local != plain_addr)
+        .collect();
 
     // The probe can see the option off: the test's own end never set it.
     assert!(!ours.nodelay, "the plain client's end has NODELAY? {seen}");
-    assert!(
-        accepted.len() >= 2,
-        "expected the broker's ends of the hub's (port {internal}) and the plain client's (port {port}) connections: {seen}"
+    // The embedded hub is linked in process: only the second hub and the
+    // plain client hold connections to the broker.
+    assert_eq!(
+        accepted.len(),
+        2,
+        "expected the broker's ends of exactly the second hub's and the plain client's connections (port {port}); the embedded hub should hold none: {seen}"
     );
     assert!(
         accepted.iter().all(|s| s.nodelay),
         "a socket the broker accepted has TCP_NODELAY off (vendor/rumqttd's patch): {accepted:#?}"
     );
     assert_eq!(
-        hub_ends.len(),
+        other_end.len(),
         1,
-        "expected the hub's one client end towards its private port {internal}: {seen}"
+        "expected the second hub's one client end towards port {port}: {seen}"
     );
     assert!(
-        hub_ends[0].nodelay,
-        "the hub's MQTT client socket has TCP_NODELAY off: {hub_ends:#?}"
+        other_end[0].nodelay,
+        "the hub's MQTT client socket has TCP_NODELAY off: {other_end:#?}"
     );
+    other.stop().await;
     hub.stop().await;
 }

@@ -23,9 +23,11 @@ use tracing_subscriber::{
 pub use link::alerts;
 pub use link::local;
 pub use link::meters;
-pub use router::{Alert, Forward, IncomingMeter, Meter, Notification, OutgoingMeter, Router};
+pub use router::{Ack, Alert, Forward, IncomingMeter, Meter, Notification, OutgoingMeter, Router};
 use segments::Storage;
-pub use server::{adopt_listener, Broker, LinkType, Server};
+pub use server::{adopt_listener, Broker, LinkFactory, LinkType, Server};
+/// Hearth patch: how far a link reads ahead of the router.
+pub use router::MAX_INCOMING_BACKLOG;
 
 pub use self::router::shared_subs::Strategy;
 

@@ -191,6 +191,29 @@ impl Publish {
         }
     }
 
+    /// Hearth patch: a publish at `qos` with packet id `pkid`, for local
+    /// links that want the acknowledged delivery a socket client gets.
+    pub fn with_qos(mut self, qos: QoS, pkid: u16) -> Publish {
+        self.qos = qos;
+        self.pkid = pkid;
+        self
+    }
+
+    /// Hearth patch: what a local link reads off a forwarded publish.
+    pub fn qos(&self) -> QoS {
+        self.qos
+    }
+
+    /// Hearth patch: see [`Publish::qos`].
+    pub fn pkid(&self) -> u16 {
+        self.pkid
+    }
+
+    /// Hearth patch: see [`Publish::qos`].
+    pub fn dup(&self) -> bool {
+        self.dup
+    }
+
     pub fn is_empty(&self) -> bool {
         false
     }

@@ -69,6 +69,19 @@ pub struct Broker {
     router_tx: Sender<(ConnectionId, Event)>,
 }
 
+/// Hearth patch: see [`Broker::links`].
+#[derive(Clone, Debug)]
+pub struct LinkFactory {
+    router_tx: Sender<(ConnectionId, Event)>,
+}
+
+impl LinkFactory {
+    /// A local link as [`LinkBuilder`] configures it.
+    pub fn builder<'a>(&self, client_id: &'a str) -> LinkBuilder<'a> {
+        LinkBuilder::new(client_id, self.router_tx.clone())
+    }
+}
+
 impl Broker {
     pub fn new(config: Config) -> Broker {
         let config = Arc::new(config);
@@ -153,6 +166,15 @@ impl Broker {
         let (link_tx, link_rx, _ack) =
             LinkBuilder::new(client_id, self.router_tx.clone()).build()?;
         Ok((link_tx, link_rx))
+    }
+
+    /// Hearth patch: builds local links after `start()` has taken the
+    /// broker's thread (`link` needs `&self`); the embedding hub links in
+    /// process this way instead of through a socket.
+    pub fn links(&self) -> LinkFactory {
+        LinkFactory {
+            router_tx: self.router_tx.clone(),
+        }
     }
 
     #[tracing::instrument(skip(self))]
