@@ -60,6 +60,8 @@ pub enum ApiCall {
     Brightness {
         output: OutputRef,
         level: hearth_protocol::Brightness,
+        /// As `SetButton`'s.
+        by: Option<String>,
         reply: oneshot::Sender<()>,
     },
 }

@@ -320,7 +320,8 @@ on_both_backends!(
         let port = common::mqtt_port(&hub);
         let base = format!("http://{}/api/v1", hub.http_addr);
         let automation = r#"{"id":"desk-lamp","triggers":[{"button":"desk","action":"single"}],
-        "actions":[{"output":"pi-1/light/lamp","command":"ON"}]}"#;
+        "actions":[{"output":"pi-1/light/lamp","command":"ON"},
+                   {"output":"pi-1/light/desk","brightness":102}]}"#;
         let (status, body) =
             as_alice("POST", &format!("{base}/automations"), Some(automation)).await;
         assert_eq!(status, 201, "{body}");
@@ -332,6 +333,11 @@ on_both_backends!(
         press(port, "hearth/button/desk/press", "single");
         let lamp = entries_until(&base, "output:pi-1/light/lamp", |e| !e.is_empty()).await;
         assert_eq!(lamp, [entry("command", "ON", "automation:desk-lamp")]);
+        let desk = entries_until(&base, "output:pi-1/light/desk", |e| !e.is_empty()).await;
+        assert_eq!(
+            desk,
+            [entry("command", "brightness 102", "automation:desk-lamp")]
+        );
 
         // HTTP changes name the login that made them.
         let (status, body) = as_alice(
@@ -343,6 +349,19 @@ on_both_backends!(
         assert_eq!(status, 200, "{body}");
         let hall = entries_until(&base, "button:hall", |e| !e.is_empty()).await;
         assert_eq!(hall, [entry("state", "ON", "http:alice")]);
+        let (status, body) = as_alice(
+            "PUT",
+            &format!("{base}/outputs/pi-1/light/lamp/brightness"),
+            Some(r#"{"brightness":41}"#),
+        )
+        .await;
+        assert_eq!(status, 202, "{body}");
+        let lamp = entries_until(&base, "output:pi-1/light/lamp", |e| e.len() == 2).await;
+        assert_eq!(
+            lamp[0],
+            entry("command", "brightness 41", "http:alice"),
+            "a brightness set over HTTP: {lamp:?}"
+        );
 
         // A scene applied by itself names the scene.
         let scene = r#"{"outputs":[{"output":"pi-1/light/hall","command":"ON"}]}"#;

@@ -134,6 +134,17 @@ pub fn command(to: &OutputRef, state: OnOff, at: DateTime<Utc>, source: &str) ->
     LogEntry::new(at, output(to), LogKind::Command, state.as_str(), source)
 }
 
+/// A brightness sent to a dimmable light (`brightness 102`), by `source`.
+pub fn brightness(to: &OutputRef, level: u8, at: DateTime<Utc>, source: &str) -> LogEntry {
+    LogEntry::new(
+        at,
+        output(to),
+        LogKind::Command,
+        format!("brightness {level}"),
+        source,
+    )
+}
+
 /// The entry of a run's trace: one per run that started, when it ends
 /// (a run still going is logged once it is done; a trigger that started
 /// no run, such as conditions that failed, is left to the trace).

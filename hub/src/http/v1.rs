@@ -246,6 +246,7 @@ async fn set_output(
 async fn set_brightness(
     State(shared): State<Arc<HttpState>>,
     Path((node, kind, name)): Path<(String, String, String)>,
+    user: User,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Answer {
     let output = output(&node, &kind, &name)?;
@@ -265,6 +266,7 @@ async fn set_brightness(
         .send(crate::handle::ApiCall::Brightness {
             output: output.clone(),
             level,
+            by: super::user_name(user),
             reply,
         })
         .await

@@ -10,7 +10,7 @@ use crate::model::effects::Publication;
 use crate::model::house::House;
 use crate::model::logbook::LogEntry;
 
-/// The logbook entries of the output commands `step` sends (TOGGLE
+/// The logbook entries of the output and brightness commands `step` sends (TOGGLE
 /// resolved as [`publications`] resolves it), by `source`
 /// (`automation:<id>`).
 pub fn logged(house: &House, step: &Step, at: DateTime<Utc>, source: &str) -> Vec<LogEntry> {
@@ -21,6 +21,9 @@ pub fn logged(house: &House, step: &Step, at: DateTime<Utc>, source: &str) -> Ve
             at,
             source,
         )],
+        Step::SetBrightness { output, level } => {
+            vec![logbook::brightness(output, *level, at, source)]
+        }
         _ => Vec::new(),
     }
 }

@@ -113,6 +113,7 @@ impl Core<'_> {
             ApiCall::Brightness {
                 output,
                 level,
+                by,
                 reply,
             } => {
                 let topic = settings.topics.build(&Topic::BrightnessSet(output.clone()));
@@ -121,7 +122,10 @@ impl Core<'_> {
                     .publish_all(vec![Publication::event(topic, level.to_string())])
                     .await;
                 let _ = reply.send(());
-                Ok(())
+                // Logged after it is out, as a command is.
+                let source = logbook::http_source(by.as_deref());
+                let entry = logbook::brightness(&output, level.0, Utc::now(), &source);
+                self.queue(vec![Write::Logbook(entry)], None, None).await
             }
             ApiCall::CommandOutput {
                 output,
