@@ -278,6 +278,35 @@ async fn a_browser_runs_the_house() {
     let (status, _, night) = call("GET", &format!("{base}/api/v1/scenes/night"), None).await;
     assert_eq!(status, 200, "{night}");
 
+    // Deleting takes two presses; then the scene and its button are gone.
+    assert_eq!(
+        js(
+            &browser,
+            "document.getElementById('edit-delete').getAttribute('aria-label')"
+        )
+        .await,
+        "delete scene night",
+        "the delete button of the scene just saved"
+    );
+    click(&browser, "#edit-delete").await;
+    until(
+        &browser,
+        "document.getElementById('edit-delete').textContent === 'Really delete?'",
+        "the delete button asking again",
+    )
+    .await;
+    let (status, _, still) = call("GET", &format!("{base}/api/v1/scenes/night"), None).await;
+    assert_eq!(status, 200, "one press deleted the scene already: {still}");
+    click(&browser, "#edit-delete").await;
+    until(
+        &browser,
+        r#"document.getElementById('edit-status').textContent === 'Deleted night.' && !document.querySelector('[data-key="night"]') && document.getElementById('edit-delete').hidden"#,
+        "the deleted scene gone from the page",
+    )
+    .await;
+    let (status, _, gone) = call("GET", &format!("{base}/api/v1/scenes/night"), None).await;
+    assert_eq!(status, 404, "the deleted scene: {gone}");
+
     // The dimmable lamp has a labelled slider at the agent's level; a key
     // press sends one brightness command.
     let dim = r#"[data-key="hall/light/lamp"] input[type=range]"#;

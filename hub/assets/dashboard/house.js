@@ -153,7 +153,15 @@ async function load(kind, id) {
   }
 }
 
+function armDelete() {
+  const del = $('edit-delete');
+  del.hidden = !editing;
+  del.textContent = 'Delete';
+  if (editing) del.setAttribute('aria-label', `delete ${editing.kind === 'scenes' ? 'scene' : 'automation'} ${editing.id}`);
+}
+
 function showEditor(kind, text, title) {
+  armDelete();
   $('edit-kind').value = kind;
   $('edit-json').value = text;
   $('edit-title').textContent = title;
@@ -181,6 +189,7 @@ async function save(event) {
       ? await send('PUT', `${kind}/${editing.id}`, $('edit-json').value)
       : await send('POST', kind, $('edit-json').value);
     editing = { kind, id: shown.id };
+    armDelete();
     setError('');
     $('edit-title').textContent = `Editing ${kind === 'scenes' ? 'scene' : 'automation'} ${shown.id}`;
     $('edit-status').textContent = `Saved ${shown.id}.`;
@@ -193,6 +202,27 @@ async function save(event) {
   }
 }
 
+// Two presses, the second on "Really delete?": a slip of the finger on a
+// phone must not take an automation away.
+async function remove() {
+  const del = $('edit-delete');
+  if (!editing) return;
+  if (del.textContent === 'Delete') {
+    del.textContent = 'Really delete?';
+    return;
+  }
+  const { kind, id } = editing;
+  try {
+    await send('DELETE', `${kind}/${id}`);
+    startNew(false);
+    $('edit-status').textContent = `Deleted ${id}.`;
+  } catch (error) {
+    // Refused as a whole (a scene an automation applies): the hub says why.
+    setError(error.message);
+    del.textContent = 'Delete';
+  }
+}
+
 function startNew(focus) {
   const kind = $('edit-kind').value;
   editing = null;
@@ -202,6 +232,7 @@ function startNew(focus) {
 
 $('editor').addEventListener('submit', save);
 $('edit-new').addEventListener('click', () => startNew(true));
+$('edit-delete').addEventListener('click', remove);
 startNew(false);
 
 document.addEventListener('hearth:snapshot', (event) => {
