@@ -13,7 +13,6 @@ use common::{
 };
 use hearth_testkit::TestClient;
 use rumqttc::QoS;
-use sqlx::Connection;
 
 /// Bounds a hang only.
 const WAIT: Duration = Duration::from_secs(30);
@@ -125,13 +124,7 @@ async fn sigterm_commits_the_writes_still_queued() {
 
     // Hold SQLite's write lock, as a slow card would: the hub's writer
     // blocks on its first batch and the rest queue up behind it.
-    let mut lock = sqlx::SqliteConnection::connect(&format!("{}?mode=rw", db.url))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    let mut lock = common::hold_write_lock(&db).await;
 
     let publisher = TestClient::connect(broker.port(), "presser").await;
     for _ in 0..PRESSES {

@@ -14,7 +14,6 @@ use std::time::Duration;
 use common::{Backend, TestDb, WAIT, call, mqtt_port, spawn_hub, wait_ready};
 use hearth_testkit::TestClient;
 use rumqttc::QoS;
-use sqlx::Connection as _;
 
 /// More presses than the link's buffer, the core's queue and the writer's
 /// queue hold together (1,024 + 256 + 1,024).
@@ -84,13 +83,7 @@ async fn a_backlog_bigger_than_the_hubs_queues_waits_in_the_broker_and_loses_not
 
     // Hold SQLite's write lock, as a stalled card would: the writer stops,
     // its queue fills, then the core's, then the link's.
-    let mut lock = sqlx::SqliteConnection::connect(&format!("{}?mode=rw", db.url))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut lock)
-        .await
-        .unwrap();
+    let mut lock = common::hold_write_lock(&db).await;
     // mosquitto_pub exits once the broker has acknowledged every one.
     let lines = "single\n".repeat(usize::try_from(BACKLOG).unwrap());
     let mut publisher = std::process::Command::new("mosquitto_pub")

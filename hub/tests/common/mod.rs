@@ -318,3 +318,16 @@ pub fn counter(metrics: &str, line_start: &str) -> u64 {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// Holds a SQLite database's write lock, as a stalled card would, until
+/// the connection is rolled back or dropped.
+pub async fn hold_write_lock(db: &TestDb) -> sqlx::SqliteConnection {
+    let mut lock = sqlx::SqliteConnection::connect(&format!("{}?mode=rw", db.url))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+    lock
+}
