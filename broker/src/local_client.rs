@@ -284,14 +284,15 @@ fn packet(request: Request, ids: &mut PacketIds) -> Option<Packet> {
 
 /// A delivery as rumqttc would have read it off a socket.
 fn delivered(publish: Publish) -> rumqttc::Publish {
+    let (qos, pkid, dup) = (qos_out(publish.qos()), publish.pkid(), publish.dup());
     let mut out = rumqttc::Publish::new(
         String::from_utf8_lossy(&publish.topic),
-        qos_out(publish.qos()),
-        publish.payload.clone(),
+        qos,
+        publish.payload,
     );
     out.retain = publish.retain;
-    out.pkid = publish.pkid();
-    out.dup = publish.dup();
+    out.pkid = pkid;
+    out.dup = dup;
     out
 }
 

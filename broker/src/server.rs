@@ -304,7 +304,7 @@ fn wait_until_accepting(
 /// A listener's connection limits from `config`; logins are set apart.
 fn connection_settings(
     config: &BrokerConfig,
-    authorizer: Option<rumqttd::AuthorizerFactory>,
+    authorizer: rumqttd::AuthorizerFactory,
 ) -> ConnectionSettings {
     ConnectionSettings {
         connection_timeout_ms: config.connect_timeout_ms,
@@ -316,7 +316,7 @@ fn connection_settings(
         // Clients subscribe to whatever filters they like; without this
         // rumqttd only serves filters named up front.
         dynamic_filters: true,
-        authorizer,
+        authorizer: Some(authorizer),
     }
 }
 
@@ -330,7 +330,7 @@ fn rumqttd_config(
     relayed: Arc<RelayedPeers>,
 ) -> rumqttd::Config {
     // Topic ACL and client ids kept by their user (our vendored patch).
-    let mut connections = connection_settings(config, Some(authorizer));
+    let mut connections = connection_settings(config, authorizer);
     if let Some(auth) = auth {
         let failed = Arc::new(FailedLogins::default());
         connections.set_peer_auth_handler(
