@@ -300,10 +300,21 @@ async fn a_browser_runs_the_house() {
     click(&browser, "#edit-delete").await;
     until(
         &browser,
-        r#"document.getElementById('edit-status').textContent === 'Deleted night.' && !document.querySelector('[data-key="night"]') && document.getElementById('edit-delete').hidden"#,
-        "the deleted scene gone from the page",
+        "document.getElementById('edit-status').textContent === 'Deleted night.'",
+        "'Deleted night.' as the editor's status",
     )
     .await;
+    until(
+        &browser,
+        r#"!document.querySelector('[data-key="night"]')"#,
+        "the deleted scene's button gone",
+    )
+    .await;
+    assert_eq!(
+        js(&browser, "document.getElementById('edit-delete').hidden").await,
+        true,
+        "the delete button still shows with no scene in the editor"
+    );
     let (status, _, gone) = call("GET", &format!("{base}/api/v1/scenes/night"), None).await;
     assert_eq!(status, 404, "the deleted scene: {gone}");
 

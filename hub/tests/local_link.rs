@@ -19,12 +19,26 @@ use rumqttc::QoS;
 /// queue hold together (1,024 + 256 + 1,024).
 const BACKLOG: u64 = 3_000;
 
-async fn press_count(base: &str, button: &str) -> serde_json::Value {
-    let (status, _, body) = call("GET", &format!("{base}/api/v1/buttons/{button}"), None).await;
-    if status != 200 {
-        return serde_json::Value::Null;
+/// Waits until `button`'s stored press count is `want`, asking the API
+/// every 20 ms (a commit sends no message); fails after `within` saying
+/// `what` and the count it last read.
+async fn until_press_count(base: &str, button: &str, want: u64, within: Duration, what: &str) {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (status, _, body) = call("GET", &format!("{base}/api/v1/buttons/{button}"), None).await;
+        let count = match status {
+            200 => serde_json::from_str::<serde_json::Value>(&body).unwrap()["press_count"].clone(),
+            _ => serde_json::Value::Null,
+        };
+        if count == want {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: {button}'s press_count is {count}, not {want} (GET answered {status})"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    serde_json::from_str::<serde_json::Value>(&body).unwrap()["press_count"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,18 +71,7 @@ async fn no_client_can_take_the_hubs_session_by_its_client_id() {
         .publish("hearth/button/desk/press", QoS::AtLeastOnce, false, "")
         .await;
     let base = format!("http://{}", hub.http_addr);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let count = press_count(&base, "desk").await;
-        if count == 1 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "after the refused takeover the press never counted (press_count {count})"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_press_count(&base, "desk", 1, WAIT, "after the refused takeover").await;
     hub.stop().await;
 }
 
@@ -110,17 +113,7 @@ async fn a_backlog_bigger_than_the_hubs_queues_waits_in_the_broker_and_loses_not
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     drop(lock);
 
-    let deadline = tokio::time::Instant::now() + WAIT * 4;
-    loop {
-        let count = press_count(&base, "desk").await;
-        if count == BACKLOG {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{BACKLOG} presses sent while the database was locked; the hub counted {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{BACKLOG} presses sent while the database was locked");
+    until_press_count(&base, "desk", BACKLOG, WAIT * 4, &what).await;
     hub.stop().await;
 }
