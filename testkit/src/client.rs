@@ -21,6 +21,8 @@ const SUBACK_QUEUE: usize = 16;
 enum SubEvent {
     Sent(u16),
     Acked(u16, Vec<SubscribeReasonCode>),
+    /// The event loop failed with this error and stopped.
+    Closed(String),
 }
 
 /// Outcome of a connection attempt, for auth tests.
@@ -108,7 +110,11 @@ impl TestClient {
                         SubEvent::Acked(ack.pkid, ack.return_codes)
                     }
                     Ok(_) => continue,
-                    Err(_) => return,
+                    Err(e) => {
+                        // Said to a subscriber still waiting, so its failure names the cause.
+                        let _ = sub_tx.try_send(SubEvent::Closed(e.to_string()));
+                        return;
+                    }
                 };
                 // Nobody waiting (the test dropped its client): keep serving messages.
                 let _ = sub_tx.try_send(event);
@@ -141,6 +147,7 @@ impl TestClient {
         self.client.subscribe(filter, qos).await.expect("subscribe");
         let wait = async {
             let mut sent = None;
+            let mut why = None;
             while let Some(event) = events.recv().await {
                 match (event, sent) {
                     // The first SUBSCRIBE after ours was queued is ours: the
@@ -149,15 +156,16 @@ impl TestClient {
                     (SubEvent::Acked(pkid, codes), Some(ours)) if pkid == ours => {
                         return Ok(codes);
                     }
+                    (SubEvent::Closed(error), _) => why = Some(error),
                     _ => {}
                 }
             }
-            Err(sent)
+            Err((sent, why))
         };
         match tokio::time::timeout(HANG_LIMIT, wait).await {
             Ok(Ok(codes)) => codes,
-            Ok(Err(sent)) => panic!(
-                "the connection closed before the SUBACK for {filter} (SUBSCRIBE sent: {sent:?})"
+            Ok(Err((sent, why))) => panic!(
+                "the connection closed before the SUBACK for {filter} (SUBSCRIBE sent: {sent:?}; the client's error: {why:?})"
             ),
             Err(_) => panic!("no SUBACK for {filter} within {HANG_LIMIT:?}"),
         }
